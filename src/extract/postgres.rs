@@ -1,0 +1,682 @@
+//! PostgreSQL, read through connectorx from one consistent, read-only snapshot.
+//!
+//! A coordinating connection opens a `REPEATABLE READ, READ ONLY` transaction and exports
+//! its snapshot (`pg_export_snapshot()`); every range query then runs on its own
+//! connection inside a read-only transaction that imports that snapshot. All tables of a
+//! run therefore show the database at one instant, however many connections read them,
+//! and nothing can write (a query that tries is refused by the server).
+//!
+//! Column types come from the catalog (`pg_attribute`, `pg_type`), not from the data:
+//! `numeric(p,s)` is read as exact text and stored as `Decimal128(p,s)`, `timestamptz` as
+//! UTC timestamps, json/jsonb and enums as their text. Types with no faithful Arrow
+//! form are an error naming the column, unless the spec casts them.
+//!
+//! Tables are split into `ctid` block ranges (a TID range scan reads each range
+//! sequentially, no index needed), or into ranges of `partition_on` when given.
+
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use connectorx::prelude::SourceConn;
+use postgres::{Client, NoTls};
+
+use super::cx;
+use super::pipeline::TableOutput;
+use super::ranges::{self, Chunk};
+use super::types::{self, CastType, ConformStats, Conversion, OutColumn};
+use super::{ReadContext, Source, SourceReader, TableFrom, TableMeta, TableRequest};
+use crate::error::{Error, Result};
+use crate::snapshot::manifest::{ColumnSchema, IndexSchema, Partitioning, TableSchema};
+
+/// Session settings that make text forms deterministic (used where a column is read as
+/// text: arrays of timestamps, intervals cast by the spec, ...).
+const SESSION: &[&str] = &[
+    "SET default_transaction_read_only = on",
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'iso_8601'",
+    "SET extra_float_digits = 3",
+    "SET bytea_output = 'hex'",
+];
+
+pub struct PgReader {
+    client: Client,
+    cx_conn: SourceConn,
+    snapshot: Option<String>,
+}
+
+/// Connect with the same TLS settings connectorx will use, in a read-only session.
+pub fn connect(source: &Source) -> Result<Client> {
+    let url = url::Url::parse(source.connection_url())
+        .map_err(|e| Error::spec(format!("the PostgreSQL URL is not valid: {e}")))?;
+    let (config, tls) = connectorx::sources::postgres::rewrite_tls_args(&url)
+        .map_err(|e| Error::connect(crate::secrets::scrub(&e.to_string())))?;
+    let client = match tls {
+        Some(tls) => config.connect(tls),
+        None => config.connect(NoTls),
+    }
+    .map_err(|e| pg_error(&e, None).with_source_url(source.redacted()))?;
+    Ok(client)
+}
+
+/// A driver error as a snapdiff error, classified by SQLSTATE.
+pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
+    let text = crate::secrets::scrub(&match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    });
+    let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+    let prefix = what.map(|w| format!("{w}: ")).unwrap_or_default();
+    match code.as_str() {
+        "28P01" | "28000" => Error::connect(format!("{prefix}login refused: {text}"))
+            .with_hint("check the user and password (URL, PGPASSWORD or ${VAR} in the spec)"),
+        "3D000" => Error::connect(format!("{prefix}{text}"))
+            .with_hint("check the database name in the URL"),
+        "42P01" => Error::source(format!("{prefix}{text}"))
+            .with_hint("check the table name (schema.table) and its case"),
+        "42703" => Error::source(format!("{prefix}{text}"))
+            .with_hint("check the column names in the query or partition_on"),
+        "42601" => Error::source(format!("{prefix}syntax error: {text}"))
+            .with_hint("the query is run by PostgreSQL: check its SQL"),
+        "42501" => Error::source(format!("{prefix}permission denied: {text}"))
+            .with_hint("grant the snapdiff user SELECT on the table"),
+        "25006" => Error::source(format!("{prefix}the source refused a write: {text}"))
+            .with_hint("snapdiff reads in read-only transactions; the query must not write"),
+        _ if e.as_db_error().is_none() => {
+            Error::connect(format!("{prefix}cannot reach the server: {text}")).with_hint(
+                "check the host and port, and that PostgreSQL is running and accepts connections",
+            )
+        }
+        _ => Error::source(format!("{prefix}{text}")),
+    }
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// A column as the catalog describes it.
+#[derive(Debug, Clone)]
+struct PgColumn {
+    name: String,
+    type_oid: i64,
+    typmod: i32,
+    notnull: bool,
+}
+
+/// The catalog's description of a type.
+#[derive(Debug, Clone)]
+struct PgType {
+    name: String,
+    kind: String,
+    category: String,
+    formatted: String,
+    element: String,
+    base_oid: i64,
+    base_typmod: i32,
+}
+
+/// How one column is read.
+#[derive(Debug, Clone)]
+struct Plan {
+    select: String,
+    out: OutColumn,
+    schema: ColumnSchema,
+}
+
+impl PgReader {
+    pub fn open(source: &Source) -> Result<PgReader> {
+        let mut client = connect(source)?;
+        for s in SESSION {
+            client
+                .batch_execute(s)
+                .map_err(|e| pg_error(&e, Some("setting up the session")))?;
+        }
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .map_err(|e| pg_error(&e, Some("starting the read-only transaction")))?;
+        // On a hot standby or an old server the export may be refused; each range is then
+        // consistent on its own, and the manifest says so.
+        client
+            .batch_execute("SAVEPOINT export")
+            .map_err(|e| pg_error(&e, None))?;
+        let snapshot = match client.query_one("SELECT pg_export_snapshot()", &[]) {
+            Ok(row) => Some(row.get::<_, String>(0)),
+            Err(_) => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT export")
+                    .map_err(|e| pg_error(&e, None))?;
+                None
+            }
+        };
+        let cx_conn = cx::source_conn(source.connection_url())?;
+        Ok(PgReader {
+            client,
+            cx_conn,
+            snapshot,
+        })
+    }
+
+    /// Statements run on each range connection before its query.
+    fn pre_queries(&self) -> Vec<String> {
+        let mut pre: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+        pre.push("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string());
+        if let Some(id) = &self.snapshot {
+            pre.push(format!("SET TRANSACTION SNAPSHOT '{id}'"));
+        }
+        pre
+    }
+
+    fn describe_type(&mut self, oid: i64, typmod: i32) -> Result<PgType> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT t.typname::text, t.typtype::text, t.typcategory::text, format_type(t.oid, $2::int4),
+                        COALESCE(e.typname::text, ''), t.typbasetype::int8, t.typtypmod
+                 FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+                 WHERE t.oid = $1::int8::oid",
+                &[&oid, &typmod],
+            )
+            .map_err(|e| pg_error(&e, Some("reading the catalog")))?;
+        Ok(PgType {
+            name: row.get(0),
+            kind: row.get(1),
+            category: row.get(2),
+            formatted: row.get(3),
+            element: row.get(4),
+            base_oid: row.get(5),
+            base_typmod: row.get(6),
+        })
+    }
+
+    /// The plan for one column: what to select and how to store it.
+    fn plan_column(&mut self, col: &PgColumn, cast: Option<CastType>) -> Result<Plan> {
+        let t = self.describe_type(col.type_oid, col.typmod)?;
+        let q = quote(&col.name);
+        let mut schema = ColumnSchema {
+            name: col.name.clone(),
+            source_type: t.formatted.clone(),
+            nullable: !col.notnull,
+            ..Default::default()
+        };
+        if let Some(cast) = cast {
+            let (sql_type, conversion) = match cast {
+                CastType::Text => ("text".to_string(), Conversion::Exact),
+                CastType::Integer => ("int8".to_string(), Conversion::Exact),
+                CastType::Float => ("float8".to_string(), Conversion::Exact),
+                CastType::Decimal(_, _) => ("text".to_string(), Conversion::DecimalText),
+                CastType::Boolean => ("bool".to_string(), Conversion::Exact),
+                CastType::Date => ("date".to_string(), Conversion::Exact),
+                CastType::Timestamp => ("timestamp".to_string(), Conversion::Exact),
+                CastType::TimestampTz => ("timestamptz".to_string(), Conversion::Exact),
+                CastType::Binary => ("bytea".to_string(), Conversion::Exact),
+            };
+            let select = match cast {
+                CastType::Decimal(p, s) => format!("({q})::numeric({p},{s})::text AS {q}"),
+                _ => format!("({q})::{sql_type} AS {q}"),
+            };
+            let data_type = cast.arrow_type();
+            schema.arrow_type = crate::snapshot::manifest::type_name(&data_type);
+            schema.notes.push(format!("cast to {cast} by the spec"));
+            return Ok(Plan {
+                select,
+                out: OutColumn {
+                    name: col.name.clone(),
+                    data_type,
+                    conversion,
+                },
+                schema,
+            });
+        }
+        // Domains are read as their base type.
+        let (t, select_base) = if t.kind == "d" {
+            let base = self.describe_type(t.base_oid, t.base_typmod)?;
+            let sel = format!("({q})::{}", base.formatted);
+            schema.notes.push(format!("domain over {}", base.formatted));
+            (base, Some(sel))
+        } else {
+            (t, None)
+        };
+        let expr = select_base.unwrap_or_else(|| q.clone());
+        let exact = |dt: DataType| (format!("{expr} AS {q}"), dt, Conversion::Exact);
+        let as_text = |dt: DataType, conv: Conversion| (format!("({expr})::text AS {q}"), dt, conv);
+        let (select, data_type, conversion) = match (t.kind.as_str(), t.category.as_str(), t.name.as_str()) {
+            ("e", _, _) => as_text(DataType::Utf8, Conversion::Exact),
+            (_, _, "bool") => exact(DataType::Boolean),
+            (_, _, "int2") => exact(DataType::Int16),
+            (_, _, "int4") => exact(DataType::Int32),
+            (_, _, "int8") => exact(DataType::Int64),
+            (_, _, "oid") => (format!("({expr})::int8 AS {q}"), DataType::Int64, Conversion::Exact),
+            (_, _, "float4") => exact(DataType::Float32),
+            (_, _, "float8") => exact(DataType::Float64),
+            (_, _, "numeric") => {
+                let typmod = if col.typmod >= 4 { col.typmod } else { t.base_typmod };
+                match numeric_precision_scale(typmod) {
+                    Some((p, s)) if p <= 38 && s >= 0 && s <= p as i32 => {
+                        schema.precision = Some(p as u32);
+                        schema.scale = Some(s);
+                        as_text(DataType::Decimal128(p, s as i8), Conversion::DecimalText)
+                    }
+                    _ => {
+                        schema.notes.push(
+                            "numeric without a precision that fits Decimal128(38): stored as exact decimal text"
+                                .to_string(),
+                        );
+                        as_text(DataType::Utf8, Conversion::Exact)
+                    }
+                }
+            }
+            (_, _, "text" | "varchar" | "bpchar" | "name" | "char") => exact(DataType::Utf8),
+            (_, _, "uuid") => exact(DataType::Utf8),
+            (_, _, "json" | "jsonb" | "xml") => as_text(DataType::Utf8, Conversion::Exact),
+            (_, _, "bytea") => exact(DataType::Binary),
+            (_, _, "date") => exact(DataType::Date32),
+            (_, _, "time") => exact(DataType::Time64(TimeUnit::Microsecond)),
+            (_, _, "timestamp") => exact(types::timestamp_naive()),
+            (_, _, "timestamptz") => exact(types::timestamp_utc()),
+            (_, _, "inet" | "cidr" | "macaddr" | "macaddr8") => as_text(DataType::Utf8, Conversion::Exact),
+            (_, "S", _) => as_text(DataType::Utf8, Conversion::Exact),
+            (_, "A", _) => {
+                let item = |dt: DataType| DataType::List(std::sync::Arc::new(Field::new("item", dt, true)));
+                match t.element.as_str() {
+                    "bool" => exact(item(DataType::Boolean)),
+                    "int2" => exact(item(DataType::Int16)),
+                    "int4" => exact(item(DataType::Int32)),
+                    "int8" => exact(item(DataType::Int64)),
+                    "float4" => exact(item(DataType::Float32)),
+                    "float8" => exact(item(DataType::Float64)),
+                    "text" | "varchar" => exact(item(DataType::Utf8)),
+                    other => {
+                        schema.notes.push(format!("{other}[] stored as a list of the elements' text"));
+                        (format!("({expr})::text[] AS {q}"), item(DataType::Utf8), Conversion::Exact)
+                    }
+                }
+            }
+            _ => {
+                return Err(Error::type_error(format!(
+                    "type `{}` has no faithful Arrow form in snapdiff",
+                    t.formatted
+                ))
+                .with_column(&col.name)
+                .with_hint(format!(
+                    "cast it explicitly, for example cast = {{ {} = \"text\" }} in the [[extract]] entry (or --cast {}=text)",
+                    col.name, col.name
+                )))
+            }
+        };
+        schema.arrow_type = crate::snapshot::manifest::type_name(&data_type);
+        Ok(Plan {
+            select,
+            out: OutColumn {
+                name: col.name.clone(),
+                data_type,
+                conversion,
+            },
+            schema,
+        })
+    }
+
+    fn table_info(&mut self, table: &str) -> Result<(i64, String, String, f64, i64)> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT c.oid::int8, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text,
+                        c.reltuples::float8,
+                        (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = to_regclass($1)",
+                &[&table],
+            )
+            .map_err(|e| pg_error(&e, Some("looking up the table")))?;
+        match row {
+            Some(r) => Ok((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))),
+            None => {
+                let known = self.list_tables().unwrap_or_default();
+                Err(
+                    Error::source(format!("there is no table `{table}` in the database"))
+                        .with_hint(if known.is_empty() {
+                            "the database has no tables the user can see".to_string()
+                        } else {
+                            format!("the tables are: {}", known.join(", "))
+                        }),
+                )
+            }
+        }
+    }
+
+    fn table_columns(&mut self, oid: i64) -> Result<Vec<PgColumn>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, a.atttypid::int8, a.atttypmod, a.attnotnull
+                 FROM pg_attribute a WHERE a.attrelid = $1::int8::oid AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+                &[&oid],
+            )
+            .map_err(|e| pg_error(&e, Some("reading the table's columns")))?;
+        Ok(rows
+            .iter()
+            .map(|r| PgColumn {
+                name: r.get(0),
+                type_oid: r.get(1),
+                typmod: r.get(2),
+                notnull: r.get(3),
+            })
+            .collect())
+    }
+
+    fn keys(&mut self, oid: i64) -> Result<(Vec<String>, Vec<IndexSchema>)> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ic.relname::text, i.indisunique, i.indisprimary,
+                        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+                              FROM generate_series(1, i.indnkeyatts::int) k ORDER BY k)
+                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = $1::int8::oid ORDER BY 1",
+                &[&oid],
+            )
+            .map_err(|e| pg_error(&e, Some("reading the table's indexes")))?;
+        let mut pk = Vec::new();
+        let mut indexes = Vec::new();
+        for r in rows {
+            let cols: Vec<String> = r.get(3);
+            if r.get::<_, bool>(2) {
+                pk = cols.clone();
+            }
+            indexes.push(IndexSchema {
+                name: r.get(0),
+                unique: r.get(1),
+                columns: cols,
+            });
+        }
+        Ok((pk, indexes))
+    }
+
+    fn query_columns(&mut self, query: &str) -> Result<Vec<PgColumn>> {
+        let stmt = self
+            .client
+            .prepare(query)
+            .map_err(|e| pg_error(&e, Some("the query does not prepare")))?;
+        let mut cols = Vec::new();
+        for c in stmt.columns() {
+            let (typmod, notnull) = match (c.table_oid(), c.column_id()) {
+                (Some(toid), Some(attnum)) if toid != 0 => {
+                    let row = self
+                        .client
+                        .query_opt(
+                            "SELECT atttypmod, attnotnull FROM pg_attribute WHERE attrelid = $1::int8::oid AND attnum = $2::int2",
+                            &[&(toid as i64), &attnum],
+                        )
+                        .map_err(|e| pg_error(&e, Some("reading the catalog")))?;
+                    row.map(|r| (r.get::<_, i32>(0), false))
+                        .unwrap_or((-1, false))
+                }
+                _ => (-1, false),
+            };
+            cols.push(PgColumn {
+                name: c.name().to_string(),
+                type_oid: c.type_().oid() as i64,
+                typmod,
+                notnull,
+            });
+        }
+        Ok(cols)
+    }
+}
+
+/// Precision and scale from a numeric typmod (`-1` when unconstrained).
+fn numeric_precision_scale(typmod: i32) -> Option<(u8, i32)> {
+    if typmod < 4 {
+        return None;
+    }
+    let t = typmod - 4;
+    let p = (t >> 16) & 0xffff;
+    // PostgreSQL 15 allows negative scales, stored as an 11-bit signed number.
+    let s = ((t & 0x7ff) ^ 1024) - 1024;
+    u8::try_from(p).ok().map(|p| (p, s))
+}
+
+impl SourceReader for PgReader {
+    fn list_tables(&mut self) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT CASE WHEN n.nspname = 'public' THEN quote_ident(c.relname)
+                             ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+                   AND has_table_privilege(c.oid, 'SELECT')
+                 ORDER BY n.nspname, c.relname",
+                &[],
+            )
+            .map_err(|e| pg_error(&e, Some("listing tables")))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn consistency(&self) -> String {
+        match self.snapshot {
+            Some(_) => "one PostgreSQL snapshot (exported, REPEATABLE READ, READ ONLY) shared by every connection of the run"
+                .to_string(),
+            None => "each range read in its own REPEATABLE READ, READ ONLY transaction (the server refused to export a snapshot)"
+                .to_string(),
+        }
+    }
+
+    fn read_table(
+        &mut self,
+        req: &TableRequest,
+        out: &mut TableOutput,
+        ctx: &ReadContext<'_>,
+    ) -> Result<TableMeta> {
+        let opts = ctx.options;
+        let concurrency = req.partitions.unwrap_or(opts.default_concurrency).max(1);
+        // Columns, keys and the FROM clause.
+        let (columns, from, source_object, pk, indexes, ctid_ok, estimate, nblocks) =
+            match &req.from {
+                TableFrom::Table(t) => {
+                    let (oid, qualified, relkind, reltuples, nblocks) = self.table_info(t)?;
+                    let cols = self.table_columns(oid)?;
+                    let (pk, idx) = self.keys(oid)?;
+                    let estimate = if reltuples >= 0.0 {
+                        Some(reltuples as u64)
+                    } else {
+                        None
+                    };
+                    (
+                        cols,
+                        qualified.clone(),
+                        Some(qualified),
+                        pk,
+                        idx,
+                        matches!(relkind.as_str(), "r" | "m"),
+                        estimate,
+                        nblocks,
+                    )
+                }
+                TableFrom::Query(q) => {
+                    let cols = self.query_columns(q)?;
+                    (
+                        cols,
+                        format!("({q}) AS q"),
+                        None,
+                        Vec::new(),
+                        Vec::new(),
+                        false,
+                        None,
+                        0,
+                    )
+                }
+            };
+        for cname in req.casts.keys() {
+            if !columns.iter().any(|c| &c.name == cname) {
+                return Err(Error::spec(format!(
+                    "`cast` names column `{cname}`, which the table does not have"
+                ))
+                .with_hint(format!(
+                    "the columns are: {}",
+                    columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let mut plans = Vec::new();
+        for c in &columns {
+            plans.push(
+                self.plan_column(c, req.casts.get(&c.name).copied())
+                    .map_err(|e| e.with_column(&c.name))?,
+            );
+        }
+        let select_list = plans
+            .iter()
+            .map(|p| p.select.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let query = format!("SELECT {select_list} FROM {from}");
+        let out_cols: Vec<OutColumn> = plans.iter().map(|p| p.out.clone()).collect();
+        let schema = types::out_schema(&out_cols);
+
+        // Ranges.
+        let mut estimate = estimate;
+        let (chunks, split_col, partitioning): (Vec<Chunk>, Option<String>, Option<Partitioning>) =
+            if let Some(col) = &req.partition_on {
+                let qc = quote(col);
+                let row = self
+                    .client
+                    .query_one(&format!("SELECT min({qc})::int8, max({qc})::int8, bool_or({qc} IS NULL) FROM {from}"), &[])
+                    .map_err(|e| {
+                        pg_error(&e, Some("finding the range of partition_on")).with_hint("partition_on must name an integer column")
+                    })?;
+                let (lo, hi, has_null): (Option<i64>, Option<i64>, Option<bool>) =
+                    (row.get(0), row.get(1), row.get(2));
+                let n = ranges::range_count(estimate.unwrap_or(0), opts.chunk_rows, concurrency);
+                let chunks = match (lo, hi) {
+                    (Some(lo), Some(hi)) => ranges::split(lo, hi, n, has_null.unwrap_or(false)),
+                    _ => vec![Chunk::All],
+                };
+                let k = chunks.len();
+                (
+                    chunks,
+                    Some(qc),
+                    Some(Partitioning {
+                        column: col.clone(),
+                        ranges: k,
+                        concurrency,
+                    }),
+                )
+            } else if ctid_ok {
+                let rows = match estimate {
+                    Some(e) if e > 0 => e,
+                    _ => {
+                        let n: i64 = self
+                            .client
+                            .query_one(&format!("SELECT count(*) FROM {from}"), &[])
+                            .map_err(|e| pg_error(&e, Some("counting rows")))?
+                            .get(0);
+                        estimate = Some(n as u64);
+                        n as u64
+                    }
+                };
+                let n = ranges::range_count(rows, opts.chunk_rows, concurrency);
+                if n <= 1 || nblocks <= 1 {
+                    (vec![Chunk::All], None, None)
+                } else {
+                    let chunks: Vec<Chunk> = ranges::split(0, nblocks - 1, n, false);
+                    let k = chunks.len();
+                    (
+                        chunks,
+                        Some("ctid".to_string()),
+                        Some(Partitioning {
+                            column: "ctid".to_string(),
+                            ranges: k,
+                            concurrency,
+                        }),
+                    )
+                }
+            } else {
+                (vec![Chunk::All], None, None)
+            };
+        let sender = out.start(schema.clone(), estimate)?;
+        let pre = self.pre_queries();
+        let conform_send = |batch: arrow::record_batch::RecordBatch| -> Result<()> {
+            let mut stats = ConformStats::default();
+            sender.send(types::conform(&batch, &out_cols, &schema, &mut stats)?)
+        };
+        let chunk_sql = |chunk: &Chunk| -> String {
+            match (chunk, split_col.as_deref()) {
+                (Chunk::All, _) | (_, None) => query.clone(),
+                (Chunk::Range { lo, hi }, Some("ctid")) => {
+                    let mut p = Vec::new();
+                    if let Some(lo) = lo {
+                        p.push(format!("ctid >= '({lo},0)'::tid"));
+                    }
+                    if let Some(hi) = hi {
+                        p.push(format!("ctid < '({hi},0)'::tid"));
+                    }
+                    if p.is_empty() {
+                        query.clone()
+                    } else {
+                        format!("{query} WHERE {}", p.join(" AND "))
+                    }
+                }
+                (c, Some(col)) => format!(
+                    "{query} WHERE {}",
+                    c.predicate(col).unwrap_or_else(|| "true".into())
+                ),
+            }
+        };
+        if chunks.len() == 1
+            && matches!(req.from, TableFrom::Query(_))
+            && req.partition_on.is_none()
+        {
+            // A query that cannot be split is streamed.
+            cx::stream(&self.cx_conn, &query, &pre, 65_536, conform_send)?;
+        } else {
+            ranges::run_concurrently(&chunks, concurrency, |chunk| {
+                for batch in cx::fetch(&self.cx_conn, &chunk_sql(chunk), &pre)? {
+                    conform_send(batch)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(TableMeta {
+            source_object: source_object.clone(),
+            query,
+            partitioning,
+            schema: TableSchema {
+                source_object: source_object.clone(),
+                columns: plans.into_iter().map(|p| p.schema).collect(),
+                primary_key: pk,
+                indexes,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_typmods() {
+        // numeric(12,2): typmod = ((12 << 16) | 2) + 4
+        assert_eq!(numeric_precision_scale((12 << 16 | 2) + 4), Some((12, 2)));
+        assert_eq!(numeric_precision_scale(-1), None);
+        // numeric(5,-2) (PostgreSQL 15)
+        assert_eq!(
+            numeric_precision_scale((5 << 16 | (-2i32 & 0x7ff)) + 4),
+            Some((5, -2))
+        );
+    }
+}

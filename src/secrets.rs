@@ -1,0 +1,124 @@
+//! Keeping passwords out of everything snapdiff writes.
+//!
+//! Passwords arrive in source URLs, in `PGPASSWORD`/`MYSQL_PWD`, or through `${VAR}` in a
+//! spec. Each one is registered here the moment it is read; [`scrub`] then replaces every
+//! registered secret with `***` in any text, and is applied to every error message,
+//! warning and progress line. URLs written to manifests are built with [`redact_url`],
+//! which drops the password altogether.
+
+use std::sync::{Mutex, OnceLock};
+
+fn registry() -> &'static Mutex<Vec<String>> {
+    static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    SECRETS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// Remember `secret` (and its percent-encoded form) so that [`scrub`] hides it.
+/// Empty and one-character strings are ignored: hiding them would mangle all output.
+pub fn register(secret: &str) {
+    if secret.chars().count() < 2 {
+        return;
+    }
+    let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let encoded = percent_encode(secret);
+    for s in [secret.to_string(), encoded] {
+        if !reg.contains(&s) {
+            reg.push(s);
+        }
+    }
+    // Longest first, so a secret that contains another is replaced whole.
+    reg.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `text` with every registered secret replaced by `***`.
+pub fn scrub(text: &str) -> String {
+    let reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_string();
+    for s in reg.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// `url` with its password removed (`postgresql://app:pw@h/db` → `postgresql://app@h/db`),
+/// also removing `password=` query parameters. Text that is not a URL is returned as is.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{user}{host}")
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let (path, query) = tail.split_at(q);
+            let kept: Vec<&str> = query[1..]
+                .split('&')
+                .filter(|kv| {
+                    let k = kv.split('=').next().unwrap_or("").to_ascii_lowercase();
+                    k != "password" && k != "pwd" && k != "passwd"
+                })
+                .collect();
+            if kept.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_in_userinfo_and_query() {
+        assert_eq!(
+            redact_url(
+                "postgresql://app:s3cr%40t@db.internal:5432/school?sslmode=require&password=x"
+            ),
+            "postgresql://app@db.internal:5432/school?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1:3306/test"),
+            "mysql://root@127.0.0.1:3306/test"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/legacy.db"),
+            "sqlite://data/legacy.db"
+        );
+        assert_eq!(redact_url("data/orders.parquet"), "data/orders.parquet");
+    }
+
+    #[test]
+    fn scrub_hides_registered_secrets_plain_and_encoded() {
+        register("pa ss@word-unit-test");
+        let text = "login failed for pa ss@word-unit-test (pa%20ss%40word-unit-test)";
+        assert_eq!(scrub(text), "login failed for *** (***)");
+    }
+}

@@ -1,0 +1,556 @@
+//! Writing a run so that no interruption can pass for a complete snapshot.
+//!
+//! Tables are written into `.tmp-<table>/`, closed, fsynced and renamed into place with
+//! their `_table.json` inside; `schema.json` follows, and `manifest.json` is written last
+//! through a temporary file and a rename. A process killed at any point leaves either a
+//! folder without a manifest (incomplete, never read) or a complete run.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{
+    FieldInfo, FileEntry, Manifest, SchemaDoc, SourceInfo, TableManifest, TableRecord, TableSchema,
+    FORMAT_VERSION,
+};
+use super::{MANIFEST, RUN_PLAN, SCHEMA, TABLE_RECORD, TMP_PREFIX};
+use crate::error::{Error, Result};
+
+/// How Parquet parts are laid out.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Rows per row group (at most; a group is also closed when it reaches
+    /// `row_group_bytes` in memory).
+    pub row_group_rows: usize,
+    /// Bytes a row group may take in memory before it is flushed.
+    pub row_group_bytes: usize,
+    /// Rows per part file before a new part is started.
+    pub rows_per_file: u64,
+    /// zstd level (1 is fast and still compresses well).
+    pub zstd_level: i32,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        WriterSettings {
+            row_group_rows: 1 << 20,
+            row_group_bytes: 128 << 20,
+            rows_per_file: 50_000_000,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// What a run set out to do, stored in `.run.json` so that `--resume` finishes the same
+/// run and not a different one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunPlan {
+    pub format_version: u32,
+    pub run_id: String,
+    pub side: String,
+    pub source: SourceInfo,
+    /// Snapshot table name → what is read for it (table name or query, and options).
+    pub tables: BTreeMap<String, String>,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub resumed_at: Vec<DateTime<Utc>>,
+}
+
+/// A run being written.
+pub struct RunWriter {
+    dir: PathBuf,
+    plan: RunPlan,
+    settings: WriterSettings,
+    _lock: File,
+}
+
+impl RunWriter {
+    /// Start a new run folder `<root>/<side>/<run_id>`. Fails if it exists.
+    pub fn create(root: &Path, plan: RunPlan, settings: WriterSettings) -> Result<RunWriter> {
+        let side_dir = root.join(&plan.side);
+        std::fs::create_dir_all(&side_dir)
+            .map_err(|e| Error::io("create snapshot folder", &side_dir, e))?;
+        let dir = side_dir.join(&plan.run_id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let hint = if dir.join(MANIFEST).exists() {
+                    "that run is complete; choose another --run-id"
+                } else {
+                    "that run is incomplete; finish it with --resume RUN or choose another --run-id"
+                };
+                return Err(
+                    Error::snapshot(format!("run `{}` already exists", plan.run_id))
+                        .with_file(&dir)
+                        .with_hint(hint),
+                );
+            }
+            Err(e) => return Err(Error::io("create run folder", &dir, e)),
+        }
+        let lock = lock_run(&dir)?;
+        write_json_atomic(&dir.join(RUN_PLAN), &plan)?;
+        Ok(RunWriter {
+            dir,
+            plan,
+            settings,
+            _lock: lock,
+        })
+    }
+
+    /// Reopen an interrupted run to finish it. The new plan must match the stored one.
+    pub fn resume(root: &Path, mut plan: RunPlan, settings: WriterSettings) -> Result<RunWriter> {
+        let dir = root.join(&plan.side).join(&plan.run_id);
+        if !dir.is_dir() {
+            return Err(Error::snapshot(format!("there is no run `{}` to resume", plan.run_id))
+                .with_file(&dir)
+                .with_hint("list runs with `ls` on the snapshot folder, or start a new run without --resume"));
+        }
+        if dir.join(MANIFEST).exists() {
+            return Err(
+                Error::snapshot(format!("run `{}` is already complete", plan.run_id))
+                    .with_file(&dir)
+                    .with_hint("nothing to resume; start a new run without --resume"),
+            );
+        }
+        let lock = lock_run(&dir)?;
+        let plan_path = dir.join(RUN_PLAN);
+        let text = std::fs::read_to_string(&plan_path)
+            .map_err(|e| Error::io("read run plan", &plan_path, e))?;
+        let stored: RunPlan = serde_json::from_str(&text).map_err(|e| {
+            Error::snapshot(format!("the run plan is not valid: {e}")).with_file(&plan_path)
+        })?;
+        if stored.source != plan.source || stored.tables != plan.tables {
+            let mut diffs = Vec::new();
+            if stored.source != plan.source {
+                diffs.push(format!(
+                    "source was {} and is now {}",
+                    stored.source.url, plan.source.url
+                ));
+            }
+            for (t, q) in &plan.tables {
+                match stored.tables.get(t) {
+                    None => diffs.push(format!("table {t} was not in the run")),
+                    Some(old) if old != q => {
+                        diffs.push(format!("table {t} was read as `{old}` and is now `{q}`"))
+                    }
+                    _ => {}
+                }
+            }
+            for t in stored.tables.keys() {
+                if !plan.tables.contains_key(t) {
+                    diffs.push(format!(
+                        "table {t} was in the run and is no longer asked for"
+                    ));
+                }
+            }
+            return Err(Error::snapshot(format!(
+                "run `{}` was started with a different plan: {}",
+                plan.run_id,
+                diffs.join("; ")
+            ))
+            .with_file(&dir)
+            .with_hint("resume with the same spec and flags, or start a new run"));
+        }
+        plan.started_at = stored.started_at;
+        plan.resumed_at = stored.resumed_at.clone();
+        plan.resumed_at.push(Utc::now());
+        // Leftovers of tables that were being written when the run stopped.
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("list run folder", &dir, e))? {
+            let entry = entry.map_err(|e| Error::io("list run folder", &dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TMP_PREFIX) || name.ends_with(".json.tmp") {
+                let p = entry.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.map_err(|e| Error::io("remove an unfinished table", &p, e))?;
+            }
+        }
+        write_json_atomic(&plan_path, &plan)?;
+        Ok(RunWriter {
+            dir,
+            plan,
+            settings,
+            _lock: lock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn plan(&self) -> &RunPlan {
+        &self.plan
+    }
+
+    /// Whether `table` was completed by an earlier attempt of this run.
+    pub fn is_table_complete(&self, table: &str) -> bool {
+        self.dir.join(table).join(TABLE_RECORD).is_file()
+    }
+
+    /// Start writing `table` with `schema` into its temporary folder.
+    pub fn table_writer(&self, table: &str, schema: SchemaRef) -> Result<TableWriter> {
+        let tmp_dir = self.dir.join(format!("{TMP_PREFIX}{table}"));
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir)
+                .map_err(|e| Error::io("remove an unfinished table", &tmp_dir, e))?;
+        }
+        std::fs::create_dir(&tmp_dir).map_err(|e| Error::io("create table folder", &tmp_dir, e))?;
+        Ok(TableWriter {
+            table: table.to_string(),
+            tmp_dir,
+            final_dir: self.dir.join(table),
+            schema,
+            settings: self.settings.clone(),
+            current: None,
+            files: Vec::new(),
+            rows: 0,
+            committed: false,
+        })
+    }
+
+    /// Give up a run that completed nothing: remove its folder.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Write `schema.json` and then `manifest.json`, completing the run. Every planned
+    /// table must be complete.
+    pub fn finish(self, consistency: &str) -> Result<Manifest> {
+        let mut tables = BTreeMap::new();
+        let mut schemas = BTreeMap::new();
+        for name in self.plan.tables.keys() {
+            let path = self.dir.join(name).join(TABLE_RECORD);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::snapshot(format!("table {name} is not complete: {e}")).with_file(&path)
+            })?;
+            let record: TableRecord = serde_json::from_str(&text).map_err(|e| {
+                Error::snapshot(format!("the table record is not valid: {e}")).with_file(&path)
+            })?;
+            tables.insert(name.clone(), record.manifest);
+            schemas.insert(name.clone(), record.schema);
+        }
+        let schema_doc = SchemaDoc {
+            format_version: FORMAT_VERSION,
+            side: self.plan.side.clone(),
+            source: self.plan.source.clone(),
+            tables: schemas,
+        };
+        write_json_atomic(&self.dir.join(SCHEMA), &schema_doc)?;
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            tool: "snapdiff".to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: self.plan.run_id.clone(),
+            side: self.plan.side.clone(),
+            source: self.plan.source.clone(),
+            started_at: self.plan.started_at,
+            finished_at: Utc::now(),
+            resumed_at: self.plan.resumed_at.clone(),
+            consistency: consistency.to_string(),
+            tables,
+        };
+        write_json_atomic(&self.dir.join(MANIFEST), &manifest)?;
+        let _ = std::fs::remove_file(self.dir.join(".lock"));
+        Ok(manifest)
+    }
+}
+
+fn lock_run(dir: &Path) -> Result<File> {
+    let path = dir.join(".lock");
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("create lock file", &path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+            crate::error::ErrorKind::Interrupted,
+            "another snapdiff process is writing this run",
+        )
+        .with_file(dir)
+        .with_hint("wait for it to finish, or stop it first")),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock the run folder", &path, e)),
+    }
+}
+
+/// Serialize `value` to `path` atomically: write `path.tmp`, fsync, rename, fsync the folder.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::internal(format!("cannot serialize {}: {e}", path.display())))?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// Write `bytes` to `path` atomically (temporary file, fsync, rename, fsync folder).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(match path.extension() {
+        Some(e) => format!("{}.tmp", e.to_string_lossy()),
+        None => "tmp".to_string(),
+    });
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into place", path, e))?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync folder", dir, e))
+}
+
+/// A table being written: Parquet parts in a temporary folder until [`TableWriter::commit`].
+/// Dropping it without committing removes the temporary folder.
+pub struct TableWriter {
+    table: String,
+    tmp_dir: PathBuf,
+    final_dir: PathBuf,
+    schema: SchemaRef,
+    settings: WriterSettings,
+    current: Option<PartWriter>,
+    files: Vec<FileEntry>,
+    rows: u64,
+    committed: bool,
+}
+
+impl TableWriter {
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Append a batch; it must have the table's schema.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(Error::internal(format!(
+                "batch schema {:?} differs from the table schema {:?}",
+                batch.schema(),
+                self.schema
+            ))
+            .with_table(&self.table));
+        }
+        if self.current.is_none() {
+            let part = format!("part-{:05}.parquet", self.files.len());
+            self.current = Some(PartWriter::create(
+                &self.tmp_dir.join(&part),
+                part,
+                self.schema.clone(),
+                &self.settings,
+            )?);
+        }
+        let part = self.current.as_mut().expect("part writer was just created");
+        part.write(batch, self.settings.row_group_bytes)?;
+        self.rows += batch.num_rows() as u64;
+        if part.rows >= self.settings.rows_per_file {
+            self.close_part()?;
+        }
+        Ok(())
+    }
+
+    fn close_part(&mut self) -> Result<()> {
+        if let Some(part) = self.current.take() {
+            let mut entry = part.close()?;
+            entry.path = format!("{}/{}", self.table, entry.path);
+            self.files.push(entry);
+        }
+        Ok(())
+    }
+
+    /// Close the parts, write `_table.json`, and rename the folder into place.
+    /// `manifest.files`, `rows` and `arrow_schema` are filled in here.
+    pub fn commit(
+        mut self,
+        mut manifest: TableManifest,
+        schema: TableSchema,
+    ) -> Result<TableRecord> {
+        self.close_part()?;
+        if self.files.is_empty() {
+            // An empty table still gets one (empty) part, so its schema is on disk.
+            let part = "part-00000.parquet".to_string();
+            let w = PartWriter::create(
+                &self.tmp_dir.join(&part),
+                part,
+                self.schema.clone(),
+                &self.settings,
+            )?;
+            let mut entry = w.close()?;
+            entry.path = format!("{}/{}", self.table, entry.path);
+            self.files.push(entry);
+        }
+        manifest.rows = self.rows;
+        manifest.files = std::mem::take(&mut self.files);
+        manifest.arrow_schema = FieldInfo::from_schema(&self.schema);
+        let record = TableRecord {
+            format_version: FORMAT_VERSION,
+            name: self.table.clone(),
+            manifest,
+            schema,
+        };
+        write_json_atomic(&self.tmp_dir.join(TABLE_RECORD), &record)?;
+        sync_dir(&self.tmp_dir)?;
+        if self.final_dir.exists() {
+            std::fs::remove_dir_all(&self.final_dir).map_err(|e| {
+                Error::io("replace an earlier copy of the table", &self.final_dir, e)
+            })?;
+        }
+        std::fs::rename(&self.tmp_dir, &self.final_dir)
+            .map_err(|e| Error::io("rename the table into place", &self.final_dir, e))?;
+        sync_dir(self.final_dir.parent().unwrap_or(Path::new(".")))?;
+        self.committed = true;
+        Ok(record)
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.current = None;
+            let _ = std::fs::remove_dir_all(&self.tmp_dir);
+        }
+    }
+}
+
+/// A `Write` that counts bytes and hashes them with xxh3 as they pass.
+struct HashingWriter {
+    inner: BufWriter<File>,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+    path: PathBuf,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One Parquet part file.
+struct PartWriter {
+    writer: ArrowWriter<HashingWriter>,
+    name: String,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl PartWriter {
+    fn create(
+        path: &Path,
+        name: String,
+        schema: SchemaRef,
+        settings: &WriterSettings,
+    ) -> Result<PartWriter> {
+        let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
+        let sink = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+            path: path.to_path_buf(),
+        };
+        let level = ZstdLevel::try_new(settings.zstd_level)
+            .map_err(|e| Error::internal(format!("zstd level {}: {e}", settings.zstd_level)))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_max_row_group_size(settings.row_group_rows)
+            .set_created_by(format!("snapdiff {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = ArrowWriter::try_new(sink, schema, Some(props))
+            .map_err(|e| map_write_error(e, path))?;
+        Ok(PartWriter {
+            writer,
+            name,
+            path: path.to_path_buf(),
+            rows: 0,
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch, row_group_bytes: usize) -> Result<()> {
+        self.writer
+            .write(batch)
+            .map_err(|e| map_write_error(e, &self.path))?;
+        self.rows += batch.num_rows() as u64;
+        if self.writer.in_progress_size() > row_group_bytes {
+            self.writer
+                .flush()
+                .map_err(|e| map_write_error(e, &self.path))?;
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<FileEntry> {
+        // `into_inner` writes the footer and flushes.
+        let mut sink = self
+            .writer
+            .into_inner()
+            .map_err(|e| map_write_error(e, &self.path))?;
+        sink.flush()
+            .map_err(|e| Error::io("write", &sink.path, e))?;
+        let file = sink.inner.get_ref();
+        file.sync_all()
+            .map_err(|e| Error::io("sync", &sink.path, e))?;
+        Ok(FileEntry {
+            path: self.name,
+            rows: self.rows,
+            bytes: sink.bytes,
+            xxh3: format!("{:016x}", sink.hasher.digest()),
+        })
+    }
+}
+
+/// Parquet wraps I/O errors; dig them out so that "disk full" reads as such.
+fn map_write_error(e: parquet::errors::ParquetError, path: &Path) -> Error {
+    match e {
+        parquet::errors::ParquetError::External(inner) => {
+            match inner.downcast::<std::io::Error>() {
+                Ok(io) => Error::io("write", path, *io),
+                Err(other) => {
+                    Error::snapshot(format!("cannot write Parquet: {other}")).with_file(path)
+                }
+            }
+        }
+        other => {
+            let text = other.to_string();
+            Error::snapshot(format!("cannot write Parquet: {text}")).with_file(path)
+        }
+    }
+}
+
+/// A shared schema for tests and callers that build one.
+pub fn schema_ref(schema: arrow::datatypes::Schema) -> SchemaRef {
+    Arc::new(schema)
+}
