@@ -25,10 +25,12 @@ use super::progress::TermProgress;
         A run is complete when its manifest.json exists; an interrupted run is finished with --resume RUN.",
     after_help = "Examples:\n  \
         snapdiff extract examples/school/verify.toml\n  \
-        snapdiff extract --source sqlite://legacy.db --table users --table orders --out snapshots\n  \
-        snapdiff extract --source postgresql://app@db/shop --side target --table public.orders --partition-on id --partitions 4\n  \
-        snapdiff extract --source files://uploads --side target --table uploads\n  \
-        snapdiff extract verify.toml --resume 20261122T021500Z"
+        snapdiff extract verify.toml --side target\n  \
+        snapdiff extract verify.toml --resume 20261122T021500Z\n  \
+        snapdiff extract --source sqlite://legacy.db --table users --table orders\n  \
+        snapdiff extract --source postgresql://app@db/shop --table public.orders \\\n      \
+        --partition-on id --partitions 4 --side target\n  \
+        snapdiff extract --source files://uploads --table uploads --side target"
 )]
 pub struct ExtractArgs {
     /// The spec file (TOML). Without it, give --source.
@@ -208,10 +210,15 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
         let outcome = extract::extract(req, &opts, &progress)?;
         let rows: u64 = outcome.manifest.tables.values().map(|t| t.rows).sum();
         progress.println(&format!(
-            "{:<7} {}  {} tables  {} rows  {}",
+            "{:<7} {}  {} {}  {} rows  {}",
             outcome.side,
             outcome.run_id,
             outcome.manifest.tables.len(),
+            if outcome.manifest.tables.len() == 1 {
+                "table"
+            } else {
+                "tables"
+            },
             rows,
             outcome.run_dir.display()
         ));

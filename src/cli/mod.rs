@@ -29,7 +29,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Snapshot sources into Parquet: from a spec's [sources] and [[extract]], or from flags.
     Extract(extract::ExtractArgs),
 }
 

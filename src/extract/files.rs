@@ -1,7 +1,9 @@
 //! Parquet, CSV and NDJSON files, read through DataFusion.
 //!
-//! A files source is a file, a glob (one table), or a folder (a table per data file or
-//! per sub-folder of data files, named after it). Files are streamed batch by batch, so
+//! A files source is a file, a glob (one table), or a folder: a table per data file
+//! (`orders.parquet`) and per sub-folder of data files (`orders/part-0.parquet`, ...),
+//! named after it. To read one folder of parts as a single table, name it with a glob
+//! (`orders/*.parquet`). Files are streamed batch by batch, so
 //! inputs of any size are copied with bounded memory. String and binary columns are
 //! stored as `Utf8`/`Binary` whatever representation the reader chose (views, large),
 //! so a snapshot's types do not depend on how the input was written.
@@ -32,7 +34,17 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format of a file, by its extension.
+    /// The format of a file named on its own, by its extension (`.json` is read as
+    /// NDJSON here, but not when found in a folder, where it is more likely metadata).
+    pub fn of_file(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".json") {
+            return Some(Format::NdJson);
+        }
+        Self::of(path)
+    }
+
+    /// The format of a data file in a folder or glob, by its extension.
     pub fn of(path: &Path) -> Option<Format> {
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
         let name = name.trim_end_matches(".gz");
@@ -42,7 +54,7 @@ impl Format {
             Some(Format::Csv { tab: false })
         } else if name.ends_with(".tsv") {
             Some(Format::Csv { tab: true })
-        } else if name.ends_with(".ndjson") || name.ends_with(".jsonl") || name.ends_with(".json") {
+        } else if name.ends_with(".ndjson") || name.ends_with(".jsonl") {
             Some(Format::NdJson)
         } else {
             None
@@ -89,7 +101,7 @@ fn is_glob(s: &str) -> bool {
 fn not_data(path: &Path) -> Error {
     Error::source("the file is not Parquet, CSV or NDJSON (by its extension)")
         .with_file(path)
-        .with_hint("name data files *.parquet, *.csv, *.tsv, *.ndjson or *.jsonl")
+        .with_hint("name data files *.parquet, *.csv, *.tsv, *.ndjson or *.jsonl (or *.json, given on its own)")
 }
 
 /// The format of the data files directly inside `dir`, if it holds any.
@@ -136,7 +148,7 @@ impl FilesReader {
                 },
             );
         } else if path.is_file() {
-            let format = Format::of(&path).ok_or_else(|| not_data(&path))?;
+            let format = Format::of_file(&path).ok_or_else(|| not_data(&path))?;
             entries.insert(
                 String::new(),
                 Entry {

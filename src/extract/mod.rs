@@ -269,8 +269,22 @@ pub fn extract(
 ) -> Result<ExtractOutcome> {
     snapshot::check_name("run id", &opts.run_id)?;
     snapshot::check_name("side", &req.side)?;
+    let reader = open_reader(&req.source).map_err(|e| e.with_source_url(req.source.redacted()))?;
+    extract_with_reader(reader, req, opts, progress)
+}
+
+/// Extract one side with a reader that is already open. A reader fixes its view of the
+/// source when it opens (one snapshot, one read transaction), so everything it extracts
+/// shows the source as it was at that moment.
+pub fn extract_with_reader(
+    mut reader: Box<dyn SourceReader>,
+    req: &ExtractRequest,
+    opts: &ExtractOptions,
+    progress: &dyn Progress,
+) -> Result<ExtractOutcome> {
+    snapshot::check_name("run id", &opts.run_id)?;
+    snapshot::check_name("side", &req.side)?;
     let redacted = req.source.redacted().to_string();
-    let mut reader = open_reader(&req.source).map_err(|e| e.with_source_url(&redacted))?;
     let tables = if req.tables.is_empty() {
         let names = reader
             .list_tables()

@@ -481,16 +481,42 @@ impl SourceReader for MySqlReader {
         let (chunks, split_col, partitioning) = match &split {
             Some(col) => {
                 let qc = quote(col);
-                let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = self
-                    .conn
-                    .query_first(format!(
-                        "SELECT CAST(MIN({qc}) AS SIGNED), CAST(MAX({qc}) AS SIGNED), MAX({qc} IS NULL) FROM {from}"
-                    ))
-                    .map_err(|e| my_error(&e, Some("finding the range of partition_on")).with_hint("partition_on must name an integer column"))?;
-                let (lo, hi, has_null) = row.unwrap_or((None, None, None));
-                let n = ranges::range_count(estimate.unwrap_or(0), opts.chunk_rows, concurrency);
+                // A table's min and max come from its index and whether it has NULLs from
+                // the catalog; a query is scanned once for all, with its row count.
+                let is_query = matches!(req.from, TableFrom::Query(_));
+                let sql = if is_query {
+                    format!(
+                        "SELECT CAST(MIN({qc}) AS SIGNED), CAST(MAX({qc}) AS SIGNED), COUNT(*) - COUNT({qc}), COUNT(*) FROM {from}"
+                    )
+                } else {
+                    format!("SELECT CAST(MIN({qc}) AS SIGNED), CAST(MAX({qc}) AS SIGNED), NULL, NULL FROM {from}")
+                };
+                type Range = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+                let row: Option<Range> = self.conn.query_first(sql).map_err(|e| {
+                    my_error(&e, Some("finding the range of partition_on"))
+                        .with_hint("partition_on must name an integer column")
+                })?;
+                let (lo, hi, nulls, count) = row.unwrap_or((None, None, None, None));
+                let nullable = match nulls {
+                    Some(n) => n > 0,
+                    None => columns
+                        .iter()
+                        .find(|c| &c.name == col)
+                        .is_none_or(|c| c.nullable),
+                };
+                let rows = count
+                    .map(|c| c as u64)
+                    .or(estimate)
+                    .unwrap_or_else(|| match (lo, hi) {
+                        (Some(lo), Some(hi)) => {
+                            (hi as i128 - lo as i128 + 1).clamp(0, u64::MAX as i128) as u64
+                        }
+                        _ => 0,
+                    });
+                let n = ranges::range_count(rows, opts.chunk_rows, concurrency);
                 let chunks = match (lo, hi) {
-                    (Some(lo), Some(hi)) => ranges::split(lo, hi, n, has_null.unwrap_or(0) != 0),
+                    (Some(lo), Some(hi)) => ranges::split(lo, hi, n, nullable),
+                    _ if nullable => vec![Chunk::Null],
                     _ => vec![Chunk::All],
                 };
                 let k = chunks.len();

@@ -65,8 +65,11 @@ pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
             let mut s = e.to_string();
             let mut src = std::error::Error::source(e);
             while let Some(inner) = src {
-                s.push_str(": ");
-                s.push_str(&inner.to_string());
+                let t = inner.to_string();
+                if !s.contains(&t) {
+                    s.push_str(": ");
+                    s.push_str(&t);
+                }
                 src = inner.source();
             }
             s
@@ -142,17 +145,15 @@ impl PgReader {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .map_err(|e| pg_error(&e, Some("starting the read-only transaction")))?;
-        // On a hot standby or an old server the export may be refused; each range is then
-        // consistent on its own, and the manifest says so.
-        client
-            .batch_execute("SAVEPOINT export")
-            .map_err(|e| pg_error(&e, None))?;
+        // Where the server refuses to export (some poolers and managed services), each
+        // range is consistent on its own, and the manifest says so. (The export cannot run
+        // in a subtransaction, so a refusal restarts the transaction instead.)
         let snapshot = match client.query_one("SELECT pg_export_snapshot()", &[]) {
             Ok(row) => Some(row.get::<_, String>(0)),
             Err(_) => {
                 client
-                    .batch_execute("ROLLBACK TO SAVEPOINT export")
-                    .map_err(|e| pg_error(&e, None))?;
+                    .batch_execute("ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .map_err(|e| pg_error(&e, Some("restarting the read-only transaction")))?;
                 None
             }
         };
@@ -236,13 +237,13 @@ impl PgReader {
             });
         }
         // Domains are read as their base type.
-        let (t, select_base) = if t.kind == "d" {
+        let (t, select_base, typmod) = if t.kind == "d" {
             let base = self.describe_type(t.base_oid, t.base_typmod)?;
             let sel = format!("({q})::{}", base.formatted);
             schema.notes.push(format!("domain over {}", base.formatted));
-            (base, Some(sel))
+            (base, Some(sel), t.base_typmod)
         } else {
-            (t, None)
+            (t, None, col.typmod)
         };
         let expr = select_base.unwrap_or_else(|| q.clone());
         let exact = |dt: DataType| (format!("{expr} AS {q}"), dt, Conversion::Exact);
@@ -257,7 +258,6 @@ impl PgReader {
             (_, _, "float4") => exact(DataType::Float32),
             (_, _, "float8") => exact(DataType::Float64),
             (_, _, "numeric") => {
-                let typmod = if col.typmod >= 4 { col.typmod } else { t.base_typmod };
                 match numeric_precision_scale(typmod) {
                     Some((p, s)) if p <= 38 && s >= 0 && s <= p as i32 => {
                         schema.precision = Some(p as u32);
@@ -552,17 +552,40 @@ impl SourceReader for PgReader {
         let (chunks, split_col, partitioning): (Vec<Chunk>, Option<String>, Option<Partitioning>) =
             if let Some(col) = &req.partition_on {
                 let qc = quote(col);
-                let row = self
-                    .client
-                    .query_one(&format!("SELECT min({qc})::int8, max({qc})::int8, bool_or({qc} IS NULL) FROM {from}"), &[])
-                    .map_err(|e| {
-                        pg_error(&e, Some("finding the range of partition_on")).with_hint("partition_on must name an integer column")
-                    })?;
-                let (lo, hi, has_null): (Option<i64>, Option<i64>, Option<bool>) =
-                    (row.get(0), row.get(1), row.get(2));
-                let n = ranges::range_count(estimate.unwrap_or(0), opts.chunk_rows, concurrency);
+                // A table's min and max come from its index, whether it has NULLs from the
+                // catalog and its size from the statistics; a query is scanned once for all.
+                let is_query = matches!(req.from, TableFrom::Query(_));
+                let sql = if is_query {
+                    format!("SELECT min({qc})::int8, max({qc})::int8, count(*) - count({qc}), count(*) FROM {from}")
+                } else {
+                    format!("SELECT min({qc})::int8, max({qc})::int8, NULL::int8, NULL::int8 FROM {from}")
+                };
+                let row = self.client.query_one(&sql, &[]).map_err(|e| {
+                    pg_error(&e, Some("finding the range of partition_on"))
+                        .with_hint("partition_on must name an integer column")
+                })?;
+                let (lo, hi, nulls, count): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                let nullable = match nulls {
+                    Some(n) => n > 0,
+                    None => columns
+                        .iter()
+                        .find(|c| &c.name == col)
+                        .is_none_or(|c| !c.notnull),
+                };
+                if let Some(c) = count {
+                    estimate = Some(c as u64);
+                }
+                let rows = estimate.unwrap_or_else(|| match (lo, hi) {
+                    (Some(lo), Some(hi)) => {
+                        (hi as i128 - lo as i128 + 1).clamp(0, u64::MAX as i128) as u64
+                    }
+                    _ => 0,
+                });
+                let n = ranges::range_count(rows, opts.chunk_rows, concurrency);
                 let chunks = match (lo, hi) {
-                    (Some(lo), Some(hi)) => ranges::split(lo, hi, n, has_null.unwrap_or(false)),
+                    (Some(lo), Some(hi)) => ranges::split(lo, hi, n, nullable),
+                    _ if nullable => vec![Chunk::Null],
                     _ => vec![Chunk::All],
                 };
                 let k = chunks.len();

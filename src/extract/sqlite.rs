@@ -495,7 +495,14 @@ impl SourceReader for SqliteReader {
                         .with_hint("partition_on must name an integer column")
                     })?;
                 let chunks = match (min, max) {
-                    (Some(lo), Some(hi)) => ranges::split(lo, hi, concurrency, col != "_rowid_"),
+                    (Some(lo), Some(hi)) => {
+                        let nullable = col != "_rowid_"
+                            && cols
+                                .iter()
+                                .find(|c| &quote(&c.name) == col)
+                                .is_none_or(|c| !c.notnull);
+                        ranges::split(lo, hi, concurrency, nullable)
+                    }
                     _ => vec![Chunk::All],
                 };
                 let n = chunks.len();

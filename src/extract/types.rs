@@ -263,6 +263,11 @@ fn is_exact_cast(from: &DataType, to: &DataType) -> bool {
         (UInt8 | UInt16 | UInt32, UInt64) | (UInt8, UInt16 | UInt32) | (UInt16, UInt32) => true,
         (UInt32, Int64) => true,
         (Float32, Float64) => true,
+        // connectorx's stream widens int2/int4/float4 to 64 bits. Narrowing back to the
+        // planned type is exact for values that came from it; an integer that does not
+        // fit is an error (safe = false), never a wrapped value.
+        (Int64, Int8 | Int16 | Int32) | (UInt64, UInt8 | UInt16 | UInt32) => true,
+        (Float64, Float32) => true,
         // Only planned for SQL that yields 0 or 1 (`x <> 0`), where the cast is exact.
         (Int8 | Int16 | Int32 | Int64, Boolean) => true,
         (Date64, Date32) => false,

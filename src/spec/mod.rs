@@ -95,17 +95,9 @@ impl Spec {
     pub fn parse(text: &str, path: &Path) -> Result<Spec> {
         let mut file: SpecFile = toml::from_str(text).map_err(|e| toml_error(&e, text, path))?;
         env::expand_spec(&mut file, text, path)?;
-        let base_dir = path
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        // A spec named without a folder (`verify.toml`) has base "" so that paths print
+        // as `snapshots/...`, not `./snapshots/...`.
+        let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let spec = Spec {
             path: path.to_path_buf(),
             base_dir,

@@ -1,1 +1,15 @@
+//! snapdiff's integration tests: one binary, with fixture helpers in `common`.
+//!
+//! The PostgreSQL and MariaDB tests use the real servers on 127.0.0.1:5432 and :3306.
+//! Where a server is unreachable they print a SKIPPED line and pass, unless
+//! `SNAPDIFF_REQUIRE_SERVICES=1` is set (as CI does), which makes that a failure.
 
+mod common;
+
+mod atomic;
+mod cli;
+mod extract_files;
+mod extract_mysql;
+mod extract_postgres;
+mod extract_sqlite;
+mod secrets;

@@ -1,0 +1,323 @@
+//! Fixture helpers shared by the integration tests: running the binary, reading a
+//! snapshot back, and reaching the real PostgreSQL and MariaDB servers.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub const PG_URL: &str = "postgresql://postgres@127.0.0.1:5432/test";
+pub const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
+
+/// The `snapdiff` binary built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_snapdiff"))
+}
+
+/// A `snapdiff` command with a clean environment for passwords.
+pub fn cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .env_remove("PGPASSWORD")
+        .env_remove("MYSQL_PWD");
+    c
+}
+
+/// Run `snapdiff` with `args`; returns (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    output(cmd(args).output().expect("snapdiff runs"))
+}
+
+/// Run `snapdiff` with `args` in folder `dir`.
+pub fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    output(cmd(args).current_dir(dir).output().expect("snapdiff runs"))
+}
+
+pub fn output(o: Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("snapdiff-it-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// The only run folder of `side` under `root`.
+pub fn only_run(root: &Path, side: &str) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(root.join(side))
+        .expect("side folder exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        runs.len(),
+        1,
+        "expected one run under {}/{side}: {runs:?}",
+        root.display()
+    );
+    runs.into_iter().next().unwrap()
+}
+
+/// Every batch of `table` in a complete run, read from the files its manifest lists.
+pub fn read_table(run_dir: &Path, table: &str) -> Vec<RecordBatch> {
+    let manifest =
+        snapdiff::snapshot::verify_run(run_dir).expect("the run verifies against its manifest");
+    let t = manifest
+        .tables
+        .get(table)
+        .unwrap_or_else(|| panic!("table {table} in the manifest"));
+    let mut out = Vec::new();
+    for f in &t.files {
+        let file = std::fs::File::open(run_dir.join(&f.path)).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in reader {
+            out.push(b.unwrap());
+        }
+    }
+    out
+}
+
+/// A value read back from a snapshot, in a form tests compare exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum V {
+    Null,
+    Int(i128),
+    Float(u64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Bool(bool),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since the epoch, and the time zone label.
+    Ts(i64, Option<String>),
+    /// Microseconds since midnight.
+    Time(i64),
+    /// Unscaled value and scale.
+    Dec(i128, i8),
+    List(Vec<V>),
+}
+
+pub fn f(x: f64) -> V {
+    V::Float(x.to_bits())
+}
+pub fn s(x: &str) -> V {
+    V::Str(x.to_string())
+}
+pub fn i(x: i128) -> V {
+    V::Int(x)
+}
+
+/// The value at `row` of `array`.
+pub fn value(a: &dyn Array, row: usize) -> V {
+    use arrow::datatypes::*;
+    if a.is_null(row) {
+        return V::Null;
+    }
+    match a.data_type() {
+        DataType::Int8 => V::Int(a.as_primitive::<Int8Type>().value(row) as i128),
+        DataType::Int16 => V::Int(a.as_primitive::<Int16Type>().value(row) as i128),
+        DataType::Int32 => V::Int(a.as_primitive::<Int32Type>().value(row) as i128),
+        DataType::Int64 => V::Int(a.as_primitive::<Int64Type>().value(row) as i128),
+        DataType::UInt8 => V::Int(a.as_primitive::<UInt8Type>().value(row) as i128),
+        DataType::UInt16 => V::Int(a.as_primitive::<UInt16Type>().value(row) as i128),
+        DataType::UInt32 => V::Int(a.as_primitive::<UInt32Type>().value(row) as i128),
+        DataType::UInt64 => V::Int(a.as_primitive::<UInt64Type>().value(row) as i128),
+        DataType::Float32 => {
+            V::Float((a.as_primitive::<Float32Type>().value(row) as f64).to_bits())
+        }
+        DataType::Float64 => V::Float(a.as_primitive::<Float64Type>().value(row).to_bits()),
+        DataType::Utf8 => V::Str(a.as_string::<i32>().value(row).to_string()),
+        DataType::Binary => V::Bytes(a.as_binary::<i32>().value(row).to_vec()),
+        DataType::Boolean => V::Bool(a.as_boolean().value(row)),
+        DataType::Date32 => V::Date(a.as_primitive::<Date32Type>().value(row)),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => V::Ts(
+            a.as_primitive::<TimestampMicrosecondType>().value(row),
+            tz.as_ref().map(|t| t.to_string()),
+        ),
+        DataType::Time64(TimeUnit::Microsecond) => {
+            V::Time(a.as_primitive::<Time64MicrosecondType>().value(row))
+        }
+        DataType::Decimal128(_, s) => V::Dec(a.as_primitive::<Decimal128Type>().value(row), *s),
+        DataType::List(_) => {
+            let l = a.as_list::<i32>();
+            let inner = l.value(row);
+            V::List((0..inner.len()).map(|i| value(inner.as_ref(), i)).collect())
+        }
+        other => panic!("no test rendering for {other}"),
+    }
+}
+
+/// Column `name` of `batches`, as values, in row order.
+pub fn column(batches: &[RecordBatch], name: &str) -> Vec<V> {
+    let mut out = Vec::new();
+    for b in batches {
+        let idx = b
+            .schema()
+            .index_of(name)
+            .unwrap_or_else(|_| panic!("column {name}"));
+        let a = b.column(idx);
+        for r in 0..a.len() {
+            out.push(value(a.as_ref(), r));
+        }
+    }
+    out
+}
+
+/// The rows of `batches` sorted by column `key` (an integer column), as rows of values.
+pub fn rows_by(batches: &[RecordBatch], key: &str) -> Vec<Vec<V>> {
+    let names: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let cols: Vec<Vec<V>> = names.iter().map(|n| column(batches, n)).collect();
+    let k = names.iter().position(|n| n == key).expect("key column");
+    let n = cols[0].len();
+    let mut rows: Vec<Vec<V>> = (0..n)
+        .map(|r| cols.iter().map(|c| c[r].clone()).collect())
+        .collect();
+    rows.sort_by_key(|r| match &r[k] {
+        V::Int(x) => *x,
+        V::Null => i128::MIN,
+        other => panic!("key is not an integer: {other:?}"),
+    });
+    rows
+}
+
+/// The Arrow type of column `name`.
+pub fn column_type(batches: &[RecordBatch], name: &str) -> DataType {
+    batches[0]
+        .schema()
+        .field_with_name(name)
+        .unwrap()
+        .data_type()
+        .clone()
+}
+
+/// Days since the epoch of a date.
+pub fn days(y: i32, m: u32, d: u32) -> i32 {
+    (chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+        - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+    .num_days() as i32
+}
+
+/// Microseconds since the epoch of a UTC date-time given as `YYYY-MM-DD HH:MM:SS[.f]`.
+pub fn micros(text: &str) -> i64 {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .and_utc()
+        .timestamp_micros()
+}
+
+/// Say that a test was skipped, where `cargo test` shows it (not captured).
+pub fn skip(what: &str, why: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {what}: {why} (set SNAPDIFF_REQUIRE_SERVICES=1 to make this a failure)"
+    );
+}
+
+fn required() -> bool {
+    std::env::var("SNAPDIFF_REQUIRE_SERVICES")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+}
+
+/// A PostgreSQL client for fixtures, or `None` (with a SKIPPED line) when the server is
+/// unreachable and services are not required.
+pub fn pg(test: &str) -> Option<postgres::Client> {
+    match postgres::Client::connect(PG_URL, postgres::NoTls) {
+        Ok(c) => Some(c),
+        Err(e) if !required() => {
+            skip(
+                test,
+                &format!("PostgreSQL at 127.0.0.1:5432 is not reachable: {e}"),
+            );
+            None
+        }
+        Err(e) => panic!(
+            "SNAPDIFF_REQUIRE_SERVICES=1 but PostgreSQL at 127.0.0.1:5432 is not reachable: {e}"
+        ),
+    }
+}
+
+/// A MariaDB/MySQL connection to a fresh database `db` (dropped and created), and its URL.
+pub fn mysql_db(test: &str, db: &str) -> Option<(mysql::Conn, String)> {
+    use mysql::prelude::Queryable;
+    let mut conn = match mysql::Conn::new(mysql::Opts::from_url(MYSQL_URL).unwrap()) {
+        Ok(c) => c,
+        Err(e) if !required() => {
+            skip(
+                test,
+                &format!("MariaDB at 127.0.0.1:3306 is not reachable: {e}"),
+            );
+            return None;
+        }
+        Err(e) => panic!(
+            "SNAPDIFF_REQUIRE_SERVICES=1 but MariaDB at 127.0.0.1:3306 is not reachable: {e}"
+        ),
+    };
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .unwrap();
+    conn.query_drop(format!("CREATE DATABASE {db} CHARACTER SET utf8mb4"))
+        .unwrap();
+    conn.query_drop(format!("USE {db}")).unwrap();
+    Some((conn, format!("mysql://root@127.0.0.1:3306/{db}")))
+}
+
+/// A fresh PostgreSQL schema `schema` (dropped and created) for one test's tables.
+pub fn pg_schema(test: &str, schema: &str) -> Option<postgres::Client> {
+    let mut c = pg(test)?;
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+    ))
+    .unwrap();
+    Some(c)
+}
+
+/// Read a whole file into a string, or "" if it is missing.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Every file under `dir`, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
