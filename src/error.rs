@@ -179,29 +179,6 @@ impl std::error::Error for Error {
     }
 }
 
-/// Attach context to any `Result<_, Error>`.
-pub trait ResultExt<T> {
-    fn table(self, table: &str) -> Result<T>;
-    fn column(self, column: &str) -> Result<T>;
-    fn file(self, file: &Path) -> Result<T>;
-    fn source_url(self, redacted_url: &str) -> Result<T>;
-}
-
-impl<T> ResultExt<T> for Result<T> {
-    fn table(self, table: &str) -> Result<T> {
-        self.map_err(|e| e.with_table(table))
-    }
-    fn column(self, column: &str) -> Result<T> {
-        self.map_err(|e| e.with_column(column))
-    }
-    fn file(self, file: &Path) -> Result<T> {
-        self.map_err(|e| e.with_file(file))
-    }
-    fn source_url(self, redacted_url: &str) -> Result<T> {
-        self.map_err(|e| e.with_source_url(redacted_url))
-    }
-}
-
 impl From<arrow::error::ArrowError> for Error {
     fn from(e: arrow::error::ArrowError) -> Self {
         Error::internal(format!("arrow: {e}"))

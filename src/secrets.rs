@@ -44,24 +44,24 @@ pub fn scrub(text: &str) -> String {
 
 /// `url` with its password removed (`postgresql://app:pw@h/db` → `postgresql://app@h/db`),
 /// also removing `password=` query parameters. Text that is not a URL is returned as is.
+///
+/// The user info ends at the *last* `@`: a password holding `/`, `?`, `#` or `@` (which a
+/// URL should percent-encode, but people write anyway) is still removed whole.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
     let (scheme, rest) = url.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
+    let rest = match rest.rfind('@') {
         Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{user}{host}")
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{user}{}", &rest[at..])
         }
-        None => authority.to_string(),
+        None => rest.to_string(),
     };
-    let tail = match tail.find('?') {
+    match rest.find('?') {
         Some(q) => {
-            let (path, query) = tail.split_at(q);
+            let (path, query) = rest.split_at(q);
             let kept: Vec<&str> = query[1..]
                 .split('&')
                 .filter(|kv| {
@@ -70,14 +70,47 @@ pub fn redact_url(url: &str) -> String {
                 })
                 .collect();
             if kept.is_empty() {
-                path.to_string()
+                format!("{scheme}{path}")
             } else {
-                format!("{path}?{}", kept.join("&"))
+                format!("{scheme}{path}?{}", kept.join("&"))
             }
         }
-        None => tail.to_string(),
+        None => format!("{scheme}{rest}"),
+    }
+}
+
+/// Register the password a URL holds, if it holds one, before anything else reads the
+/// URL (so that even a URL too broken to parse cannot leak it).
+pub fn register_url_password(url: &str) {
+    let Some(scheme_end) = url.find("://") else {
+        return;
     };
-    format!("{scheme}{authority}{tail}")
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.rfind('@') else { return };
+    if let Some((_, pw)) = rest[..at].split_once(':') {
+        register(pw);
+        register(&percent_decode(pw));
+    }
+}
+
+/// `%XX` escapes decoded (invalid UTF-8 replaced).
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn percent_encode(s: &str) -> String {
@@ -113,6 +146,21 @@ mod tests {
             "sqlite://data/legacy.db"
         );
         assert_eq!(redact_url("data/orders.parquet"), "data/orders.parquet");
+        // Unencoded `#`, `/`, `?` and `@` in a password.
+        assert_eq!(
+            redact_url("postgresql://app:s3#c/r?e@t@db:5432/x"),
+            "postgresql://app@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1:3306/test"),
+            "mysql://root@127.0.0.1:3306/test"
+        );
+    }
+
+    #[test]
+    fn passwords_are_registered_before_the_url_is_parsed() {
+        register_url_password("postgresql://app:br#ken/pw-unit@db/x");
+        assert_eq!(scrub("echo br#ken/pw-unit"), "echo ***");
     }
 
     #[test]

@@ -188,6 +188,15 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
             )
         }
     };
+    // Table options need a table to apply to: a side read whole has none named.
+    if requests.iter().any(|r| r.tables.is_empty())
+        && (!args.casts.is_empty() || args.partition_on.is_some() || args.partitions.is_some())
+    {
+        bail!(
+            "--cast, --partition-on and --partitions apply to named tables: give --table (or --query), \
+             or list the tables in the spec's [[extract]] entries"
+        );
+    }
     let sides: Vec<&str> = requests.iter().map(|r| r.side.as_str()).collect();
     let run_id = match (&args.resume, &args.run_id) {
         (Some(r), _) => r.clone(),

@@ -50,11 +50,36 @@ impl TermProgress {
     }
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn rate(rows: u64, seconds: f64) -> String {
     if seconds <= 0.0 {
         return String::new();
     }
-    format!(" ({:.0} rows/s)", rows as f64 / seconds)
+    format!(" ({} rows/s)", thousands((rows as f64 / seconds) as u64))
+}
+
+/// A bar style with a `{rate}` key: whole rows per second.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("valid template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{} rows/s", thousands(state.per_sec() as u64));
+            },
+        )
 }
 
 impl Progress for TermProgress {
@@ -69,20 +94,16 @@ impl Progress for TermProgress {
                     Some(n) if n > 0 => {
                         let b = m.add(ProgressBar::new(n));
                         b.set_style(
-                            ProgressStyle::with_template(
-                                "{prefix:<24} [{bar:30}] {human_pos:>11}/~{human_len} rows  {per_sec:>14}  {elapsed}",
-                            )
-                            .expect("valid template")
-                            .progress_chars("=> "),
+                            style("{prefix:<24} [{bar:30}] {human_pos:>11}/~{human_len} rows  {rate:>16}  {elapsed}")
+                                .progress_chars("=> "),
                         );
                         b
                     }
                     _ => {
                         let b = m.add(ProgressBar::new_spinner());
-                        b.set_style(
-                            ProgressStyle::with_template("{prefix:<24} {spinner} {human_pos:>11} rows  {per_sec:>14}  {elapsed}")
-                                .expect("valid template"),
-                        );
+                        b.set_style(style(
+                            "{prefix:<24} {spinner} {human_pos:>11} rows  {rate:>16}  {elapsed}",
+                        ));
                         b
                     }
                 };
@@ -100,7 +121,9 @@ impl Progress for TermProgress {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(key.clone(), (now, now));
                 match estimated_rows {
-                    Some(n) => self.eprint(&format!("{key}: reading (about {n} rows)")),
+                    Some(n) => {
+                        self.eprint(&format!("{key}: reading (about {} rows)", thousands(n)))
+                    }
                     None => self.eprint(&format!("{key}: reading")),
                 }
             }
@@ -132,7 +155,11 @@ impl Progress for TermProgress {
                 *last = Instant::now();
                 let secs = start.elapsed().as_secs_f64();
                 drop(plain);
-                self.eprint(&format!("{key}: {rows} rows{}", rate(rows, secs)));
+                self.eprint(&format!(
+                    "{key}: {} rows{}",
+                    thousands(rows),
+                    rate(rows, secs)
+                ));
             }
         }
     }
@@ -165,7 +192,8 @@ impl Progress for TermProgress {
             b.finish_and_clear();
         }
         self.eprint(&format!(
-            "{key}: {rows} rows in {seconds:.1} s{}",
+            "{key}: {} rows in {seconds:.1} s{}",
+            thousands(rows),
             rate(rows, seconds)
         ));
     }

@@ -93,11 +93,28 @@ fn send_rows(rows: &[BlobRow], schema: &SchemaRef, sender: &BatchSender) -> Resu
     sender.send(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
-/// Every regular file under `root` (relative, `/`-separated, sorted), and the number of
-/// symbolic links and other non-regular entries skipped.
-fn walk(root: &Path) -> Result<(Vec<String>, usize)> {
+/// A relative path as text with `/` separators. Bytes that are not UTF-8 (possible in
+/// Unix file names) are written `%XX`, so distinct names stay distinct.
+fn path_text(rel: &Path) -> (String, bool) {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = rel.as_os_str().as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    let mut encoded = false;
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+            encoded = true;
+        }
+    }
+    (out, encoded)
+}
+
+/// Every regular file under `root` (relative, `/`-separated, sorted), how many symbolic
+/// links and other non-regular entries were skipped, and how many names were not UTF-8.
+fn walk(root: &Path) -> Result<(Vec<(PathBuf, String)>, usize, usize)> {
     let mut files = Vec::new();
-    let mut skipped = 0;
+    let (mut skipped, mut encoded) = (0, 0);
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let dir = root.join(&rel);
@@ -106,19 +123,20 @@ fn walk(root: &Path) -> Result<(Vec<String>, usize)> {
             let ft = e
                 .file_type()
                 .map_err(|err| Error::io("inspect", &e.path(), err))?;
-            let name = e.file_name().to_string_lossy().to_string();
-            let child = rel.join(&name);
+            let child = rel.join(e.file_name());
             if ft.is_dir() {
                 stack.push(child);
             } else if ft.is_file() {
-                files.push(child.to_string_lossy().replace('\\', "/"));
+                let (text, enc) = path_text(&child);
+                encoded += usize::from(enc);
+                files.push((child, text));
             } else {
                 skipped += 1;
             }
         }
     }
-    files.sort();
-    Ok((files, skipped))
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok((files, skipped, encoded))
 }
 
 impl BlobsReader {
@@ -143,25 +161,31 @@ impl BlobsReader {
         ctx: &ReadContext<'_>,
         table: &str,
     ) -> Result<()> {
-        let (files, skipped) = walk(&self.path)?;
+        let (files, skipped, encoded) = walk(&self.path)?;
         if skipped > 0 {
             ctx.progress.warn(&format!(
                 "{}.{table}: {skipped} symbolic links or special files were not followed",
                 ctx.side
             ));
         }
-        let batches: Vec<&[String]> = files.chunks(BATCH_FILES).collect();
+        if encoded > 0 {
+            ctx.progress.warn(&format!(
+                "{}.{table}: {encoded} file names are not UTF-8; their other bytes are written %XX",
+                ctx.side
+            ));
+        }
+        let batches: Vec<&[(PathBuf, String)]> = files.chunks(BATCH_FILES).collect();
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         ranges::run_concurrently(&batches, threads, |batch| {
             let mut rows = Vec::with_capacity(batch.len());
-            for rel in batch.iter() {
+            for (rel, text) in batch.iter() {
                 let p = self.path.join(rel);
                 let f = std::fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?;
                 let (size, sha256, xxh3) = hash_reader(f).map_err(|e| Error::io("read", &p, e))?;
                 rows.push(BlobRow {
-                    path: rel.clone(),
+                    path: text.clone(),
                     size: size as i64,
                     sha256,
                     xxh3,
@@ -171,7 +195,13 @@ impl BlobsReader {
         })
     }
 
-    fn read_archive(&self, schema: &SchemaRef, sender: &BatchSender) -> Result<()> {
+    fn read_archive(
+        &self,
+        schema: &SchemaRef,
+        sender: &BatchSender,
+        ctx: &ReadContext<'_>,
+        table: &str,
+    ) -> Result<()> {
         let f = std::fs::File::open(&self.path).map_err(|e| Error::io("open", &self.path, e))?;
         let name = self.path.to_string_lossy().to_ascii_lowercase();
         let reader: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
@@ -186,16 +216,16 @@ impl BlobsReader {
                 .with_hint("is it a complete .tar or .tar.gz file?")
         };
         let mut rows = Vec::new();
+        let mut skipped = 0usize;
         for entry in archive.entries().map_err(bad)? {
             let entry = entry.map_err(bad)?;
-            if !entry.header().entry_type().is_file() {
+            let kind = entry.header().entry_type();
+            if !kind.is_file() {
+                // Folders are implied by paths; links and devices are not stored files.
+                skipped += usize::from(!kind.is_dir());
                 continue;
             }
-            let path = entry
-                .path()
-                .map_err(bad)?
-                .to_string_lossy()
-                .replace('\\', "/");
+            let path = path_text(&entry.path().map_err(bad)?).0.replace('\\', "/");
             let path = path
                 .trim_start_matches("./")
                 .trim_start_matches('/')
@@ -214,6 +244,12 @@ impl BlobsReader {
         }
         if !rows.is_empty() {
             send_rows(&rows, schema, sender)?;
+        }
+        if skipped > 0 {
+            ctx.progress.warn(&format!(
+                "{}.{table}: {skipped} links or special entries of the archive are not stored files and were skipped",
+                ctx.side
+            ));
         }
         Ok(())
     }
@@ -250,7 +286,7 @@ impl SourceReader for BlobsReader {
         if self.path.is_dir() {
             self.read_folder(&schema, &sender, ctx, &req.name)?;
         } else {
-            self.read_archive(&schema, &sender)?;
+            self.read_archive(&schema, &sender, ctx, &req.name)?;
         }
         let column = |name: &str, t: &str, dt: DataType| ColumnSchema {
             name: name.to_string(),

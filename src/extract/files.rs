@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::options::{
     CsvReadOptions, NdJsonReadOptions, ParquetReadOptions,
 };
@@ -33,58 +34,66 @@ pub enum Format {
     NdJson,
 }
 
-impl Format {
-    /// The format of a file named on its own, by its extension (`.json` is read as
-    /// NDJSON here, but not when found in a folder, where it is more likely metadata).
-    pub fn of_file(path: &Path) -> Option<Format> {
-        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-        if name.ends_with(".json") {
-            return Some(Format::NdJson);
-        }
-        Self::of(path)
+/// A data file's format, read from its name: the format, the suffix exactly as written
+/// (DataFusion lists a folder's files by it), and whether it is gzip-compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kind {
+    pub format: Format,
+    pub suffix: String,
+    pub gzip: bool,
+}
+
+impl Kind {
+    /// The kind of a data file in a folder or glob, from its name (any letter case).
+    pub fn of(name: &str) -> Option<Kind> {
+        Self::of_with(name, false)
     }
 
-    /// The format of a data file in a folder or glob, by its extension.
-    pub fn of(path: &Path) -> Option<Format> {
-        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-        let name = name.trim_end_matches(".gz");
-        if name.ends_with(".parquet") || name.ends_with(".pq") {
-            Some(Format::Parquet)
-        } else if name.ends_with(".csv") {
-            Some(Format::Csv { tab: false })
-        } else if name.ends_with(".tsv") {
-            Some(Format::Csv { tab: true })
-        } else if name.ends_with(".ndjson") || name.ends_with(".jsonl") {
-            Some(Format::NdJson)
-        } else {
-            None
-        }
+    /// The kind of a file named on its own: `.json` is NDJSON here too (in a folder it is
+    /// more likely metadata).
+    pub fn of_file(name: &str) -> Option<Kind> {
+        Self::of_with(name, true)
     }
 
-    fn extension(&self, path: &str) -> String {
-        // The listing filters files by this suffix; keep the file's own (".csv", ".jsonl").
-        let lower = path.to_ascii_lowercase();
-        for ext in [
-            ".parquet", ".pq", ".csv.gz", ".csv", ".tsv", ".ndjson", ".jsonl", ".json",
-        ] {
-            if lower.ends_with(ext) {
-                return ext.to_string();
-            }
+    fn of_with(name: &str, json: bool) -> Option<Kind> {
+        let lower = name.to_ascii_lowercase();
+        let (base, gzip) = match lower.strip_suffix(".gz") {
+            Some(b) => (b, true),
+            None => (lower.as_str(), false),
+        };
+        let (format, ext) = [
+            (Format::Parquet, ".parquet"),
+            (Format::Parquet, ".pq"),
+            (Format::Csv { tab: false }, ".csv"),
+            (Format::Csv { tab: true }, ".tsv"),
+            (Format::NdJson, ".ndjson"),
+            (Format::NdJson, ".jsonl"),
+            (Format::NdJson, ".json"),
+        ]
+        .into_iter()
+        .find(|(_, e)| base.ends_with(e) && (json || *e != ".json"))?;
+        if gzip && format == Format::Parquet {
+            return None;
         }
-        match self {
-            Format::Parquet => ".parquet".into(),
-            Format::Csv { tab: false } => ".csv".into(),
-            Format::Csv { tab: true } => ".tsv".into(),
-            Format::NdJson => ".ndjson".into(),
-        }
+        let len = ext.len() + if gzip { 3 } else { 0 };
+        Some(Kind {
+            format,
+            suffix: name[name.len() - len..].to_string(),
+            gzip,
+        })
+    }
+
+    /// The name without its suffix: the table a file stands for.
+    pub fn stem<'a>(&self, name: &'a str) -> &'a str {
+        &name[..name.len() - self.suffix.len()]
     }
 }
 
-/// One table of a files source: a file, a folder of files of one format, or a glob.
+/// One table of a files source: a file, a folder of files of one kind, or a glob.
 #[derive(Debug, Clone)]
 struct Entry {
     location: String,
-    format: Format,
+    kind: Kind,
 }
 
 pub struct FilesReader {
@@ -101,38 +110,45 @@ fn is_glob(s: &str) -> bool {
 fn not_data(path: &Path) -> Error {
     Error::source("the file is not Parquet, CSV or NDJSON (by its extension)")
         .with_file(path)
-        .with_hint("name data files *.parquet, *.csv, *.tsv, *.ndjson or *.jsonl (or *.json, given on its own)")
+        .with_hint("name data files *.parquet, *.csv, *.tsv, *.ndjson or *.jsonl (optionally .gz), or *.json given on its own")
 }
 
-/// The format of the data files directly inside `dir`, if it holds any.
-fn folder_format(dir: &Path) -> Result<Option<Format>> {
-    let mut found: Option<Format> = None;
+/// The kind of the data files directly inside `dir`, if it holds any. They must share one
+/// suffix exactly, or DataFusion would silently read only some of them.
+fn folder_kind(dir: &Path) -> Result<Option<Kind>> {
+    let mut found: Option<(Kind, String)> = None;
     for e in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
         let p = e.map_err(|e| Error::io("list", dir, e))?.path();
-        if p.is_file() {
-            if let Some(f) = Format::of(&p) {
-                match found {
-                    None => found = Some(f),
-                    Some(g) if g == f => {}
-                    Some(_) => {
-                        return Err(Error::source("the folder mixes data file formats").with_file(dir).with_hint(
-                            "keep one format per folder, or name the files with a glob (dir/*.parquet)",
-                        ))
-                    }
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !p.is_file() || name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if let Some(k) = Kind::of(name) {
+            match &found {
+                None => found = Some((k, name.to_string())),
+                Some((g, _)) if *g == k => {}
+                Some((_, other)) => {
+                    return Err(Error::source(format!(
+                        "the folder mixes data files of different kinds (`{other}` and `{name}`)"
+                    ))
+                    .with_file(dir)
+                    .with_hint("keep one kind and one extension per folder, or name the files with a glob (dir/*.parquet)"))
                 }
             }
         }
     }
-    Ok(found)
+    Ok(found.map(|(k, _)| k))
 }
 
 impl FilesReader {
     pub fn open(source: &Source) -> Result<FilesReader> {
         let path = source.local_path()?.to_path_buf();
         let text = path.to_string_lossy().to_string();
-        let mut entries = BTreeMap::new();
+        let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
         if is_glob(&text) {
-            let format = Format::of(Path::new(&text)).ok_or_else(|| not_data(&path))?;
+            let kind = Kind::of(&text).ok_or_else(|| not_data(&path))?;
             let any = glob::glob(&text)
                 .map_err(|e| Error::spec(format!("`{text}` is not a valid glob: {e}")))?
                 .filter_map(|p| p.ok())
@@ -144,16 +160,20 @@ impl FilesReader {
                 String::new(),
                 Entry {
                     location: text,
-                    format,
+                    kind,
                 },
             );
         } else if path.is_file() {
-            let format = Format::of_file(&path).ok_or_else(|| not_data(&path))?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let kind = Kind::of_file(name).ok_or_else(|| not_data(&path))?;
             entries.insert(
                 String::new(),
                 Entry {
                     location: text,
-                    format,
+                    kind,
                 },
             );
         } else if path.is_dir() {
@@ -165,29 +185,44 @@ impl FilesReader {
                 if file_name.starts_with('.') || file_name.starts_with('_') {
                     continue;
                 }
-                if p.is_file() {
-                    if let Some(format) = Format::of(&p) {
-                        let stem = file_name.split('.').next().unwrap_or(file_name);
-                        entries.insert(
-                            stem.to_string(),
+                let found = if p.is_file() {
+                    Kind::of(file_name).map(|kind| {
+                        (
+                            kind.stem(file_name).to_string(),
                             Entry {
                                 location: p.to_string_lossy().to_string(),
-                                format,
+                                kind,
                             },
-                        );
-                    }
+                        )
+                    })
                 } else if p.is_dir() {
-                    if let Some(format) = folder_format(&p)? {
+                    folder_kind(&p)?.map(|kind| {
                         let mut loc = p.to_string_lossy().to_string();
                         loc.push('/');
-                        entries.insert(
+                        (
                             file_name.to_string(),
                             Entry {
                                 location: loc,
-                                format,
+                                kind,
                             },
-                        );
+                        )
+                    })
+                } else {
+                    None
+                };
+                if let Some((stem, entry)) = found {
+                    // Keyed by the snapshot name: `sales.2023.csv` is `sales_2023`, and
+                    // `Orders.csv` next to `orders/` is a clash, not a silent overwrite.
+                    let table = snapshot_name_of_file(&stem);
+                    if let Some(prev) = entries.get(&table) {
+                        return Err(Error::source(format!(
+                            "two sources for table `{table}`: {} and {}",
+                            prev.location, entry.location
+                        ))
+                        .with_file(&path)
+                        .with_hint("keep one file or folder per table name"));
                     }
+                    entries.insert(table, entry);
                 }
             }
             if entries.is_empty() {
@@ -214,7 +249,11 @@ impl FilesReader {
         if let Some(e) = self.entries.get("") {
             return Ok(e);
         }
-        self.entries.get(table).ok_or_else(|| {
+        let key = self
+            .entries
+            .get(table)
+            .or_else(|| self.entries.get(&snapshot_name_of_file(table)));
+        key.ok_or_else(|| {
             Error::source(format!("there is no file or folder for table `{table}`"))
                 .with_file(&self.path)
                 .with_hint(format!(
@@ -240,30 +279,36 @@ impl FilesReader {
         entry: &Entry,
         casts: &BTreeMap<String, CastType>,
     ) -> Result<()> {
-        let ext = entry.format.extension(&entry.location);
+        let ext = entry.kind.suffix.as_str();
         let loc = entry.location.as_str();
-        let res = match entry.format {
+        let compression = if entry.kind.gzip {
+            FileCompressionType::GZIP
+        } else {
+            FileCompressionType::UNCOMPRESSED
+        };
+        // Types are inferred from every record: a value late in a file must not be
+        // truncated or dropped to fit a type guessed from the first rows.
+        let res = match entry.kind.format {
             Format::Parquet => {
-                ctx.register_parquet(
-                    name,
-                    loc,
-                    ParquetReadOptions::default().file_extension(&ext),
-                )
-                .await
-            }
-            Format::NdJson => {
-                ctx.register_json(name, loc, NdJsonReadOptions::default().file_extension(&ext))
+                ctx.register_parquet(name, loc, ParquetReadOptions::default().file_extension(ext))
                     .await
             }
+            Format::NdJson => {
+                let mut opts = NdJsonReadOptions::default()
+                    .file_extension(ext)
+                    .file_compression_type(compression);
+                opts.schema_infer_max_records = usize::MAX;
+                ctx.register_json(name, loc, opts).await
+            }
             Format::Csv { tab } => {
-                let delimiter = if tab { b'\t' } else { b',' };
                 let opts = CsvReadOptions::new()
                     .has_header(true)
-                    .delimiter(delimiter)
-                    .file_extension(&ext)
-                    .schema_infer_max_records(100_000);
-                // Infer, then keep columns cast to text (or never typed) as text, so a
-                // value late in the file cannot fail a type the first rows suggested.
+                    .delimiter(if tab { b'\t' } else { b',' })
+                    .file_extension(ext)
+                    .file_compression_type(compression)
+                    .schema_infer_max_records(usize::MAX);
+                // Columns cast to text (or never typed) are read as text from the start,
+                // so `007` stays `007`.
                 let inferred = ctx
                     .read_csv(loc, opts.clone())
                     .await
@@ -279,12 +324,15 @@ impl FilesReader {
                     .map(|f| {
                         let text = matches!(casts.get(f.name()), Some(CastType::Text))
                             || f.data_type() == &DataType::Null;
-                        let t = if text {
-                            DataType::Utf8
-                        } else {
-                            f.data_type().clone()
-                        };
-                        Field::new(f.name(), t, true)
+                        Field::new(
+                            f.name(),
+                            if text {
+                                DataType::Utf8
+                            } else {
+                                f.data_type().clone()
+                            },
+                            true,
+                        )
                     })
                     .collect();
                 let schema = Schema::new(fields);
@@ -293,6 +341,11 @@ impl FilesReader {
         };
         res.map_err(|e| Error::source(format!("cannot read the data: {e}")).with_file(loc))
     }
+}
+
+/// The snapshot name of a file stem: lowercase, anything but letters and digits as `_`.
+fn snapshot_name_of_file(stem: &str) -> String {
+    super::snapshot_name(&stem.replace('.', "_"))
 }
 
 /// The type a file column is stored as.
@@ -316,15 +369,23 @@ fn quote(ident: &str) -> String {
 
 impl SourceReader for FilesReader {
     fn list_tables(&mut self) -> Result<Vec<String>> {
-        if self.entries.contains_key("") {
-            let stem = self
+        if let Some(e) = self.entries.get("") {
+            // A single file is named after its stem; a glob after the folder it is in.
+            let name = self
                 .path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .map(|n| n.split('.').next().unwrap_or(n).to_string())
-                .filter(|s| !is_glob(s))
-                .unwrap_or_else(|| "data".to_string());
-            return Ok(vec![stem]);
+                .unwrap_or_default();
+            let stem = if is_glob(name) {
+                self.path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("data")
+            } else {
+                e.kind.stem(name)
+            };
+            return Ok(vec![snapshot_name_of_file(stem)]);
         }
         Ok(self.entries.keys().cloned().collect())
     }
@@ -384,21 +445,18 @@ impl SourceReader for FilesReader {
             let mut cols = Vec::new();
             let mut select = Vec::new();
             for f in in_schema.fields() {
-                let (expr, t, note) = match req.casts.get(f.name()) {
+                // A cast reads the value's exact text and parses it strictly (DataFusion's
+                // casts round decimals and truncate floats to integers).
+                let (out, note) = match req.casts.get(f.name()) {
                     Some(c) => (
-                        format!(
-                            "arrow_cast({}, '{}') AS {}",
-                            quote(f.name()),
-                            arrow_cast_name(*c),
-                            quote(f.name())
-                        ),
-                        c.arrow_type(),
+                        OutColumn::cast(f.name(), *c),
                         Some(format!("cast to {c} by the spec")),
                     ),
-                    None => (quote(f.name()), stored_type(f.data_type()), None),
+                    None => (OutColumn::exact(f.name(), stored_type(f.data_type())), None),
                 };
-                select.push(expr);
-                out_cols.push(OutColumn::exact(f.name(), t.clone()));
+                let t = out.data_type.clone();
+                select.push(quote(f.name()));
+                out_cols.push(out);
                 cols.push(ColumnSchema {
                     name: f.name().clone(),
                     source_type: crate::snapshot::manifest::type_name(f.data_type()),
@@ -444,20 +502,5 @@ impl SourceReader for FilesReader {
                 },
             })
         })
-    }
-}
-
-/// The `arrow_cast` name of a cast's Arrow type.
-fn arrow_cast_name(c: CastType) -> String {
-    match c {
-        CastType::Text => "Utf8".into(),
-        CastType::Integer => "Int64".into(),
-        CastType::Float => "Float64".into(),
-        CastType::Decimal(p, s) => format!("Decimal128({p}, {s})"),
-        CastType::Boolean => "Boolean".into(),
-        CastType::Date => "Date32".into(),
-        CastType::Timestamp => "Timestamp(Microsecond, None)".into(),
-        CastType::TimestampTz => "Timestamp(Microsecond, Some(\"UTC\"))".into(),
-        CastType::Binary => "Binary".into(),
     }
 }

@@ -14,6 +14,7 @@
 //! | `files://` | [`blobs`]: path, size, SHA-256, xxh3 per file | hashed on every core |
 
 pub mod blobs;
+pub mod cast;
 pub mod cx;
 pub mod files;
 pub mod mysql;
@@ -243,7 +244,8 @@ fn extract_table(
     })?;
     let manifest = TableManifest {
         source_object: meta.source_object,
-        query: meta.query,
+        // A secret `${VAR}` could sit in a query: the stored text never holds one.
+        query: crate::secrets::scrub(&meta.query),
         partitioning: meta.partitioning,
         rows: 0,
         arrow_schema: Vec::new(),
@@ -322,7 +324,7 @@ pub fn extract_with_reader(
         },
         tables: tables
             .iter()
-            .map(|t| (t.name.clone(), t.describe()))
+            .map(|t| (t.name.clone(), crate::secrets::scrub(&t.describe())))
             .collect(),
         started_at: Utc::now(),
         resumed_at: Vec::new(),
@@ -355,21 +357,30 @@ pub fn extract_with_reader(
                 run.abandon();
                 return Err(e);
             }
-            Err(e) => {
+            Err(mut e) => {
                 let hint = format!(
                     "{done} of {} tables are complete; finish the run with `snapdiff extract ... --resume {}`",
                     tables.len(),
                     opts.run_id
                 );
-                return Err(match e.hint {
-                    Some(_) => e,
-                    None => e.with_hint(hint),
-                });
+                let hint = match e.hint.take() {
+                    Some(h) => format!("{h}\n  then: {hint}"),
+                    None => hint,
+                };
+                return Err(e.with_hint(hint));
             }
         }
     }
     let run_dir = run.dir().to_path_buf();
-    let manifest = run.finish(&reader.consistency())?;
+    let consistency = if run.plan().resumed_at.is_empty() {
+        reader.consistency()
+    } else {
+        format!(
+            "{}; resumed: tables from different attempts show the source at different times",
+            reader.consistency()
+        )
+    };
+    let manifest = run.finish(&consistency)?;
     Ok(ExtractOutcome {
         side: req.side.clone(),
         run_id: opts.run_id.clone(),

@@ -280,36 +280,15 @@ fn plan_column(
     let as_char = |dt: DataType, conv: Conversion| (format!("CAST({q} AS CHAR) AS {q}"), dt, conv);
     let (select, data_type, conversion) = if let Some(cast) = cast {
         schema.notes.push(format!("cast to {cast} by the spec"));
+        // Casts read the value's exact text and parse it strictly: MySQL's own CAST rounds
+        // decimals, clamps out-of-range values and turns 'abc' into 0 with only a warning.
         match cast {
-            CastType::Text => as_char(DataType::Utf8, Conversion::Exact),
-            CastType::Integer => (
-                format!("CAST({q} AS SIGNED) AS {q}"),
-                DataType::Int64,
-                Conversion::Exact,
-            ),
-            CastType::Float => (
-                format!("CAST({q} AS DOUBLE) AS {q}"),
-                DataType::Float64,
-                Conversion::Exact,
-            ),
-            CastType::Decimal(p, s) => (
-                format!("CAST(CAST({q} AS DECIMAL({p},{s})) AS CHAR) AS {q}"),
-                DataType::Decimal128(p, s),
-                Conversion::DecimalText,
-            ),
-            CastType::Boolean => (
-                format!("CAST({q} AS SIGNED) <> 0 AS {q}"),
-                DataType::Boolean,
-                Conversion::Exact,
-            ),
-            CastType::Date => as_char(DataType::Date32, Conversion::DateTimeText),
-            CastType::Timestamp => as_char(types::timestamp_naive(), Conversion::DateTimeText),
-            CastType::TimestampTz => as_char(types::timestamp_utc(), Conversion::DateTimeText),
             CastType::Binary => (
                 format!("CAST({q} AS BINARY) AS {q}"),
                 DataType::Binary,
                 Conversion::Exact,
             ),
+            c => as_char(c.arrow_type(), Conversion::Cast(c)),
         }
     } else {
         match col.data_type.as_str() {
@@ -328,7 +307,7 @@ fn plan_column(
                 (Some(p), Some(s)) if p <= 38 => {
                     schema.precision = Some(p as u32);
                     schema.scale = Some(s as i32);
-                    as_char(DataType::Decimal128(p as u8, s as i8), Conversion::DecimalText)
+                    as_char(DataType::Decimal128(p as u8, s as i8), Conversion::Cast(CastType::Decimal(p as u8, s as i8)))
                 }
                 _ => {
                     schema.notes.push("decimal wider than 38 digits: stored as exact decimal text".into());
@@ -338,11 +317,11 @@ fn plan_column(
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => exact(DataType::Utf8),
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => exact(DataType::Binary),
             "enum" | "set" | "json" => as_char(DataType::Utf8, Conversion::Exact),
-            "date" => as_char(DataType::Date32, Conversion::DateTimeText),
-            "datetime" => as_char(types::timestamp_naive(), Conversion::DateTimeText),
+            "date" => as_char(DataType::Date32, Conversion::ZeroDateText),
+            "datetime" => as_char(types::timestamp_naive(), Conversion::ZeroDateText),
             "timestamp" => {
                 schema.notes.push("TIMESTAMP read in time zone +00:00: stored as UTC".into());
-                as_char(types::timestamp_utc(), Conversion::DateTimeText)
+                as_char(types::timestamp_utc(), Conversion::ZeroDateText)
             }
             "time" => {
                 schema.notes.push("TIME is a duration in MySQL (-838:59:59 to 838:59:59): stored as its text".into());
@@ -486,17 +465,30 @@ impl SourceReader for MySqlReader {
                 let is_query = matches!(req.from, TableFrom::Query(_));
                 let sql = if is_query {
                     format!(
-                        "SELECT CAST(MIN({qc}) AS SIGNED), CAST(MAX({qc}) AS SIGNED), COUNT(*) - COUNT({qc}), COUNT(*) FROM {from}"
+                        "SELECT CAST(MIN({qc}) AS CHAR), CAST(MAX({qc}) AS CHAR), COUNT(*) - COUNT({qc}), COUNT(*) FROM {from}"
                     )
                 } else {
-                    format!("SELECT CAST(MIN({qc}) AS SIGNED), CAST(MAX({qc}) AS SIGNED), NULL, NULL FROM {from}")
+                    format!("SELECT CAST(MIN({qc}) AS CHAR), CAST(MAX({qc}) AS CHAR), NULL, NULL FROM {from}")
                 };
-                type Range = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+                // Min and max as text: an unsigned BIGINT key above i64::MAX must not wrap.
+                type Range = (Option<String>, Option<String>, Option<i64>, Option<i64>);
                 let row: Option<Range> = self.conn.query_first(sql).map_err(|e| {
                     my_error(&e, Some("finding the range of partition_on"))
                         .with_hint("partition_on must name an integer column")
                 })?;
                 let (lo, hi, nulls, count) = row.unwrap_or((None, None, None, None));
+                let as_int = |v: Option<String>| -> Result<Option<i128>> {
+                    v.map(|t| {
+                        t.parse::<i128>().map_err(|_| {
+                            Error::spec(format!(
+                                "partition_on column `{col}` holds `{t}`, which is not an integer"
+                            ))
+                            .with_hint("partition_on must name an integer column")
+                        })
+                    })
+                    .transpose()
+                };
+                let (lo, hi) = (as_int(lo)?, as_int(hi)?);
                 let nullable = match nulls {
                     Some(n) => n > 0,
                     None => columns

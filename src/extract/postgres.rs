@@ -114,6 +114,23 @@ struct PgColumn {
     notnull: bool,
 }
 
+/// A relation a table name resolved to.
+#[derive(Debug, Clone)]
+struct Relation {
+    oid: i64,
+    qualified: String,
+    /// `r` table, `p` partitioned table, `m` materialized view, `v` view, `f` foreign table.
+    relkind: String,
+}
+
+/// A heap holding rows (a table or a leaf partition) and its current size.
+#[derive(Debug, Clone)]
+struct Heap {
+    qualified: String,
+    rows: u64,
+    nblocks: i64,
+}
+
 /// The catalog's description of a type.
 #[derive(Debug, Clone)]
 struct PgType {
@@ -208,31 +225,19 @@ impl PgReader {
             ..Default::default()
         };
         if let Some(cast) = cast {
-            let (sql_type, conversion) = match cast {
-                CastType::Text => ("text".to_string(), Conversion::Exact),
-                CastType::Integer => ("int8".to_string(), Conversion::Exact),
-                CastType::Float => ("float8".to_string(), Conversion::Exact),
-                CastType::Decimal(_, _) => ("text".to_string(), Conversion::DecimalText),
-                CastType::Boolean => ("bool".to_string(), Conversion::Exact),
-                CastType::Date => ("date".to_string(), Conversion::Exact),
-                CastType::Timestamp => ("timestamp".to_string(), Conversion::Exact),
-                CastType::TimestampTz => ("timestamptz".to_string(), Conversion::Exact),
-                CastType::Binary => ("bytea".to_string(), Conversion::Exact),
+            // Casts read the value's exact text and parse it strictly (never `::numeric(p,s)`,
+            // which rounds, or `::date`, which drops a time of day); a bytea column cast to
+            // binary is read as it is.
+            let select = if cast == CastType::Binary && t.name == "bytea" {
+                format!("{q} AS {q}")
+            } else {
+                format!("({q})::text AS {q}")
             };
-            let select = match cast {
-                CastType::Decimal(p, s) => format!("({q})::numeric({p},{s})::text AS {q}"),
-                _ => format!("({q})::{sql_type} AS {q}"),
-            };
-            let data_type = cast.arrow_type();
-            schema.arrow_type = crate::snapshot::manifest::type_name(&data_type);
+            schema.arrow_type = crate::snapshot::manifest::type_name(&cast.arrow_type());
             schema.notes.push(format!("cast to {cast} by the spec"));
             return Ok(Plan {
                 select,
-                out: OutColumn {
-                    name: col.name.clone(),
-                    data_type,
-                    conversion,
-                },
+                out: OutColumn::cast(&col.name, cast),
                 schema,
             });
         }
@@ -262,7 +267,7 @@ impl PgReader {
                     Some((p, s)) if p <= 38 && s >= 0 && s <= p as i32 => {
                         schema.precision = Some(p as u32);
                         schema.scale = Some(s);
-                        as_text(DataType::Decimal128(p, s as i8), Conversion::DecimalText)
+                        as_text(DataType::Decimal128(p, s as i8), Conversion::Cast(CastType::Decimal(p, s as i8)))
                     }
                     _ => {
                         schema.notes.push(
@@ -323,20 +328,41 @@ impl PgReader {
         })
     }
 
-    fn table_info(&mut self, table: &str) -> Result<(i64, String, String, f64, i64)> {
-        let row = self
-            .client
-            .query_opt(
-                "SELECT c.oid::int8, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text,
-                        c.reltuples::float8,
-                        (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.oid = to_regclass($1)",
-                &[&table],
-            )
-            .map_err(|e| pg_error(&e, Some("looking up the table")))?;
+    /// The relation `table` names. A name PostgreSQL cannot even parse must not abort
+    /// the run's transaction, so the lookup runs under a savepoint.
+    fn table_info(&mut self, table: &str) -> Result<Relation> {
+        self.client
+            .batch_execute("SAVEPOINT lookup")
+            .map_err(|e| pg_error(&e, None))?;
+        let found = self.client.query_opt(
+            "SELECT c.oid::int8, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = to_regclass($1)",
+            &[&table],
+        );
+        let row = match found {
+            Ok(row) => {
+                self.client
+                    .batch_execute("RELEASE SAVEPOINT lookup")
+                    .map_err(|e| pg_error(&e, None))?;
+                row
+            }
+            Err(e) => {
+                self.client
+                    .batch_execute("ROLLBACK TO SAVEPOINT lookup")
+                    .map_err(|e| pg_error(&e, None))?;
+                return Err(pg_error(
+                    &e,
+                    Some(&format!("`{table}` is not a table name PostgreSQL accepts")),
+                ));
+            }
+        };
         match row {
-            Some(r) => Ok((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))),
+            Some(r) => Ok(Relation {
+                oid: r.get(0),
+                qualified: r.get(1),
+                relkind: r.get(2),
+            }),
             None => {
                 let known = self.list_tables().unwrap_or_default();
                 Err(
@@ -349,6 +375,46 @@ impl PgReader {
                 )
             }
         }
+    }
+
+    /// The heap relations holding a table's rows, with their size: the table itself, or
+    /// the leaf partitions of a partitioned table.
+    fn heaps(&mut self, rel: &Relation) -> Result<Vec<Heap>> {
+        let sql = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.reltuples::float8, c.relpages::int8,
+                          (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE (c.oid = $1::int8::oid OR c.oid IN (SELECT relid FROM pg_partition_tree($1::int8::oid) WHERE isleaf))
+                     AND c.relkind IN ('r', 'm')
+                   ORDER BY 1";
+        let rows = self
+            .client
+            .query(sql, &[&rel.oid])
+            .map_err(|e| pg_error(&e, Some("reading the table's size")))?;
+        let mut heaps = Vec::new();
+        for r in rows {
+            let (qualified, reltuples, relpages, nblocks): (String, f64, i64, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            // The statistics give the density; the current size gives the pages. Without
+            // statistics, count.
+            let rows = if nblocks == 0 {
+                0
+            } else if reltuples > 0.0 && relpages > 0 {
+                (reltuples / relpages as f64 * nblocks as f64).ceil() as u64
+            } else {
+                let n: i64 = self
+                    .client
+                    .query_one(&format!("SELECT count(*) FROM ONLY {qualified}"), &[])
+                    .map_err(|e| pg_error(&e, Some("counting rows")))?
+                    .get(0);
+                n as u64
+            };
+            heaps.push(Heap {
+                qualified,
+                rows,
+                nblocks,
+            });
+        }
+        Ok(heaps)
     }
 
     fn table_columns(&mut self, oid: i64) -> Result<Vec<PgColumn>> {
@@ -480,42 +546,22 @@ impl SourceReader for PgReader {
         let opts = ctx.options;
         let concurrency = req.partitions.unwrap_or(opts.default_concurrency).max(1);
         // Columns, keys and the FROM clause.
-        let (columns, from, source_object, pk, indexes, ctid_ok, estimate, nblocks) =
-            match &req.from {
-                TableFrom::Table(t) => {
-                    let (oid, qualified, relkind, reltuples, nblocks) = self.table_info(t)?;
-                    let cols = self.table_columns(oid)?;
-                    let (pk, idx) = self.keys(oid)?;
-                    let estimate = if reltuples >= 0.0 {
-                        Some(reltuples as u64)
-                    } else {
-                        None
-                    };
-                    (
-                        cols,
-                        qualified.clone(),
-                        Some(qualified),
-                        pk,
-                        idx,
-                        matches!(relkind.as_str(), "r" | "m"),
-                        estimate,
-                        nblocks,
-                    )
-                }
-                TableFrom::Query(q) => {
-                    let cols = self.query_columns(q)?;
-                    (
-                        cols,
-                        format!("({q}) AS q"),
-                        None,
-                        Vec::new(),
-                        Vec::new(),
-                        false,
-                        None,
-                        0,
-                    )
-                }
-            };
+        let (columns, from, rel, pk, indexes) = match &req.from {
+            TableFrom::Table(t) => {
+                let rel = self.table_info(t)?;
+                let cols = self.table_columns(rel.oid)?;
+                let (pk, idx) = self.keys(rel.oid)?;
+                (cols, rel.qualified.clone(), Some(rel), pk, idx)
+            }
+            TableFrom::Query(q) => (
+                self.query_columns(q)?,
+                format!("({q}) AS q"),
+                None,
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        let source_object = rel.as_ref().map(|r| r.qualified.clone());
         for cname in req.casts.keys() {
             if !columns.iter().any(|c| &c.name == cname) {
                 return Err(Error::spec(format!(
@@ -547,127 +593,140 @@ impl SourceReader for PgReader {
         let out_cols: Vec<OutColumn> = plans.iter().map(|p| p.out.clone()).collect();
         let schema = types::out_schema(&out_cols);
 
-        // Ranges.
-        let mut estimate = estimate;
-        let (chunks, split_col, partitioning): (Vec<Chunk>, Option<String>, Option<Partitioning>) =
-            if let Some(col) = &req.partition_on {
-                let qc = quote(col);
-                // A table's min and max come from its index, whether it has NULLs from the
-                // catalog and its size from the statistics; a query is scanned once for all.
-                let is_query = matches!(req.from, TableFrom::Query(_));
-                let sql = if is_query {
-                    format!("SELECT min({qc})::int8, max({qc})::int8, count(*) - count({qc}), count(*) FROM {from}")
-                } else {
-                    format!("SELECT min({qc})::int8, max({qc})::int8, NULL::int8, NULL::int8 FROM {from}")
-                };
-                let row = self.client.query_one(&sql, &[]).map_err(|e| {
-                    pg_error(&e, Some("finding the range of partition_on"))
-                        .with_hint("partition_on must name an integer column")
-                })?;
-                let (lo, hi, nulls, count): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-                    (row.get(0), row.get(1), row.get(2), row.get(3));
-                let nullable = match nulls {
-                    Some(n) => n > 0,
-                    None => columns
-                        .iter()
-                        .find(|c| &c.name == col)
-                        .is_none_or(|c| !c.notnull),
-                };
-                if let Some(c) = count {
-                    estimate = Some(c as u64);
+        // The range queries: `partition_on` ranges; else ctid block ranges of each heap
+        // (a table, or each leaf of a partitioned table). Block ranges are only safe inside
+        // the one exported snapshot: without it an updated row could move between ranges.
+        let mut chunks: Vec<String> = Vec::new();
+        let mut estimate = None;
+        let mut partitioning = None;
+        if let Some(col) = &req.partition_on {
+            let qc = quote(col);
+            // A table's min and max come from its index and whether it has NULLs from the
+            // catalog; a query is scanned once for all, with its row count.
+            let is_query = rel.is_none();
+            let sql = if is_query {
+                format!("SELECT min({qc})::int8, max({qc})::int8, count(*) - count({qc}), count(*) FROM {from}")
+            } else {
+                format!(
+                    "SELECT min({qc})::int8, max({qc})::int8, NULL::int8, NULL::int8 FROM {from}"
+                )
+            };
+            let row = self.client.query_one(&sql, &[]).map_err(|e| {
+                pg_error(&e, Some("finding the range of partition_on"))
+                    .with_hint("partition_on must name an integer column")
+            })?;
+            let (lo, hi, nulls, count): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let nullable = match nulls {
+                Some(n) => n > 0,
+                None => columns
+                    .iter()
+                    .find(|c| &c.name == col)
+                    .is_none_or(|c| !c.notnull),
+            };
+            let rows = match (count, &rel) {
+                (Some(c), _) => c as u64,
+                (None, Some(r)) if matches!(r.relkind.as_str(), "r" | "m" | "p") => {
+                    self.heaps(r)?.iter().map(|h| h.rows).sum()
                 }
-                let rows = estimate.unwrap_or_else(|| match (lo, hi) {
+                _ => match (lo, hi) {
                     (Some(lo), Some(hi)) => {
                         (hi as i128 - lo as i128 + 1).clamp(0, u64::MAX as i128) as u64
                     }
                     _ => 0,
-                });
-                let n = ranges::range_count(rows, opts.chunk_rows, concurrency);
-                let chunks = match (lo, hi) {
-                    (Some(lo), Some(hi)) => ranges::split(lo, hi, n, nullable),
-                    _ if nullable => vec![Chunk::Null],
-                    _ => vec![Chunk::All],
-                };
-                let k = chunks.len();
-                (
-                    chunks,
-                    Some(qc),
-                    Some(Partitioning {
-                        column: col.clone(),
-                        ranges: k,
-                        concurrency,
-                    }),
-                )
-            } else if ctid_ok {
-                let rows = match estimate {
-                    Some(e) if e > 0 => e,
-                    _ => {
-                        let n: i64 = self
-                            .client
-                            .query_one(&format!("SELECT count(*) FROM {from}"), &[])
-                            .map_err(|e| pg_error(&e, Some("counting rows")))?
-                            .get(0);
-                        estimate = Some(n as u64);
-                        n as u64
-                    }
-                };
-                let n = ranges::range_count(rows, opts.chunk_rows, concurrency);
-                if n <= 1 || nblocks <= 1 {
-                    (vec![Chunk::All], None, None)
-                } else {
-                    let chunks: Vec<Chunk> = ranges::split(0, nblocks - 1, n, false);
-                    let k = chunks.len();
-                    (
-                        chunks,
-                        Some("ctid".to_string()),
-                        Some(Partitioning {
-                            column: "ctid".to_string(),
-                            ranges: k,
-                            concurrency,
-                        }),
-                    )
-                }
-            } else {
-                (vec![Chunk::All], None, None)
+                },
             };
+            estimate = Some(rows);
+            let n = ranges::range_count(rows, opts.chunk_rows, concurrency);
+            let ranges_ = match (lo, hi) {
+                (Some(lo), Some(hi)) => ranges::split(lo.into(), hi.into(), n, nullable),
+                _ if nullable => vec![Chunk::Null],
+                _ => vec![Chunk::All],
+            };
+            for c in &ranges_ {
+                chunks.push(match c.predicate(&qc) {
+                    Some(p) => format!("{query} WHERE {p}"),
+                    None => query.clone(),
+                });
+            }
+            partitioning = Some(Partitioning {
+                column: col.clone(),
+                ranges: chunks.len(),
+                concurrency,
+            });
+        } else if let Some(r) = rel
+            .as_ref()
+            .filter(|r| matches!(r.relkind.as_str(), "r" | "m" | "p"))
+        {
+            let heaps = self.heaps(r)?;
+            let rows: u64 = heaps.iter().map(|h| h.rows).sum();
+            estimate = Some(rows);
+            if self.snapshot.is_none() {
+                ctx.progress.warn(&format!(
+                    "{}.{}: the server exported no snapshot, so the table is read as one stream (give partition_on to split it)",
+                    ctx.side, req.name
+                ));
+            } else {
+                for h in &heaps {
+                    // Each heap gets its share of the ranges, at least one.
+                    let n = ranges::range_count(
+                        h.rows,
+                        opts.chunk_rows,
+                        if heaps.len() == 1 { concurrency } else { 1 },
+                    );
+                    let from_heap = if r.relkind == "p" {
+                        format!("ONLY {}", h.qualified)
+                    } else {
+                        h.qualified.clone()
+                    };
+                    let base = format!("SELECT {select_list} FROM {from_heap}");
+                    if n <= 1 || h.nblocks <= 1 {
+                        chunks.push(base);
+                        continue;
+                    }
+                    for c in ranges::split(0, (h.nblocks - 1).into(), n, false) {
+                        let Chunk::Range { lo, hi } = c else { continue };
+                        let mut p = Vec::new();
+                        if let Some(lo) = lo {
+                            p.push(format!("ctid >= '({lo},0)'::tid"));
+                        }
+                        if let Some(hi) = hi {
+                            p.push(format!("ctid < '({hi},0)'::tid"));
+                        }
+                        chunks.push(if p.is_empty() {
+                            base.clone()
+                        } else {
+                            format!("{base} WHERE {}", p.join(" AND "))
+                        });
+                    }
+                }
+                if chunks.len() > 1 {
+                    partitioning = Some(Partitioning {
+                        column: "ctid".to_string(),
+                        ranges: chunks.len(),
+                        concurrency,
+                    });
+                }
+            }
+        } else if let Some(r) = &rel {
+            ctx.progress.warn(&format!(
+                "{}.{}: {} is a view or foreign table with no ctid: it is read as one stream (give partition_on to split it)",
+                ctx.side, req.name, r.qualified
+            ));
+        }
+
         let sender = out.start(schema.clone(), estimate)?;
         let pre = self.pre_queries();
         let conform_send = |batch: arrow::record_batch::RecordBatch| -> Result<()> {
             let mut stats = ConformStats::default();
             sender.send(types::conform(&batch, &out_cols, &schema, &mut stats)?)
         };
-        let chunk_sql = |chunk: &Chunk| -> String {
-            match (chunk, split_col.as_deref()) {
-                (Chunk::All, _) | (_, None) => query.clone(),
-                (Chunk::Range { lo, hi }, Some("ctid")) => {
-                    let mut p = Vec::new();
-                    if let Some(lo) = lo {
-                        p.push(format!("ctid >= '({lo},0)'::tid"));
-                    }
-                    if let Some(hi) = hi {
-                        p.push(format!("ctid < '({hi},0)'::tid"));
-                    }
-                    if p.is_empty() {
-                        query.clone()
-                    } else {
-                        format!("{query} WHERE {}", p.join(" AND "))
-                    }
-                }
-                (c, Some(col)) => format!(
-                    "{query} WHERE {}",
-                    c.predicate(col).unwrap_or_else(|| "true".into())
-                ),
-            }
-        };
-        if chunks.len() == 1
-            && matches!(req.from, TableFrom::Query(_))
-            && req.partition_on.is_none()
-        {
-            // A query that cannot be split is streamed.
+        if chunks.is_empty() {
+            // Nothing to split on: stream, batch by batch.
             cx::stream(&self.cx_conn, &query, &pre, 65_536, conform_send)?;
         } else {
-            ranges::run_concurrently(&chunks, concurrency, |chunk| {
-                for batch in cx::fetch(&self.cx_conn, &chunk_sql(chunk), &pre)? {
+            ranges::run_concurrently(&chunks, concurrency, |sql| {
+                for batch in cx::fetch(&self.cx_conn, sql, &pre)? {
                     conform_send(batch)?;
                 }
                 Ok(())
@@ -678,7 +737,7 @@ impl SourceReader for PgReader {
             query,
             partitioning,
             schema: TableSchema {
-                source_object: source_object.clone(),
+                source_object,
                 columns: plans.into_iter().map(|p| p.schema).collect(),
                 primary_key: pk,
                 indexes,

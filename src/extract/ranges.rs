@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 pub enum Chunk {
     /// The whole table: no predicate.
     All,
-    /// `lo <= col < hi`; `None` is open on that side.
-    Range { lo: Option<i64>, hi: Option<i64> },
+    /// `lo <= col < hi`; `None` is open on that side. i128 holds every signed and
+    /// unsigned 64-bit key without wrapping.
+    Range { lo: Option<i128>, hi: Option<i128> },
     /// `col IS NULL`.
     Null,
 }
@@ -46,25 +47,25 @@ impl Chunk {
 }
 
 /// Split `[min, max]` into at most `parts` ranges of equal width; the first is open
-/// below and the last open above. With `nullable`, a `Chunk::Null` is added.
-pub fn split(min: i64, max: i64, parts: usize, nullable: bool) -> Vec<Chunk> {
+/// below and the last open above, so every value is in exactly one range. With
+/// `nullable`, a `Chunk::Null` is added.
+pub fn split(min: i128, max: i128, parts: usize, nullable: bool) -> Vec<Chunk> {
     let mut chunks = Vec::new();
-    let parts = parts.max(1) as i128;
-    let span = (max as i128 - min as i128 + 1).max(1);
-    let parts = parts.min(span);
-    let width = (span + parts - 1) / parts;
+    let span = (max - min + 1).max(1);
+    let width = (span + parts.max(1) as i128 - 1) / parts.max(1) as i128;
+    // Only as many ranges as the width needs: no empty ranges past `max`.
+    let parts = (span + width - 1) / width;
     if parts <= 1 {
         chunks.push(Chunk::Range { lo: None, hi: None });
     } else {
         for i in 0..parts {
-            let lo = min as i128 + i * width;
-            let hi = lo + width;
+            let lo = min + i * width;
             chunks.push(Chunk::Range {
-                lo: if i == 0 { None } else { Some(lo as i64) },
+                lo: if i == 0 { None } else { Some(lo) },
                 hi: if i == parts - 1 {
                     None
                 } else {
-                    Some(hi as i64)
+                    Some(lo + width)
                 },
             });
         }
@@ -157,7 +158,39 @@ mod tests {
             split(5, 5, 4, false),
             vec![Chunk::Range { lo: None, hi: None }]
         );
-        assert_eq!(split(i64::MIN, i64::MAX, 2, false).len(), 2);
+        assert_eq!(split(i64::MIN.into(), i64::MAX.into(), 2, false).len(), 2);
+        // Near the top of the range nothing wraps and nothing is read twice.
+        let top = i64::MAX as i128;
+        assert_eq!(
+            split(top - 4, top, 4, false),
+            vec![
+                Chunk::Range {
+                    lo: None,
+                    hi: Some(top - 2)
+                },
+                Chunk::Range {
+                    lo: Some(top - 2),
+                    hi: Some(top)
+                },
+                Chunk::Range {
+                    lo: Some(top),
+                    hi: None
+                },
+            ]
+        );
+        // Unsigned 64-bit keys beyond i64::MAX.
+        let chunks = split(0, u64::MAX as i128, 2, false);
+        assert_eq!(
+            chunks[1],
+            Chunk::Range {
+                lo: Some(1 << 63),
+                hi: None
+            }
+        );
+        assert_eq!(
+            chunks[1].predicate("k").unwrap(),
+            "k >= 9223372036854775808"
+        );
         assert_eq!(
             Chunk::Range {
                 lo: Some(5),

@@ -71,6 +71,7 @@ impl Source {
     /// `MYSQL_PWD` (MySQL/MariaDB), as the databases' own clients do.
     pub fn parse(url: &str, base_dir: &Path) -> Result<Source> {
         let url = url.trim();
+        secrets::register_url_password(url);
         if url.is_empty() {
             return Err(Error::spec("the source URL is empty").with_hint(
                 "give sqlite://PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB, files://DIR or a file path",
@@ -146,7 +147,7 @@ impl Source {
             ))
         })?;
         if let Some(pw) = parsed.password() {
-            let decoded = percent_decode(pw);
+            let decoded = secrets::percent_decode(pw);
             secrets::register(&decoded);
             secrets::register(pw);
         } else if let Ok(pw) = std::env::var(password_env) {
@@ -191,31 +192,12 @@ impl Source {
 }
 
 fn resolve(base_dir: &Path, raw: &str) -> PathBuf {
-    let p = PathBuf::from(percent_decode(raw));
+    let p = PathBuf::from(secrets::percent_decode(raw));
     if p.is_absolute() {
         p
     } else {
         base_dir.join(p)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -20,14 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
-    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::pipeline::{BatchSender, TableOutput};
+use super::pipeline::TableOutput;
 use super::ranges::{self, Chunk};
 use super::types::{self, CastType};
 use super::{ReadContext, Source, SourceReader, TableFrom, TableMeta, TableRequest};
@@ -41,7 +41,7 @@ const BATCH_BYTES: usize = 32 << 20;
 /// Integers beyond this magnitude are not exact as f64.
 const F64_EXACT: i64 = 1 << 53;
 
-/// The storage type chosen for a column.
+/// How a column is read from SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ColType {
     Bool,
@@ -49,12 +49,8 @@ enum ColType {
     Float,
     Text,
     Blob,
-    /// Explicit casts, read through `CAST(... AS TEXT)` and parsed.
-    Decimal(u8, i8),
-    Date,
-    Timestamp {
-        utc: bool,
-    },
+    /// For a binary cast: BLOBs as they are, text as its UTF-8 bytes.
+    Bytes,
 }
 
 impl ColType {
@@ -64,35 +60,7 @@ impl ColType {
             ColType::Int => DataType::Int64,
             ColType::Float => DataType::Float64,
             ColType::Text => DataType::Utf8,
-            ColType::Blob => DataType::Binary,
-            ColType::Decimal(p, s) => DataType::Decimal128(p, s),
-            ColType::Date => DataType::Date32,
-            ColType::Timestamp { utc: true } => types::timestamp_utc(),
-            ColType::Timestamp { utc: false } => types::timestamp_naive(),
-        }
-    }
-
-    fn from_cast(c: CastType) -> ColType {
-        match c {
-            CastType::Text => ColType::Text,
-            CastType::Integer => ColType::Int,
-            CastType::Float => ColType::Float,
-            CastType::Decimal(p, s) => ColType::Decimal(p, s),
-            CastType::Boolean => ColType::Bool,
-            CastType::Date => ColType::Date,
-            CastType::Timestamp => ColType::Timestamp { utc: false },
-            CastType::TimestampTz => ColType::Timestamp { utc: true },
-            CastType::Binary => ColType::Blob,
-        }
-    }
-
-    /// The SQL cast that makes every value of the column one storage class.
-    fn sql_cast(c: CastType) -> &'static str {
-        match c {
-            CastType::Integer | CastType::Boolean => "INTEGER",
-            CastType::Float => "REAL",
-            CastType::Binary => "BLOB",
-            _ => "TEXT",
+            ColType::Blob | ColType::Bytes => DataType::Binary,
         }
     }
 }
@@ -145,7 +113,8 @@ fn seen_names(bits: u8) -> Vec<&'static str> {
     v
 }
 
-/// A planned column.
+/// A planned column: how it is read (`ty`), and the cast a spec asked for, applied to
+/// the values read (casts read values raw: integers, reals and text as their exact text).
 #[derive(Debug, Clone)]
 struct Col {
     name: String,
@@ -153,6 +122,15 @@ struct Col {
     ty: ColType,
     cast: Option<CastType>,
     notnull: bool,
+}
+
+impl Col {
+    fn out(&self) -> types::OutColumn {
+        match self.cast {
+            Some(c) => types::OutColumn::cast(&self.name, c),
+            None => types::OutColumn::exact(&self.name, self.ty.arrow()),
+        }
+    }
 }
 
 /// The reader: one read-only connection holding one read transaction.
@@ -315,7 +293,8 @@ impl SourceReader for SqliteReader {
     }
 
     fn consistency(&self) -> String {
-        "one SQLite read transaction for all tables (ranges read in parallel use one transaction each)".to_string()
+        "one SQLite read transaction for all tables (a table read in parallel ranges: one transaction per range)"
+            .to_string()
     }
 
     fn read_table(
@@ -324,7 +303,7 @@ impl SourceReader for SqliteReader {
         out: &mut TableOutput,
         _ctx: &ReadContext<'_>,
     ) -> Result<TableMeta> {
-        // 1. The columns, their declared types and the base query.
+        // 1. The columns, their declared types and what to read from.
         let (mut cols, base_from, source_object, primary_key, indexes, has_rowid) = match &req.from
         {
             TableFrom::Table(t) => {
@@ -417,54 +396,56 @@ impl SourceReader for SqliteReader {
         }
         let select_list = cols
             .iter()
-            .map(|c| match c.cast {
-                Some(cast) => format!(
-                    "CAST({n} AS {t}) AS {n}",
-                    n = quote(&c.name),
-                    t = ColType::sql_cast(cast)
-                ),
-                None => quote(&c.name),
-            })
+            .map(|c| quote(&c.name))
             .collect::<Vec<_>>()
             .join(", ");
         let query = format!("SELECT {select_list} FROM {base_from}");
 
-        // 2. Initial types: casts, declared affinity, then the first non-NULL value.
+        // 2. How each column is read: a cast reads the raw values as text (or bytes); other
+        //    columns start from their declared affinity, or from their first non-NULL value.
         let mut notes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for i in 0..cols.len() {
             let c = &cols[i];
-            let ty = if let Some(cast) = c.cast {
-                notes
-                    .entry(i)
-                    .or_default()
-                    .push(format!("cast to {cast} by the spec"));
-                ColType::from_cast(cast)
-            } else if let Some(t) = type_from_declared(&c.declared) {
-                t
-            } else {
-                match self.probe(&query, &c.name)?.as_deref() {
-                    Some("integer") => ColType::Int,
-                    Some("real") => ColType::Float,
-                    Some("blob") => ColType::Blob,
-                    Some(_) => ColType::Text,
-                    None => {
-                        notes
-                            .entry(i)
-                            .or_default()
-                            .push("every value is NULL".to_string());
+            let ty = match c.cast {
+                Some(cast) => {
+                    notes
+                        .entry(i)
+                        .or_default()
+                        .push(format!("cast to {cast} by the spec"));
+                    if cast == CastType::Binary {
+                        ColType::Bytes
+                    } else {
                         ColType::Text
                     }
                 }
+                None => match type_from_declared(&c.declared) {
+                    Some(t) => t,
+                    None => match self.probe(&query, &c.name)?.as_deref() {
+                        Some("integer") => ColType::Int,
+                        Some("real") => ColType::Float,
+                        Some("blob") => ColType::Blob,
+                        Some(_) => ColType::Text,
+                        None => {
+                            notes
+                                .entry(i)
+                                .or_default()
+                                .push("every value is NULL".to_string());
+                            ColType::Text
+                        }
+                    },
+                },
             };
             cols[i].ty = ty;
         }
 
-        // 3. How to split the read.
+        // 3. How to split the read: only when ranges are read at once. A single reader uses
+        //    the run's read transaction, so the table is consistent with the others.
         let concurrency = req.partitions.unwrap_or(1).max(1);
         let split_col = match (&req.partition_on, has_rowid) {
+            _ if concurrency == 1 => None,
             (Some(c), _) => Some(quote(c)),
-            (None, true) if concurrency > 1 => Some("_rowid_".to_string()),
-            _ => None,
+            (None, true) => Some("_rowid_".to_string()),
+            (None, false) => None,
         };
         let estimate: Option<u64> = if has_rowid {
             self.conn
@@ -480,7 +461,7 @@ impl SourceReader for SqliteReader {
             None
         };
         let (chunks, partitioning) = match &split_col {
-            Some(col) if concurrency > 1 || req.partition_on.is_some() => {
+            Some(col) => {
                 let (min, max): (Option<i64>, Option<i64>) = self
                     .conn
                     .query_row(
@@ -494,14 +475,14 @@ impl SourceReader for SqliteReader {
                         ))
                         .with_hint("partition_on must name an integer column")
                     })?;
+                let nullable = col != "_rowid_"
+                    && cols
+                        .iter()
+                        .find(|c| &quote(&c.name) == col)
+                        .is_none_or(|c| !c.notnull);
                 let chunks = match (min, max) {
                     (Some(lo), Some(hi)) => {
-                        let nullable = col != "_rowid_"
-                            && cols
-                                .iter()
-                                .find(|c| &quote(&c.name) == col)
-                                .is_none_or(|c| !c.notnull);
-                        ranges::split(lo, hi, concurrency, nullable)
+                        ranges::split(lo.into(), hi.into(), concurrency, nullable)
                     }
                     _ => vec![Chunk::All],
                 };
@@ -515,33 +496,52 @@ impl SourceReader for SqliteReader {
                     }),
                 )
             }
-            _ => (vec![Chunk::All], None),
+            None => (vec![Chunk::All], None),
         };
 
         // 4. Read, widening and starting again when a value does not fit.
         let mut restart_reason: Option<String> = None;
-        let mut seen = vec![0u8; cols.len()];
         for _attempt in 0..=(cols.len() * 4 + 1) {
-            let out_cols: Vec<types::OutColumn> = cols
-                .iter()
-                .map(|c| types::OutColumn::exact(&c.name, c.ty.arrow()))
-                .collect();
+            let read_schema = types::out_schema(
+                &cols
+                    .iter()
+                    .map(|c| types::OutColumn::exact(&c.name, c.ty.arrow()))
+                    .collect::<Vec<_>>(),
+            );
+            let out_cols: Vec<types::OutColumn> = cols.iter().map(Col::out).collect();
             let schema = types::out_schema(&out_cols);
             let sender = match restart_reason.take() {
                 None => out.start(schema.clone(), estimate)?,
                 Some(reason) => out.restart(schema.clone(), estimate, reason)?,
             };
+            let casting = cols.iter().any(|c| c.cast.is_some());
+            let send = |batch: RecordBatch| -> Result<()> {
+                if casting {
+                    let mut stats = types::ConformStats::default();
+                    sender.send(types::conform(&batch, &out_cols, &schema, &mut stats)?)
+                } else {
+                    sender.send(batch)
+                }
+            };
             let widen: Mutex<Vec<(usize, ColType)>> = Mutex::new(Vec::new());
             let seen_all = Mutex::new(vec![0u8; cols.len()]);
             let col_types: Vec<ColType> = cols.iter().map(|c| c.ty).collect();
-            let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
             let widenable: Vec<bool> = cols.iter().map(|c| c.cast.is_none()).collect();
+            let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
             let read_chunk = |chunk: &Chunk, conn: &Connection| -> Result<()> {
                 let sql = match chunk.predicate(split_col.as_deref().unwrap_or("_rowid_")) {
                     None => query.clone(),
                     Some(p) => format!("{query} WHERE {p}"),
                 };
-                match read_rows(conn, &sql, &col_types, &widenable, &names, &schema, &sender)? {
+                match read_rows(
+                    conn,
+                    &sql,
+                    &col_types,
+                    &widenable,
+                    &names,
+                    &read_schema,
+                    &send,
+                )? {
                     ReadEnd::Done(bits) => {
                         let mut s = seen_all.lock().unwrap_or_else(|p| p.into_inner());
                         for (a, b) in s.iter_mut().zip(bits) {
@@ -555,53 +555,54 @@ impl SourceReader for SqliteReader {
                     }
                 }
             };
-            let result = if chunks.len() == 1 {
-                read_chunk(&chunks[0], &self.conn)
+            let result = if split_col.is_none() {
+                read_chunk(&Chunk::All, &self.conn)
             } else {
                 let path = self.path.clone();
                 ranges::run_concurrently(&chunks, concurrency, |chunk| {
-                    let conn = open_read_only(&path)?;
-                    read_chunk(chunk, &conn)
+                    read_chunk(chunk, &open_read_only(&path)?)
                 })
             };
             drop(sender);
             let widen = widen.into_inner().unwrap_or_else(|p| p.into_inner());
             match result {
                 Ok(()) => {
-                    seen = seen_all.into_inner().unwrap_or_else(|p| p.into_inner());
-                    let schema = TableSchema {
-                        source_object: source_object.clone(),
-                        columns: cols
-                            .iter()
-                            .enumerate()
-                            .map(|(i, c)| {
-                                let mut n = notes.get(&i).cloned().unwrap_or_default();
-                                let classes = seen_names(seen[i]);
-                                if classes.len() > 1 {
-                                    n.push(format!(
-                                        "mixed storage classes ({}): stored as {}",
-                                        classes.join(", "),
-                                        crate::snapshot::manifest::type_name(&c.ty.arrow())
-                                    ));
-                                }
-                                ColumnSchema {
-                                    name: c.name.clone(),
-                                    source_type: c.declared.clone(),
-                                    arrow_type: crate::snapshot::manifest::type_name(&c.ty.arrow()),
-                                    nullable: !c.notnull,
-                                    notes: n,
-                                    ..Default::default()
-                                }
-                            })
-                            .collect(),
-                        primary_key: primary_key.clone(),
-                        indexes: indexes.clone(),
-                    };
+                    let seen = seen_all.into_inner().unwrap_or_else(|p| p.into_inner());
+                    let columns = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let mut n = notes.get(&i).cloned().unwrap_or_default();
+                            let classes = seen_names(seen[i]);
+                            if classes.len() > 1 && c.cast.is_none() {
+                                n.push(format!(
+                                    "mixed storage classes ({}): stored as {}",
+                                    classes.join(", "),
+                                    crate::snapshot::manifest::type_name(&c.ty.arrow())
+                                ));
+                            }
+                            ColumnSchema {
+                                name: c.name.clone(),
+                                source_type: c.declared.clone(),
+                                arrow_type: crate::snapshot::manifest::type_name(
+                                    &c.out().data_type,
+                                ),
+                                nullable: !c.notnull,
+                                notes: n,
+                                ..Default::default()
+                            }
+                        })
+                        .collect();
                     return Ok(TableMeta {
                         source_object: source_object.clone(),
-                        query: query.clone(),
-                        partitioning: partitioning.clone(),
-                        schema,
+                        query,
+                        partitioning,
+                        schema: TableSchema {
+                            source_object,
+                            columns,
+                            primary_key,
+                            indexes,
+                        },
                     });
                 }
                 Err(e) if e.kind == ErrorKind::Interrupted && !widen.is_empty() => {
@@ -624,7 +625,6 @@ impl SourceReader for SqliteReader {
                 Err(e) => return Err(e),
             }
         }
-        let _ = seen;
         Err(Error::internal("a SQLite column kept changing type"))
     }
 }
@@ -646,7 +646,7 @@ fn wider(a: ColType, b: ColType) -> ColType {
             ColType::Int => 1,
             ColType::Float => 2,
             ColType::Text => 3,
-            _ => 4,
+            ColType::Blob | ColType::Bytes => 4,
         }
     }
     if rank(b) > rank(a) {
@@ -669,30 +669,25 @@ enum Buf {
     Int(Int64Builder),
     Float(Float64Builder),
     Text(StringBuilder),
-    Blob(BinaryBuilder),
-    Decimal(Decimal128Builder, u8, i8),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder, bool),
+    Blob(BinaryBuilder, bool),
 }
 
 impl Buf {
-    fn new(t: ColType) -> Result<Buf> {
-        Ok(match t {
+    fn new(t: ColType) -> Buf {
+        match t {
             ColType::Bool => Buf::Bool(BooleanBuilder::with_capacity(BATCH_ROWS)),
             ColType::Int => Buf::Int(Int64Builder::with_capacity(BATCH_ROWS)),
             ColType::Float => Buf::Float(Float64Builder::with_capacity(BATCH_ROWS)),
             ColType::Text => Buf::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
-            ColType::Blob => Buf::Blob(BinaryBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
-            ColType::Decimal(p, s) => Buf::Decimal(
-                Decimal128Builder::with_capacity(BATCH_ROWS).with_precision_and_scale(p, s)?,
-                p,
-                s,
+            ColType::Blob => Buf::Blob(
+                BinaryBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16),
+                false,
             ),
-            ColType::Date => Buf::Date(Date32Builder::with_capacity(BATCH_ROWS)),
-            ColType::Timestamp { utc } => {
-                Buf::Ts(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS), utc)
-            }
-        })
+            ColType::Bytes => Buf::Blob(
+                BinaryBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16),
+                true,
+            ),
+        }
     }
 
     fn finish(&mut self) -> ArrayRef {
@@ -701,17 +696,7 @@ impl Buf {
             Buf::Int(b) => Arc::new(b.finish()),
             Buf::Float(b) => Arc::new(b.finish()),
             Buf::Text(b) => Arc::new(b.finish()),
-            Buf::Blob(b) => Arc::new(b.finish()),
-            Buf::Decimal(b, p, s) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
-                    .expect("precision checked when built"),
-            ),
-            Buf::Date(b) => Arc::new(b.finish()),
-            Buf::Ts(b, utc) => {
-                let a = b.finish();
-                Arc::new(if *utc { a.with_timezone("UTC") } else { a })
-            }
+            Buf::Blob(b, _) => Arc::new(b.finish()),
         }
     }
 }
@@ -766,59 +751,21 @@ fn append(buf: &mut Buf, v: ValueRef<'_>) -> std::result::Result<usize, Misfit> 
         }
         (Buf::Text(b), V::Integer(i)) => b.append_value(i.to_string()),
         (Buf::Text(b), V::Real(f)) => b.append_value(format!("{f:?}")),
-        (Buf::Blob(b), V::Null) => b.append_null(),
-        (Buf::Blob(b), V::Blob(x)) => {
+        (Buf::Blob(b, _), V::Null) => b.append_null(),
+        (Buf::Blob(b, _), V::Blob(x)) => {
             b.append_value(x);
             return Ok(x.len());
         }
-        (Buf::Blob(_), _) | (_, V::Blob(_)) if !matches!(v, V::Null) => return Err(blob_mix()),
-        (Buf::Decimal(b, _, _), V::Null) => b.append_null(),
-        (Buf::Decimal(b, p, s), V::Text(t)) => {
-            let t = text_of(t)?;
-            b.append_value(types::parse_decimal(t, *p, *s).map_err(Misfit::Fail)?)
+        (Buf::Blob(b, true), V::Text(t)) => {
+            b.append_value(t);
+            return Ok(t.len());
         }
-        (Buf::Date(b), V::Null) => b.append_null(),
-        (Buf::Ts(b, _), V::Null) => b.append_null(),
-        (Buf::Date(b), V::Text(t)) => {
-            let dt = parse_iso(text_of(t)?)?;
-            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-            b.append_value((dt.date() - epoch).num_days() as i32)
-        }
-        (Buf::Ts(b, _), V::Text(t)) => {
-            b.append_value(parse_iso(text_of(t)?)?.and_utc().timestamp_micros())
-        }
-        (_, other) => {
-            return Err(Misfit::Fail(Error::type_error(format!(
-                "a value of storage class {:?} cannot be read as the cast type",
-                other.data_type()
-            ))))
-        }
+        (_, _) => return Err(blob_mix()),
     }
     Ok(0)
 }
 
-fn parse_iso(t: &str) -> std::result::Result<chrono::NaiveDateTime, Misfit> {
-    let t = t.trim();
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, f) {
-            return Ok(dt);
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN));
-    }
-    Err(Misfit::Fail(
-        Error::type_error(format!("`{t}` is not an ISO date or date-time"))
-            .with_hint("keep the column as text and parse it in the entity's normalisation"),
-    ))
-}
-
-/// Read every row of `sql` into batches of `schema`, sending them as they fill.
+/// Read every row of `sql` into batches of `schema`, handing them to `send` as they fill.
 fn read_rows(
     conn: &Connection,
     sql: &str,
@@ -826,19 +773,18 @@ fn read_rows(
     widenable: &[bool],
     names: &[String],
     schema: &SchemaRef,
-    sender: &BatchSender,
+    send: &dyn Fn(RecordBatch) -> Result<()>,
 ) -> Result<ReadEnd> {
     let mut stmt = conn
         .prepare(sql)
         .map_err(|e| Error::source(format!("the query does not prepare: {e}")))?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
-    let mut bufs: Vec<Buf> = types.iter().map(|t| Buf::new(*t)).collect::<Result<_>>()?;
+    let mut bufs: Vec<Buf> = types.iter().map(|t| Buf::new(*t)).collect();
     let mut seen = vec![0u8; types.len()];
     let (mut n, mut bytes) = (0usize, 0usize);
     let flush = |bufs: &mut Vec<Buf>| -> Result<()> {
         let arrays: Vec<ArrayRef> = bufs.iter_mut().map(Buf::finish).collect();
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-        sender.send(batch)
+        send(RecordBatch::try_new(schema.clone(), arrays)?)
     };
     while let Some(row) = rows.next().map_err(sql_err)? {
         for (i, buf) in bufs.iter_mut().enumerate() {
@@ -854,18 +800,12 @@ fn read_rows(
                 Ok(b) => bytes += b,
                 Err(Misfit::Widen(t)) if widenable[i] => return Ok(ReadEnd::Widen(i, t)),
                 Err(Misfit::Widen(_)) => {
-                    return Err(Error::type_error(format!(
-                        "a value of column {} does not fit the type it is cast to ({})",
-                        names[i],
-                        types[i].arrow()
-                    ))
-                    .with_column(&names[i])
-                    .with_hint("cast it to text to keep the values as written"))
+                    unreachable!("cast columns are read as text or bytes, which never widen")
                 }
                 Err(Misfit::Fail(e)) => {
+                    let hint = e.hint.clone().map(|h| h.replace("COLUMN", &names[i]));
                     let e = e.with_column(&names[i]);
-                    let msg = e.hint.clone().map(|h| h.replace("COLUMN", &names[i]));
-                    return Err(match msg {
+                    return Err(match hint {
                         Some(h) => e.with_hint(h),
                         None => e,
                     });

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -338,10 +337,6 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -548,9 +543,4 @@ fn map_write_error(e: parquet::errors::ParquetError, path: &Path) -> Error {
             Error::snapshot(format!("cannot write Parquet: {text}")).with_file(path)
         }
     }
-}
-
-/// A shared schema for tests and callers that build one.
-pub fn schema_ref(schema: arrow::datatypes::Schema) -> SchemaRef {
-    Arc::new(schema)
 }

@@ -7,7 +7,7 @@ fn settings(tmp: &std::path::Path) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(&regex_escape(&tmp.display().to_string()), "[TMP]");
     s.add_filter(r"\d{8}T\d{6}Z(-\d+)?", "[RUN]");
-    s.add_filter(r"in \d+\.\d s \(\d+ rows/s\)", "in [TIME]");
+    s.add_filter(r"in \d+\.\d s \([\d,]+ rows/s\)", "in [TIME]");
     s.add_filter(r"snapdiff \d+\.\d+\.\d+", "snapdiff [VERSION]");
     s
 }
@@ -128,4 +128,15 @@ fn one_arrow_version_in_the_build() {
         let n = lock.matches(&format!("name = \"{krate}\"\n")).count();
         assert_eq!(n, 1, "Cargo.lock holds {n} versions of {krate}");
     }
+}
+
+#[test]
+fn table_options_without_a_named_table_are_refused() {
+    let (code, _, stderr) = run(&["extract", "--source", "data.csv", "--cast", "a=text"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "error: --cast, --partition-on and --partitions apply to named tables: give --table (or --query), \
+         or list the tables in the spec's [[extract]] entries\n"
+    );
 }

@@ -238,3 +238,152 @@ fn blob_trees_from_a_folder_and_an_archive_hash_alike() {
         serde_json::json!(["path"])
     );
 }
+
+#[test]
+fn ndjson_types_come_from_every_record_not_the_first_thousand() {
+    let dir = tempdir();
+    let mut text = String::new();
+    for k in 1..=1500 {
+        text.push_str(&format!("{{\"id\":{k},\"v\":{k}}}\n"));
+    }
+    text.push_str("{\"id\":1501,\"v\":1.5,\"late\":\"x\"}\n");
+    write(dir.path(), "e.ndjson", text.as_bytes());
+    let out = dir.path().join("snaps");
+    let src = dir.path().join("e.ndjson");
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let b = read_table(&only_run(&out, "legacy"), "e");
+    assert_eq!(column_type(&b, "v"), DataType::Float64);
+    let rows = rows_by(&b, "id");
+    assert_eq!(rows.len(), 1501);
+    assert_eq!(rows[1500], vec![i(1501), f(1.5), s("x")]);
+    assert_eq!(rows[0], vec![i(1), f(1.0), V::Null]);
+}
+
+#[test]
+fn folders_name_tables_by_stem_and_refuse_clashes_and_mixed_files() {
+    let dir = tempdir();
+    let d = dir.path().join("d");
+    write(&d, "sales.2023.csv", b"id\n1\n");
+    write(&d, "sales.2024.csv", b"id\n2\n3\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"id,name\n7,seven\n").unwrap();
+    write(&d, "packed.CSV.gz", &gz.finish().unwrap());
+    let out = dir.path().join("snaps");
+    let (code, stdout, stderr) = run(&[
+        "extract",
+        "--source",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("  3 tables  4 rows  "), "{stdout}");
+    let run_dir = only_run(&out, "legacy");
+    assert_eq!(
+        column(&read_table(&run_dir, "sales_2024"), "id"),
+        vec![i(2), i(3)]
+    );
+    assert_eq!(
+        rows_by(&read_table(&run_dir, "packed"), "id"),
+        vec![vec![i(7), s("seven")]]
+    );
+
+    write(
+        &d,
+        "Sales.2023.parquet",
+        b"not read: the clash is found first",
+    );
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("two sources for table `sales_2023`"),
+        "{stderr}"
+    );
+    std::fs::remove_file(d.join("Sales.2023.parquet")).unwrap();
+
+    write(&d, "parts/a.csv", b"id\n1\n");
+    write(&d, "parts/b.CSV", b"id\n2\n");
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("the folder mixes data files of different kinds"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn file_casts_parse_exactly_or_fail() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "p.csv",
+        b"id,price,qty,day\n1,1.50,2.0,2024-01-02\n2,0.1,3,2024-01-03\n",
+    );
+    let out = dir.path().join("snaps");
+    let src = dir.path().join("p.csv");
+    let base = [
+        "extract",
+        "--source",
+        src.to_str().unwrap(),
+        "--table",
+        "p",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut ok = base.to_vec();
+    ok.extend([
+        "--cast",
+        "price=decimal(6,2)",
+        "--cast",
+        "qty=integer",
+        "--cast",
+        "day=timestamp",
+    ]);
+    let (code, _, stderr) = run(&ok);
+    assert_eq!(code, 0, "{stderr}");
+    let b = read_table(&only_run(&out, "legacy"), "p");
+    assert_eq!(
+        rows_by(&b, "id"),
+        vec![
+            vec![
+                i(1),
+                V::Dec(150, 2),
+                i(2),
+                V::Ts(micros("2024-01-02 00:00:00"), None)
+            ],
+            vec![
+                i(2),
+                V::Dec(10, 2),
+                i(3),
+                V::Ts(micros("2024-01-03 00:00:00"), None)
+            ],
+        ]
+    );
+    let mut bad = base.to_vec();
+    bad.extend(["--cast", "price=decimal(6,0)"]);
+    let (code, _, stderr) = run(&bad);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("column price: `1.5` is not exactly a decimal(6,0)"),
+        "{stderr}"
+    );
+}

@@ -318,3 +318,61 @@ fn login_database_table_and_syntax_errors_say_what_and_where() {
                 == 0
     );
 }
+
+#[test]
+fn unsigned_keys_beyond_i64_split_without_wrapping_and_casts_are_strict() {
+    let Some((mut my, url)) = mysql_db("mysql unsigned keys", "it_my_unsigned") else {
+        return;
+    };
+    my.query_drop("CREATE TABLE t (id BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(30))")
+        .unwrap();
+    let top: u64 = u64::MAX;
+    let keys: Vec<u64> = vec![1, 2, 1 << 63, (1 << 63) + 1, top - 1, top];
+    let values: Vec<String> = keys.iter().map(|k| format!("({k}, 'k{k}')")).collect();
+    my.query_drop(format!("INSERT INTO t VALUES {}", values.join(",")))
+        .unwrap();
+    let dir = tempdir();
+    let out = dir.path().join("snaps");
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        &url,
+        "--table",
+        "t",
+        "--partitions",
+        "3",
+        "--chunk-rows",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let run_dir = only_run(&out, "legacy");
+    let m = snapdiff::snapshot::read_manifest(&run_dir).unwrap();
+    assert!(m.tables["t"].partitioning.as_ref().unwrap().ranges >= 3);
+    let mut got: Vec<i128> = column(&read_table(&run_dir, "t"), "id")
+        .into_iter()
+        .map(|v| match v {
+            V::Int(x) => x,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, keys.iter().map(|k| *k as i128).collect::<Vec<_>>());
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        &url,
+        "--table",
+        "t",
+        "--cast",
+        "v=integer",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("column v: `k1` is not an integer"),
+        "{stderr}"
+    );
+}

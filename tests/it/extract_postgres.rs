@@ -514,3 +514,91 @@ fn every_range_reads_the_one_snapshot_taken_when_the_reader_opened() {
     assert_eq!(a[19_999], vec![i(20_000), s("v20000")]);
     assert_eq!(column(&read_table(&outcome.run_dir, "b"), "id").len(), 100);
 }
+
+#[test]
+fn partitioned_tables_split_per_leaf_and_views_stream() {
+    let Some(mut pg) = pg_schema("postgres partitions and views", "it_pg_part") else {
+        return;
+    };
+    pg.batch_execute(
+        "CREATE TABLE it_pg_part.m (id int NOT NULL, region text NOT NULL, amount float8) PARTITION BY LIST (region);
+         CREATE TABLE it_pg_part.m_eu PARTITION OF it_pg_part.m FOR VALUES IN ('eu');
+         CREATE TABLE it_pg_part.m_us PARTITION OF it_pg_part.m FOR VALUES IN ('us');
+         INSERT INTO it_pg_part.m SELECT k, CASE WHEN k % 3 = 0 THEN 'us' ELSE 'eu' END, k / 4.0 FROM generate_series(1, 9000) k;
+         ANALYZE it_pg_part.m;
+         CREATE VIEW it_pg_part.v AS SELECT id, amount FROM it_pg_part.m WHERE region = 'us';",
+    )
+    .unwrap();
+    let dir = tempdir();
+    let out = dir.path().join("snaps");
+    let o = out.to_str().unwrap();
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        PG_URL,
+        "--table",
+        "it_pg_part.m",
+        "--table",
+        "it_pg_part.v",
+        "--chunk-rows",
+        "1000",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "it_pg_part.v is a view or foreign table with no ctid: it is read as one stream"
+        ),
+        "{stderr}"
+    );
+    let run_dir = only_run(&out, "legacy");
+    let man = snapdiff::snapshot::read_manifest(&run_dir).unwrap();
+    let p = man.tables["m"]
+        .partitioning
+        .clone()
+        .expect("split per leaf");
+    assert_eq!(p.column, "ctid");
+    assert!(p.ranges >= 9, "{p:?}");
+    let m = rows_by(&read_table(&run_dir, "m"), "id");
+    assert_eq!(m.len(), 9000);
+    assert_eq!(m[2], vec![i(3), s("us"), f(0.75)]);
+    assert_eq!(column(&read_table(&run_dir, "v"), "id").len(), 3000);
+}
+
+#[test]
+fn a_decimal_cast_that_would_round_is_refused() {
+    let Some(mut pg) = pg_schema("postgres strict cast", "it_pg_cast") else {
+        return;
+    };
+    pg.batch_execute("CREATE TABLE it_pg_cast.t (id int PRIMARY KEY, f float8); INSERT INTO it_pg_cast.t VALUES (1, 1.005), (2, 2.5);")
+        .unwrap();
+    let dir = tempdir();
+    let out = dir.path().join("snaps");
+    let base = [
+        "extract",
+        "--source",
+        PG_URL,
+        "--table",
+        "it_pg_cast.t",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut a = base.to_vec();
+    a.extend(["--cast", "f=decimal(8,2)"]);
+    let (code, _, stderr) = run(&a);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("column f: `1.005` is not exactly a decimal(8,2)"),
+        "{stderr}"
+    );
+    let mut a = base.to_vec();
+    a.extend(["--cast", "f=decimal(8,3)"]);
+    let (code, _, stderr) = run(&a);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = rows_by(&read_table(&only_run(&out, "legacy"), "t"), "id");
+    assert_eq!(
+        rows,
+        vec![vec![i(1), V::Dec(1005, 3)], vec![i(2), V::Dec(2500, 3)]]
+    );
+}

@@ -396,3 +396,119 @@ fn every_table_is_extracted_when_none_is_named() {
     );
     assert_eq!(m.tables["users"].source_object.as_deref(), Some("Users"));
 }
+
+#[test]
+fn casts_read_raw_values_and_never_round_truncate_or_guess() {
+    let dir = tempdir();
+    let path = db(
+        dir.path(),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT, r REAL, at TEXT, b INTEGER);
+         INSERT INTO t VALUES (1, '42', 0.1 + 0.2, '2024-01-02', 1), (2, '-7', 2.5, '2024-01-03 00:00:00', 0);",
+    );
+    let out = dir.path().join("snaps");
+    let url = format!("sqlite://{}", path.display());
+    let o = out.to_str().unwrap();
+    let base = ["extract", "--source", &url, "--table", "t", "--out", o];
+    let mut ok = base.to_vec();
+    ok.extend([
+        "--cast",
+        "n=integer",
+        "--cast",
+        "r=text",
+        "--cast",
+        "at=date",
+        "--cast",
+        "b=boolean",
+    ]);
+    let (code, _, stderr) = run(&ok);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = rows_by(&read_table(&only_run(&out, "legacy"), "t"), "id");
+    // SQLite's own CAST(0.1 + 0.2 AS TEXT) says 0.3; the exact value is kept.
+    assert_eq!(
+        rows[0],
+        vec![
+            i(1),
+            i(42),
+            s("0.30000000000000004"),
+            V::Date(days(2024, 1, 2)),
+            V::Bool(true)
+        ]
+    );
+    assert_eq!(
+        rows[1],
+        vec![
+            i(2),
+            i(-7),
+            s("2.5"),
+            V::Date(days(2024, 1, 3)),
+            V::Bool(false)
+        ]
+    );
+    let cases = [
+        (
+            "r=integer",
+            "column r: `0.30000000000000004` is not an integer",
+        ),
+        (
+            "r=decimal(12,2)",
+            "column r: `0.30000000000000004` is not exactly a decimal(12,2)",
+        ),
+        ("at=boolean", "column at: `2024-01-02` is not a boolean"),
+    ];
+    for (cast, want) in cases {
+        let mut a = base.to_vec();
+        a.extend(["--cast", cast]);
+        let (code, _, stderr) = run(&a);
+        assert_eq!(code, 2, "{cast}");
+        assert!(stderr.contains(want), "{cast}: {stderr}");
+    }
+    let c = Connection::open(&path).unwrap();
+    c.execute(
+        "INSERT INTO t VALUES (3, 'abc', 1, '2024-01-04 10:30:00', 2)",
+        [],
+    )
+    .unwrap();
+    for (cast, want) in [
+        ("n=integer", "`abc` is not an integer"),
+        (
+            "at=date",
+            "`2024-01-04 10:30:00` is not a date: it has a time of day",
+        ),
+        ("b=boolean", "`2` is not a boolean"),
+    ] {
+        let mut a = base.to_vec();
+        a.extend(["--cast", cast]);
+        let (code, _, stderr) = run(&a);
+        assert_eq!(code, 2, "{cast}");
+        assert!(stderr.contains(want), "{cast}: {stderr}");
+    }
+}
+
+#[test]
+fn partition_on_with_one_reader_reads_in_the_run_transaction() {
+    let dir = tempdir();
+    let path = db(dir.path(), "CREATE TABLE t (id INTEGER PRIMARY KEY, g INTEGER); INSERT INTO t VALUES (1, NULL), (2, 5);");
+    let out = dir.path().join("snaps");
+    let (code, _, stderr) = run(&[
+        "extract",
+        "--source",
+        &format!("sqlite://{}", path.display()),
+        "--table",
+        "t",
+        "--partition-on",
+        "g",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let run_dir = only_run(&out, "legacy");
+    let m = snapdiff::snapshot::read_manifest(&run_dir).unwrap();
+    assert_eq!(
+        m.tables["t"].partitioning, None,
+        "one reader does not split"
+    );
+    assert_eq!(
+        rows_by(&read_table(&run_dir, "t"), "id"),
+        vec![vec![i(1), V::Null], vec![i(2), i(5)]]
+    );
+}

@@ -117,3 +117,29 @@ fn passwords_from_urls_env_and_spec_never_leak() {
         assert_clean("Spec-Secret-7713", &stdout, &stderr, dir.path());
     }
 }
+
+#[test]
+fn a_secret_in_a_query_is_scrubbed_from_every_file() {
+    let dir = tempdir();
+    let c = rusqlite::Connection::open(dir.path().join("legacy.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO t VALUES (1, 'a');",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("verify.toml"),
+        "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[[extract]]\nside = \"legacy\"\nname = \"t\"\n\
+         query = \"SELECT id FROM t WHERE note <> '${IT_API_TOKEN}'\"\n",
+    )
+    .unwrap();
+    let out = cmd(&["extract", "verify.toml"])
+        .current_dir(dir.path())
+        .env("IT_API_TOKEN", "tok-8842-secret")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = output(out);
+    assert_eq!(code, 0, "{stderr}");
+    assert_clean("tok-8842-secret", &stdout, &stderr, dir.path());
+    let manifest = read(&only_run(&dir.path().join("snapshots"), "legacy").join("manifest.json"));
+    assert!(manifest.contains("WHERE note <> '***'"), "{manifest}");
+}
