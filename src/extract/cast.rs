@@ -219,6 +219,10 @@ pub fn parse_integer(text: &str) -> Result<i64> {
         Some(_) => return Err(bad(text, "an integer")),
         None => t,
     };
+    let digits = whole.strip_prefix(['-', '+']).unwrap_or(whole);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(bad(text, "an integer"));
+    }
     whole
         .parse::<i64>()
         .map_err(|_| bad(text, "an integer that fits 64 bits"))

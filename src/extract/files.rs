@@ -434,13 +434,7 @@ impl SourceReader for FilesReader {
                     .map_err(|e| Error::source(e.to_string()))?,
             };
             let in_schema = base.schema().as_arrow().clone();
-            for cname in req.casts.keys() {
-                if in_schema.field_with_name(cname).is_err() {
-                    return Err(Error::spec(format!(
-                        "`cast` names column `{cname}`, which the data does not have"
-                    )));
-                }
-            }
+            super::check_casts(req, in_schema.fields().iter().map(|f| f.name().as_str()))?;
             let mut out_cols = Vec::new();
             let mut cols = Vec::new();
             let mut select = Vec::new();

@@ -97,6 +97,26 @@ impl TableRequest {
     }
 }
 
+/// Every column a request casts must exist: a typo in a cast is an error that lists the
+/// columns, not a cast that silently does nothing.
+pub fn check_casts<'a>(
+    req: &TableRequest,
+    columns: impl Iterator<Item = &'a str> + Clone,
+) -> Result<()> {
+    for cname in req.casts.keys() {
+        if !columns.clone().any(|c| c == cname) {
+            return Err(Error::spec(format!(
+                "`cast` names column `{cname}`, which the table does not have"
+            ))
+            .with_hint(format!(
+                "the columns are: {}",
+                columns.collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A snapshot table name derived from a source name: the part after the last `.`,
 /// lowercased, with anything but letters, digits and `_` replaced by `_`.
 pub fn snapshot_name(source_name: &str) -> String {

@@ -414,21 +414,7 @@ impl SourceReader for MySqlReader {
                 None,
             ),
         };
-        for cname in req.casts.keys() {
-            if !columns.iter().any(|c| &c.name == cname) {
-                return Err(Error::spec(format!(
-                    "`cast` names column `{cname}`, which the table does not have"
-                ))
-                .with_hint(format!(
-                    "the columns are: {}",
-                    columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
+        super::check_casts(req, columns.iter().map(|c| c.name.as_str()))?;
         let mut selects = Vec::new();
         let mut out_cols = Vec::new();
         let mut col_schemas = Vec::new();

@@ -562,21 +562,7 @@ impl SourceReader for PgReader {
             ),
         };
         let source_object = rel.as_ref().map(|r| r.qualified.clone());
-        for cname in req.casts.keys() {
-            if !columns.iter().any(|c| &c.name == cname) {
-                return Err(Error::spec(format!(
-                    "`cast` names column `{cname}`, which the table does not have"
-                ))
-                .with_hint(format!(
-                    "the columns are: {}",
-                    columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
+        super::check_casts(req, columns.iter().map(|c| c.name.as_str()))?;
         let mut plans = Vec::new();
         for c in &columns {
             plans.push(

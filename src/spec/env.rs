@@ -2,7 +2,7 @@
 //!
 //! Expansion happens after the spec is parsed, so a value never changes the file's TOML
 //! structure. `$${` writes a literal `${`. A variable that is not set is an error at the
-//! line that uses it. Values of variables whose names suggest a secret (PASSWORD, PASS,
+//! line that uses it. Values of variables whose names suggest a secret (PASS, PWD,
 //! SECRET, TOKEN, KEY) are registered so that they never appear in output.
 
 use std::path::Path;

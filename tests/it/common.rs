@@ -321,3 +321,12 @@ pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
+
+/// Run `snapdiff` with `args` and check it fails with exit 2 and a message containing
+/// `want`; returns standard error.
+pub fn assert_fails(args: &[&str], want: &str) -> String {
+    let (code, stdout, stderr) = run(args);
+    assert_eq!(code, 2, "{args:?} should fail:\n{stdout}{stderr}");
+    assert!(stderr.contains(want), "{args:?}:\n{stderr}\nwanted: {want}");
+    stderr
+}

@@ -378,12 +378,8 @@ fn file_casts_parse_exactly_or_fail() {
             ],
         ]
     );
-    let mut bad = base.to_vec();
-    bad.extend(["--cast", "price=decimal(6,0)"]);
-    let (code, _, stderr) = run(&bad);
-    assert_eq!(code, 2);
-    assert!(
-        stderr.contains("column price: `1.5` is not exactly a decimal(6,0)"),
-        "{stderr}"
+    assert_fails(
+        &[&base[..], &["--cast", "price=decimal(6,0)"]].concat(),
+        "column price: `1.5` is not exactly a decimal(6,0)",
     );
 }
