@@ -140,3 +140,73 @@ fn table_options_without_a_named_table_are_refused() {
          or list the tables in the spec's [[extract]] entries\n"
     );
 }
+
+#[test]
+fn progress_is_a_bar_on_a_terminal_lines_off_it_and_silent_when_quiet() {
+    let dir = tempdir();
+    let c = rusqlite::Connection::open(dir.path().join("legacy.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 300000) INSERT INTO t SELECT k, 'v' || k FROM n;",
+    )
+    .unwrap();
+    let out = dir.path().join("snaps");
+    let args = format!(
+        "extract --source sqlite://{}/legacy.db --table t --out {}",
+        dir.path().display(),
+        out.display()
+    );
+    // A pseudo-terminal, through util-linux `script`.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip("terminal progress", "util-linux `script` is not installed");
+    } else {
+        let typescript = dir.path().join("tty.log");
+        let st = std::process::Command::new("script")
+            .args([
+                "-qec",
+                &format!("{} {args}", bin().display()),
+                typescript.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let tty = read(&typescript);
+        assert!(tty.contains("legacy.t"), "{tty}");
+        assert!(tty.contains("rows/s"), "{tty}");
+        assert!(
+            tty.contains("/~300,000 rows"),
+            "the bar shows rows against the estimate: {tty}"
+        );
+        assert!(tty.contains("legacy.t: 300,000 rows in "), "{tty}");
+    }
+    let (code, stdout, stderr) = run(&args.split(' ').collect::<Vec<_>>());
+    assert_eq!(code, 0);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("legacy.t: reading (about 300,000 rows)")
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("legacy.t: 300,000 rows in "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes off a terminal: {stderr:?}"
+    );
+    let quiet = format!("{args} --quiet");
+    let (code, stdout_q, stderr_q) = run(&quiet.split(' ').collect::<Vec<_>>());
+    assert_eq!((code, stderr_q.as_str()), (0, ""));
+    assert!(
+        stdout.starts_with("legacy ") && stdout_q.starts_with("legacy "),
+        "the summary stays: {stdout_q}"
+    );
+}
