@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod normalize;
 pub mod progress;
 pub mod secrets;
 pub mod snapshot;

@@ -9,6 +9,8 @@
 mod env;
 mod suggest;
 
+pub use suggest::nearest;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,86 @@
+//! `sd_bool(x)`: the many spellings of a boolean as one: `1`/`0`, `t`/`f`,
+//! `true`/`false`, `y`/`n`, `yes`/`no` (any case, surrounding white space ignored), the
+//! integers 1 and 0, and booleans themselves. Anything else is an error that shows it.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::{exec_err, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Bool {
+    signature: Signature,
+}
+
+impl Default for Bool {
+    fn default() -> Self {
+        Bool {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+/// A spelling of a boolean, or `None`.
+pub fn parse(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "y" | "yes" => Some(true),
+        "0" | "f" | "false" | "n" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl ScalarUDFImpl for Bool {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "sd_bool"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if args[0].is_integer()
+            || args[0].is_null()
+            || matches!(args[0], DataType::Boolean)
+            || matches!(
+                args[0],
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        {
+            Ok(DataType::Boolean)
+        } else {
+            exec_err!(
+                "bool applies to booleans, integers and text, not {}",
+                args[0]
+            )
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = args.args[0].to_array(args.number_rows)?;
+        if a.data_type() == &DataType::Boolean {
+            return Ok(ColumnarValue::Array(a));
+        }
+        let t = arrow::compute::cast(&a, &DataType::Utf8)?;
+        let mut b = BooleanBuilder::with_capacity(t.len());
+        for v in t.as_string::<i32>().iter() {
+            match v {
+                None => b.append_null(),
+                Some(s) => match parse(s) {
+                    Some(x) => b.append_value(x),
+                    None => {
+                        return exec_err!(
+                            "bool: `{s}` is not a boolean (1/0, t/f, true/false, y/n, yes/no)"
+                        )
+                    }
+                },
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish()) as ArrayRef))
+    }
+}

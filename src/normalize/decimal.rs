@@ -1,0 +1,154 @@
+//! Exact decimal arithmetic for the numeric normalisers: text (with or without an
+//! exponent), floats (through their shortest round-trip text) and decimals, rounded to a
+//! scale half away from zero, as SQL's `round` does.
+
+/// Why a number could not be represented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecError {
+    NotANumber,
+    Overflow,
+}
+
+const MAX_DIGITS: usize = 38;
+
+/// `text` rounded to `scale` decimals (half away from zero), as an unscaled i128 of at
+/// most 38 digits.
+pub fn round_text(text: &str, scale: u32) -> Result<i128, DecError> {
+    let t = text.trim();
+    let (neg, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (
+            &rest[..i],
+            rest[i + 1..]
+                .parse::<i32>()
+                .map_err(|_| DecError::NotANumber)?,
+        ),
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = match mantissa.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (mantissa, ""),
+    };
+    if int_part.is_empty() && frac_part.is_empty()
+        || !int_part.bytes().all(|c| c.is_ascii_digit())
+        || !frac_part.bytes().all(|c| c.is_ascii_digit())
+    {
+        return Err(DecError::NotANumber);
+    }
+    // All digits, and where the decimal point falls among them after the exponent.
+    let digits: Vec<u8> = int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .map(|c| c - b'0')
+        .collect();
+    let point = int_part.len() as i64 + exp as i64;
+    // Keep digits up to `scale` places after the point; the next one decides rounding.
+    let keep = point + scale as i64;
+    let mut v: i128 = 0;
+    let mut significant = 0usize;
+    for i in 0..keep.max(0) {
+        let d = if (i as usize) < digits.len() {
+            digits[i as usize]
+        } else {
+            0
+        };
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d as i128))
+            .ok_or(DecError::Overflow)?;
+        if v != 0 {
+            significant += 1;
+        }
+    }
+    let next = if keep >= 0 && (keep as usize) < digits.len() {
+        digits[keep as usize]
+    } else {
+        0
+    };
+    if next >= 5 {
+        v = v.checked_add(1).ok_or(DecError::Overflow)?;
+    }
+    if significant > MAX_DIGITS || v >= 10i128.pow(MAX_DIGITS as u32) {
+        return Err(DecError::Overflow);
+    }
+    Ok(if neg { -v } else { v })
+}
+
+/// A float rounded to `scale` decimals, through its shortest round-trip text (so 0.1 is
+/// 0.1, not 0.1000000000000000055...). NaN and infinities are not numbers here.
+pub fn round_f64(x: f64, scale: u32) -> Result<i128, DecError> {
+    if !x.is_finite() {
+        return Err(DecError::NotANumber);
+    }
+    round_text(&format!("{x}"), scale)
+}
+
+/// An unscaled decimal at scale `from` brought to scale `to` (half away from zero when
+/// digits are dropped).
+pub fn rescale(v: i128, from: i8, to: u32) -> Result<i128, DecError> {
+    let from = from as i32;
+    let to = to as i32;
+    if to >= from {
+        let f = 10i128
+            .checked_pow((to - from) as u32)
+            .ok_or(DecError::Overflow)?;
+        v.checked_mul(f).ok_or(DecError::Overflow)
+    } else {
+        let f = 10i128.pow((from - to) as u32);
+        let q = v / f;
+        let r = (v % f).abs();
+        let up = r * 2 >= f;
+        Ok(if up { q + v.signum() } else { q })
+    }
+}
+
+/// An unscaled decimal as text: `-12.30` for (-1230, 2).
+pub fn to_text(v: i128, scale: i8) -> String {
+    if scale <= 0 {
+        return (v * 10i128.pow((-scale) as u32)).to_string();
+    }
+    let s = scale as usize;
+    let digits = v.unsigned_abs().to_string();
+    let digits = format!("{digits:0>width$}", width = s + 1);
+    let (a, b) = digits.split_at(digits.len() - s);
+    format!("{}{a}.{b}", if v < 0 { "-" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_half_away_from_zero_and_exact() {
+        assert_eq!(round_text("2.675", 2), Ok(268));
+        assert_eq!(round_text("-2.675", 2), Ok(-268));
+        assert_eq!(round_text("2.674999", 2), Ok(267));
+        assert_eq!(round_text("1.5e3", 0), Ok(1500));
+        assert_eq!(round_text("15e-4", 3), Ok(2));
+        assert_eq!(round_text(".5", 0), Ok(1));
+        assert_eq!(round_text("0", 10), Ok(0));
+        assert_eq!(round_text("abc", 2), Err(DecError::NotANumber));
+        assert_eq!(round_text("1e40", 0), Err(DecError::Overflow));
+        // 2.675 as a float is 2.67499999...; its shortest text is 2.675.
+        assert_eq!(round_f64(2.675, 2), Ok(268));
+        assert_eq!(round_f64(0.1, 10), Ok(1_000_000_000));
+        assert_eq!(round_f64(1e-300, 10), Ok(0));
+        assert_eq!(round_f64(f64::NAN, 2), Err(DecError::NotANumber));
+        assert_eq!(round_f64(1e300, 0), Err(DecError::Overflow));
+    }
+
+    #[test]
+    fn rescaling_and_text() {
+        assert_eq!(rescale(12345, 3, 1), Ok(123));
+        assert_eq!(rescale(12355, 3, 2), Ok(1236));
+        assert_eq!(rescale(-12355, 3, 2), Ok(-1236));
+        assert_eq!(rescale(5, 0, 10), Ok(50_000_000_000));
+        assert_eq!(to_text(-1230, 2), "-12.30");
+        assert_eq!(to_text(5, 3), "0.005");
+        assert_eq!(to_text(7, 0), "7");
+    }
+}

@@ -1,0 +1,217 @@
+//! `sd_local_to_utc(ts, zone, ambiguous, nonexistent)`: a wall-clock timestamp read as
+//! local time in the IANA zone `zone`, as a UTC instant.
+//!
+//! Around daylight-saving changes a local time can be ambiguous (it happened twice: the
+//! hour clocks go back) or non-existent (it never happened: the hour clocks skip). What to
+//! do is a setting, because migration code differs: PostgreSQL reads an ambiguous time as
+//! the later (standard-time) instant, Python's `zoneinfo` (fold=0) as the earlier one;
+//! both read a non-existent time with the offset in force before the change.
+//!
+//! - `ambiguous`: `earlier` (default), `later` or `error`;
+//! - `nonexistent`: `before` (default: the offset before the change), `after` or `error`.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone};
+use chrono_tz::Tz;
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct LocalToUtc {
+    signature: Signature,
+}
+
+impl Default for LocalToUtc {
+    fn default() -> Self {
+        LocalToUtc {
+            signature: Signature::any(4, Volatility::Immutable),
+        }
+    }
+}
+
+/// What to do with a local time that happened twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ambiguous {
+    Earlier,
+    Later,
+    Error,
+}
+
+/// What to do with a local time that never happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nonexistent {
+    Before,
+    After,
+    Error,
+}
+
+impl Ambiguous {
+    pub fn parse(s: &str) -> Option<Ambiguous> {
+        match s {
+            "earlier" => Some(Ambiguous::Earlier),
+            "later" => Some(Ambiguous::Later),
+            "error" => Some(Ambiguous::Error),
+            _ => None,
+        }
+    }
+}
+
+impl Nonexistent {
+    pub fn parse(s: &str) -> Option<Nonexistent> {
+        match s {
+            "before" => Some(Nonexistent::Before),
+            "after" => Some(Nonexistent::After),
+            "error" => Some(Nonexistent::Error),
+            _ => None,
+        }
+    }
+}
+
+/// The UTC instant of local time `t` in `tz`, or why there is none.
+pub fn to_utc(
+    t: NaiveDateTime,
+    tz: Tz,
+    ambiguous: Ambiguous,
+    nonexistent: Nonexistent,
+) -> Result<DateTime<chrono::Utc>, String> {
+    match tz.from_local_datetime(&t) {
+        LocalResult::Single(d) => Ok(d.to_utc()),
+        LocalResult::Ambiguous(early, late) => match ambiguous {
+            Ambiguous::Earlier => Ok(early.to_utc()),
+            Ambiguous::Later => Ok(late.to_utc()),
+            Ambiguous::Error => Err(format!("`{t}` happened twice in {tz} (clocks went back)")),
+        },
+        LocalResult::None => {
+            // Transitions are months apart: a day either side is safely before or after.
+            let offset_at = |utc: NaiveDateTime| {
+                tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64
+            };
+            let secs = match nonexistent {
+                Nonexistent::Before => offset_at(t - Duration::days(1)),
+                Nonexistent::After => offset_at(t + Duration::days(1)),
+                Nonexistent::Error => {
+                    return Err(format!("`{t}` never happened in {tz} (clocks skipped it)"))
+                }
+            };
+            Ok((t - Duration::seconds(secs)).and_utc())
+        }
+    }
+}
+
+fn literal<'a>(v: &'a ColumnarValue, what: &str) -> Result<&'a str> {
+    match v {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => Ok(s),
+        _ => plan_err!("timezone: {what} must be a text literal"),
+    }
+}
+
+impl ScalarUDFImpl for LocalToUtc {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "sd_local_to_utc"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match &args[0] {
+            DataType::Timestamp(_, None) | DataType::Null => Ok(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            )),
+            DataType::Timestamp(_, Some(tz)) => {
+                exec_err!("timezone applies to wall-clock timestamps; this one is already an instant (zone {tz})")
+            }
+            other => exec_err!("timezone applies to timestamps, not {other}: parse the text first"),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = literal(&args.args[1], "the zone")?;
+        let tz: Tz = match zone.parse() {
+            Ok(tz) => tz,
+            Err(_) => {
+                return plan_err!(
+                    "timezone: `{zone}` is not an IANA time zone (e.g. Europe/Berlin)"
+                )
+            }
+        };
+        let amb = literal(&args.args[2], "ambiguous")?;
+        let Some(amb) = Ambiguous::parse(amb) else {
+            return plan_err!("timezone: ambiguous is earlier, later or error, not `{amb}`");
+        };
+        let non = literal(&args.args[3], "nonexistent")?;
+        let Some(non) = Nonexistent::parse(non) else {
+            return plan_err!("timezone: nonexistent is before, after or error, not `{non}`");
+        };
+        let a = args.args[0].to_array(args.number_rows)?;
+        let a = arrow::compute::cast(&a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+        let mut b = TimestampMicrosecondBuilder::with_capacity(a.len());
+        for v in a.as_primitive::<TimestampMicrosecondType>().iter() {
+            match v {
+                None => b.append_null(),
+                Some(us) => {
+                    let t = DateTime::from_timestamp_micros(us)
+                        .expect("in range")
+                        .naive_utc();
+                    match to_utc(t, tz, amb, non) {
+                        Ok(u) => b.append_value(u.timestamp_micros()),
+                        Err(why) => {
+                            return exec_err!("timezone: {why}; set ambiguous/nonexistent to earlier/later or before/after")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(
+            Arc::new(b.finish().with_timezone("UTC")) as ArrayRef,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn dst_overlaps_and_gaps_follow_the_settings() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let utc = |d: DateTime<chrono::Utc>| d.format("%Y-%m-%d %H:%M:%S").to_string();
+        let (e, n) = (Ambiguous::Earlier, Nonexistent::Before);
+        assert_eq!(
+            utc(to_utc(t("2024-07-01 12:00:00"), berlin, e, n).unwrap()),
+            "2024-07-01 10:00:00"
+        );
+        // 2024-10-27 02:30 happened twice: at +02:00 (CEST) and then at +01:00 (CET).
+        assert_eq!(
+            utc(to_utc(t("2024-10-27 02:30:00"), berlin, Ambiguous::Earlier, n).unwrap()),
+            "2024-10-27 00:30:00"
+        );
+        assert_eq!(
+            utc(to_utc(t("2024-10-27 02:30:00"), berlin, Ambiguous::Later, n).unwrap()),
+            "2024-10-27 01:30:00"
+        );
+        assert!(to_utc(t("2024-10-27 02:30:00"), berlin, Ambiguous::Error, n).is_err());
+        // 2024-03-31 02:30 never happened: clocks went from 02:00 +01:00 to 03:00 +02:00.
+        assert_eq!(
+            utc(to_utc(t("2024-03-31 02:30:00"), berlin, e, Nonexistent::Before).unwrap()),
+            "2024-03-31 01:30:00"
+        );
+        assert_eq!(
+            utc(to_utc(t("2024-03-31 02:30:00"), berlin, e, Nonexistent::After).unwrap()),
+            "2024-03-31 00:30:00"
+        );
+        assert!(to_utc(t("2024-03-31 02:30:00"), berlin, e, Nonexistent::Error).is_err());
+    }
+}

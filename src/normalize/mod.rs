@@ -1,0 +1,111 @@
+//! Normalisation: the allowed differences between legacy and target, taken away before
+//! anything is hashed or compared.
+//!
+//! Every rule is a DataFusion scalar function (one file each, implementing
+//! `ScalarUDFImpl`) or a plain SQL expression, and [`functions`] lists them all so a
+//! session registers them in one call. The rules a spec can name, and the SQL each
+//! becomes, are in [`rules`]. The row hash and the digest aggregate live here too: they
+//! are what the checks compare once values are normalised.
+
+pub mod boolean;
+pub mod canonical_json;
+pub mod decimal;
+pub mod local_to_utc;
+pub mod numeric;
+pub mod parse_timestamp;
+pub mod round;
+pub mod row_hash;
+pub mod rules;
+pub mod trim;
+pub mod wrapping_sum;
+
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::DataType;
+use datafusion::common::Result;
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
+use datafusion::prelude::SessionContext;
+
+pub use row_hash::ROW_HASH_VERSION;
+
+/// Every snapdiff scalar function.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::new_from_impl(trim::Trim::default())),
+        Arc::new(ScalarUDF::new_from_impl(round::Round::default())),
+        Arc::new(ScalarUDF::new_from_impl(numeric::Numeric::default())),
+        Arc::new(ScalarUDF::new_from_impl(
+            parse_timestamp::ParseTimestamp::default(),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(local_to_utc::LocalToUtc::default())),
+        Arc::new(ScalarUDF::new_from_impl(boolean::Bool::default())),
+        Arc::new(ScalarUDF::new_from_impl(canonical_json::Json::default())),
+        Arc::new(ScalarUDF::new_from_impl(row_hash::RowHash::default())),
+    ]
+}
+
+/// Every snapdiff aggregate function.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![Arc::new(AggregateUDF::new_from_impl(
+        wrapping_sum::WrappingSum::default(),
+    ))]
+}
+
+/// Register every snapdiff function in `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    for f in functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
+    for f in aggregate_functions() {
+        ctx.register_udaf(f.as_ref().clone());
+    }
+}
+
+/// A text argument as a `Utf8` array (views, large strings and NULL-typed columns too).
+fn text_arg(v: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
+    let a = v.to_array(rows)?;
+    if a.data_type() == &DataType::Utf8 {
+        return Ok(a);
+    }
+    Ok(arrow::compute::cast(&a, &DataType::Utf8)?)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use arrow::datatypes::Field;
+    use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl};
+
+    /// Call a scalar function on arrays.
+    pub fn call(f: &dyn ScalarUDFImpl, args: Vec<ArrayRef>) -> ArrayRef {
+        let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+        let rows = args[0].len();
+        let ret = f.return_type(&types).unwrap();
+        let out = f
+            .invoke_with_args(ScalarFunctionArgs {
+                arg_fields: types
+                    .iter()
+                    .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+                    .collect(),
+                args: args.into_iter().map(ColumnarValue::Array).collect(),
+                number_rows: rows,
+                return_field: Arc::new(Field::new("r", ret, true)),
+                config_options: Arc::new(Default::default()),
+            })
+            .unwrap();
+        out.to_array(rows).unwrap()
+    }
+
+    #[test]
+    fn every_function_registers_under_its_name() {
+        let ctx = SessionContext::new();
+        register_all(&ctx);
+        let names: Vec<String> = functions().iter().map(|f| f.name().to_string()).collect();
+        let state = ctx.state();
+        for n in &names {
+            assert!(state.scalar_functions().contains_key(n), "{n}");
+        }
+        assert!(state.aggregate_functions().contains_key("sd_wrapping_sum"));
+    }
+}

@@ -1,0 +1,112 @@
+//! `sd_parse_timestamp(text, format[, format...])`: wall-clock text parsed with chrono's
+//! strftime formats, tried in order, into a microsecond timestamp without a zone. A
+//! format with no time of day (`%d.%m.%Y`) gives midnight. Text matching no format is an
+//! error that shows the value; NULL stays NULL (apply `empty_as_null` first for '').
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, TimeUnit};
+use chrono::{NaiveDate, NaiveDateTime};
+use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::text_arg;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ParseTimestamp {
+    signature: Signature,
+}
+
+impl Default for ParseTimestamp {
+    fn default() -> Self {
+        ParseTimestamp {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+/// `text` read with the first of `formats` that matches it whole.
+pub fn parse(text: &str, formats: &[String]) -> Option<NaiveDateTime> {
+    let t = text.trim();
+    formats.iter().find_map(|f| {
+        NaiveDateTime::parse_from_str(t, f).ok().or_else(|| {
+            NaiveDate::parse_from_str(t, f)
+                .ok()
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+    })
+}
+
+impl ScalarUDFImpl for ParseTimestamp {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "sd_parse_timestamp"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if args.len() < 2 {
+            return exec_err!("sd_parse_timestamp (parse) takes the text and at least one format");
+        }
+        match args[0] {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+                Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
+            }
+            ref other => {
+                exec_err!("parse applies to text, not {other}: the column is already typed")
+            }
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let mut formats = Vec::new();
+        for f in &args.args[1..] {
+            match f {
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => formats.push(s.clone()),
+                _ => return exec_err!("parse formats must be text literals"),
+            }
+        }
+        let a = text_arg(&args.args[0], args.number_rows)?;
+        let mut b = TimestampMicrosecondBuilder::with_capacity(a.len());
+        for v in a.as_string::<i32>().iter() {
+            match v {
+                None => b.append_null(),
+                Some(t) => match parse(t, &formats) {
+                    Some(dt) => b.append_value(dt.and_utc().timestamp_micros()),
+                    None => {
+                        return exec_err!(
+                            "parse: `{t}` matches none of the formats {}",
+                            formats.join(", ")
+                        )
+                    }
+                },
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish()) as ArrayRef))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_tried_in_order() {
+        let f = vec!["%Y-%m-%d %H:%M:%S".to_string(), "%d.%m.%Y".to_string()];
+        assert_eq!(
+            parse("2024-03-31 02:30:00", &f).unwrap().to_string(),
+            "2024-03-31 02:30:00"
+        );
+        assert_eq!(
+            parse(" 31.03.2024 ", &f).unwrap().to_string(),
+            "2024-03-31 00:00:00"
+        );
+        assert_eq!(parse("2024/03/31", &f), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! `sd_trim(text)`: text without leading and trailing white space, in Unicode's sense
+//! (spaces, tabs, newlines, no-break spaces). SQL's `trim`/`btrim` remove only spaces.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, StringArray};
+use arrow::datatypes::DataType;
+use datafusion::common::{exec_err, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::text_arg;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Trim {
+    signature: Signature,
+}
+
+impl Default for Trim {
+    fn default() -> Self {
+        Trim {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Trim {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "sd_trim"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args[0] {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+                Ok(DataType::Utf8)
+            }
+            ref other => exec_err!("sd_trim (trim) applies to text, not {other}"),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = text_arg(&args.args[0], args.number_rows)?;
+        let s = a.as_string::<i32>();
+        let out: StringArray = s.iter().map(|v| v.map(str::trim)).collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::tests::call;
+    use arrow::array::Array;
+
+    #[test]
+    fn trims_unicode_white_space() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some(" \t a b\u{a0}\n"),
+            None,
+            Some(""),
+        ]));
+        let out = call(&Trim::default(), vec![a]);
+        let s = out.as_string::<i32>();
+        assert_eq!((s.value(0), s.is_null(1), s.value(2)), ("a b", true, ""));
+    }
+}
