@@ -10,10 +10,12 @@
 //! [`error::Error`]: a kind, a message, the source/table/column/file it concerns and a
 //! hint, with secrets scrubbed.
 
+pub mod check;
 pub mod error;
 pub mod extract;
 pub mod normalize;
 pub mod progress;
+pub mod report;
 pub mod secrets;
 pub mod snapshot;
 pub mod spec;

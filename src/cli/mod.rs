@@ -6,12 +6,13 @@
 
 mod extract;
 mod progress;
+mod verify;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use snapdiff::{EXIT_ERROR, EXIT_OK};
+use snapdiff::EXIT_ERROR;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,14 +30,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Run(verify::RunArgs),
     Extract(extract::ExtractArgs),
+    Verify(verify::VerifyArgs),
+    Plan(verify::PlanArgs),
 }
 
 /// Parse the arguments, run the command, and turn its outcome into an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => verify::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::Verify(args) => verify::verify(args),
+        Command::Plan(args) => verify::plan(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -58,6 +65,3 @@ pub fn report_error(e: &anyhow::Error) {
     }
     eprintln!("{}", snapdiff::secrets::scrub(&text));
 }
-
-#[allow(dead_code)]
-const _: u8 = EXIT_OK;

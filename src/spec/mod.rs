@@ -6,9 +6,11 @@
 //! at the file, line and column. `${VAR}` in a string value is read from the environment.
 //! docs/spec.md documents every key.
 
+pub mod checks;
 mod env;
 mod suggest;
 
+pub use checks::{EntityDef, EntitySection, InvariantSection, QuerySection, Thresholds};
 pub use suggest::nearest;
 
 use std::collections::BTreeMap;
@@ -66,6 +68,15 @@ pub struct SpecFile {
     pub sources: SourcesSection,
     #[serde(default)]
     pub extract: Vec<ExtractEntry>,
+    #[serde(default)]
+    pub entity: Vec<EntitySection>,
+    #[serde(default)]
+    pub invariant: Vec<InvariantSection>,
+    #[serde(default)]
+    pub query: Vec<QuerySection>,
+    /// Defaults for every check; an entity's own `[entity.thresholds]` win.
+    #[serde(default)]
+    pub thresholds: Thresholds,
 }
 
 /// A loaded spec: the file's content with `${VAR}` expanded, and where it came from.
@@ -134,6 +145,266 @@ impl Spec {
     }
 
     fn check(&self) -> Result<()> {
+        self.check_extract()?;
+        self.check_checks()
+    }
+
+    /// Validate entities, invariants and queries without touching any data: names, keys,
+    /// sides, rules, and that every SQL text and partition expression parses.
+    fn check_checks(&self) -> Result<()> {
+        let mut names = std::collections::BTreeSet::new();
+        let name_ok = |n: &str| {
+            n.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        for (i, e) in self.file.entity.iter().enumerate() {
+            let err = |key: Option<&str>, msg: String| self.entry_error("entity", i, key, msg);
+            if !name_ok(&e.name) {
+                return Err(err(
+                    Some("name"),
+                    format!(
+                        "entity name `{}` must be lowercase letters, digits and `_`",
+                        e.name
+                    ),
+                ));
+            }
+            if !names.insert(e.name.clone()) {
+                return Err(err(
+                    Some("name"),
+                    format!("two checks are named `{}`", e.name),
+                ));
+            }
+            if e.key.is_empty() {
+                return Err(err(
+                    Some("key"),
+                    "an entity needs at least one key column".into(),
+                ));
+            }
+            match (&e.table, &e.legacy, &e.target) {
+                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                (Some(_), _, _) => {
+                    return Err(err(
+                        Some("table"),
+                        "give either `table` or `legacy` and `target`, not both".into(),
+                    ))
+                }
+                (None, _, _) => return Err(err(
+                    None,
+                    "give `table` (the same table on both sides) or both `legacy` and `target` SQL"
+                        .into(),
+                )),
+            }
+            for (key, sql) in [("legacy", &e.legacy), ("target", &e.target)] {
+                if let Some(sql) = sql {
+                    parse_sql(sql).map_err(|m| {
+                        err(Some(key), format!("the {key} SQL does not parse: {m}"))
+                    })?;
+                }
+            }
+            for (key, expr) in [
+                ("partition_by", &e.partition_by),
+                ("filter", &e.filter),
+                ("legacy_filter", &e.legacy_filter),
+                ("target_filter", &e.target_filter),
+            ] {
+                if let Some(x) = expr {
+                    parse_expr(x)
+                        .map_err(|m| err(Some(key), format!("`{key}` does not parse: {m}")))?;
+                }
+            }
+            if let Some(s) = e.sample {
+                if !(s > 0.0 && s <= 1.0) {
+                    return Err(err(
+                        Some("sample"),
+                        format!("sample is a fraction of keys, above 0 and at most 1, not {s}"),
+                    ));
+                }
+            }
+            if let Some(k) = &e.keys_file {
+                let p = self.base_dir.join(k);
+                if !p.is_file() {
+                    return Err(err(
+                        Some("keys_file"),
+                        format!("the keys file {} does not exist", p.display()),
+                    ));
+                }
+            }
+            if let Some(cs) = &e.checks {
+                for c in cs {
+                    if !checks::ENTITY_CHECKS.contains(&c.as_str()) {
+                        let all: Vec<String> = checks::ENTITY_CHECKS
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect();
+                        let hint = nearest(c, &all)
+                            .map(|n| format!("; did you mean `{n}`?"))
+                            .unwrap_or_default();
+                        return Err(err(
+                            Some("checks"),
+                            format!("unknown check `{c}`{hint} (checks: {})", all.join(", ")),
+                        ));
+                    }
+                }
+            }
+            checks::parse_normalize(&e.normalize).map_err(|(col, m)| {
+                let line = locate_table(&self.text, "entity.normalize", Some(&col))
+                    .or_else(|| locate(&self.text, "entity", i, None));
+                spec_error(
+                    &self.path,
+                    line,
+                    None,
+                    format!("entity {}, column {col}: {m}", e.name),
+                )
+            })?;
+        }
+        for (i, q) in self.file.query.iter().enumerate() {
+            let err = |key: Option<&str>, msg: String| self.entry_error("query", i, key, msg);
+            if !name_ok(&q.name) {
+                return Err(err(
+                    Some("name"),
+                    format!(
+                        "query check name `{}` must be lowercase letters, digits and `_`",
+                        q.name
+                    ),
+                ));
+            }
+            if !names.insert(q.name.clone()) {
+                return Err(err(
+                    Some("name"),
+                    format!("two checks are named `{}`", q.name),
+                ));
+            }
+            match (&q.sql, &q.legacy, &q.target) {
+                (Some(sql), None, None) => {
+                    if !sql.contains("{side}") {
+                        return Err(err(
+                            Some("sql"),
+                            "`sql` runs on both sides: name the tables as {side}.table".into(),
+                        ));
+                    }
+                    parse_sql(&sql.replace("{side}", "legacy"))
+                        .map_err(|m| err(Some("sql"), format!("the SQL does not parse: {m}")))?;
+                }
+                (None, Some(l), Some(t)) => {
+                    parse_sql(l).map_err(|m| {
+                        err(
+                            Some("legacy"),
+                            format!("the legacy SQL does not parse: {m}"),
+                        )
+                    })?;
+                    parse_sql(t).map_err(|m| {
+                        err(
+                            Some("target"),
+                            format!("the target SQL does not parse: {m}"),
+                        )
+                    })?;
+                }
+                _ => {
+                    return Err(err(
+                        None,
+                        "give `sql` (run on both sides with {side}) or both `legacy` and `target`"
+                            .into(),
+                    ))
+                }
+            }
+            if q.key.as_ref().is_some_and(|k| k.is_empty()) {
+                return Err(err(
+                    Some("key"),
+                    "`key` names at least one column (or leave it out to compare whole rows)"
+                        .into(),
+                ));
+            }
+            checks::parse_normalize(&q.normalize).map_err(|(col, m)| {
+                err(Some(&col), format!("query {}, column {col}: {m}", q.name))
+            })?;
+        }
+        for (i, v) in self.file.invariant.iter().enumerate() {
+            let err = |key: Option<&str>, msg: String| self.entry_error("invariant", i, key, msg);
+            if !names.insert(v.name.clone()) {
+                return Err(err(
+                    Some("name"),
+                    format!("two checks are named `{}`", v.name),
+                ));
+            }
+            parse_sql(&v.sql)
+                .map_err(|m| err(Some("sql"), format!("the SQL does not parse: {m}")))?;
+        }
+        Ok(())
+    }
+
+    /// The entities and query checks, resolved: both sides' SQL and every column's rules.
+    pub fn entity_defs(&self) -> Vec<EntityDef> {
+        let mut out = Vec::new();
+        for e in &self.file.entity {
+            let (legacy_sql, target_sql) = match &e.table {
+                Some(t) => (
+                    format!("SELECT * FROM legacy.{t}"),
+                    format!("SELECT * FROM target.{t}"),
+                ),
+                None => (
+                    e.legacy.clone().unwrap_or_default(),
+                    e.target.clone().unwrap_or_default(),
+                ),
+            };
+            out.push(EntityDef {
+                name: e.name.clone(),
+                kind: "entity",
+                key: e.key.clone(),
+                legacy_sql,
+                target_sql,
+                columns: e.columns.clone(),
+                ignore: e.ignore.clone(),
+                partition_by: e.partition_by.clone(),
+                legacy_filter: checks::and(e.filter.as_deref(), e.legacy_filter.as_deref()),
+                target_filter: checks::and(e.filter.as_deref(), e.target_filter.as_deref()),
+                sample: e.sample,
+                keys_file: e.keys_file.as_ref().map(|k| self.base_dir.join(k)),
+                checks: e.checks.clone().unwrap_or_else(|| {
+                    checks::ENTITY_CHECKS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                }),
+                normalize: checks::parse_normalize(&e.normalize)
+                    .expect("checked when the spec was parsed"),
+                thresholds: e.thresholds.over(&self.file.thresholds),
+            });
+        }
+        for q in &self.file.query {
+            let (legacy_sql, target_sql) = match &q.sql {
+                Some(sql) => (
+                    sql.replace("{side}", "legacy"),
+                    sql.replace("{side}", "target"),
+                ),
+                None => (
+                    q.legacy.clone().unwrap_or_default(),
+                    q.target.clone().unwrap_or_default(),
+                ),
+            };
+            out.push(EntityDef {
+                name: q.name.clone(),
+                kind: "query",
+                key: q.key.clone().unwrap_or_default(),
+                legacy_sql,
+                target_sql,
+                columns: None,
+                ignore: Vec::new(),
+                partition_by: None,
+                legacy_filter: None,
+                target_filter: None,
+                sample: None,
+                keys_file: None,
+                checks: vec!["schema".into(), "count".into(), "diff".into()],
+                normalize: checks::parse_normalize(&q.normalize)
+                    .expect("checked when the spec was parsed"),
+                thresholds: q.thresholds.over(&self.file.thresholds),
+            });
+        }
+        out
+    }
+
+    fn check_extract(&self) -> Result<()> {
         for (i, e) in self.file.extract.iter().enumerate() {
             if !SIDES.contains(&e.side.as_str()) {
                 return Err(self.entry_error(
@@ -259,6 +530,26 @@ impl Spec {
             source,
             tables,
         })
+    }
+}
+
+/// Whether `sql` parses as DataFusion SQL (a syntax check: no table is looked up).
+pub fn parse_sql(sql: &str) -> std::result::Result<(), String> {
+    datafusion::sql::parser::DFParser::parse_sql(sql)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `expr` parses as a DataFusion SQL expression.
+pub fn parse_expr(expr: &str) -> std::result::Result<(), String> {
+    let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
+    let mut p = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(expr)
+        .map_err(|e| e.to_string())?;
+    p.parse_expr().map_err(|e| e.to_string())?;
+    match p.peek_token().token {
+        datafusion::sql::sqlparser::tokenizer::Token::EOF => Ok(()),
+        t => Err(format!("unexpected `{t}` after the expression")),
     }
 }
 

@@ -1,0 +1,15 @@
+-- diff (changed): rows whose key is on both sides (once on each) and where some compared
+-- column differs. One row per changed key: the key, each column's legacy and target
+-- values side by side, and a flag per column that says whether it differs.
+-- Parameters: {{legacy}}, {{target}}: the normalised views; {{legacy_keys}},
+-- {{target_keys}}: key counts; {{key_match}}: key equality between l and t;
+-- {{key_match_lk}} / {{key_match_tk}}: between l and lk, t and tk; {{key_select}}: the
+-- key columns from l; {{pairs}}: `l.c AS "c__legacy", t.c AS "c__target"` per column;
+-- {{flags}}: `<c differs> AS "c__differs"` per column; {{any_differs}}: their OR;
+-- {{scope}}: the partitions being diffed (over l).
+SELECT {{key_select}}, {{pairs}}, {{flags}}
+FROM {{legacy}} AS l
+JOIN {{legacy_keys}} AS lk ON {{key_match_lk}} AND lk.__n = 1
+JOIN {{target}} AS t ON {{key_match}}
+JOIN {{target_keys}} AS tk ON {{key_match_tk}} AND tk.__n = 1
+WHERE {{scope}} AND ({{any_differs}})

@@ -1,0 +1,1265 @@
+//! One entity (or query check): both sides' SQL normalised into two views with the same
+//! columns and comparable types, then the schema, count, hash, diff and aggregate checks
+//! over them.
+//!
+//! Each view holds the key columns, the compared columns, `__part` (the partition) and
+//! `__h` (the row hash of key and compared columns, tolerance columns left out). Views
+//! are plain DataFusion views: nothing is materialised, every check is one query.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+
+use super::sql::{self, ident, key_match};
+use super::VerifyOptions;
+use crate::error::{Error, Result};
+use crate::normalize::rules::{lit, Tolerance};
+use crate::report::{
+    AggregateDifference, Cell, ChangedRow, CheckOutcome, Diff, DuplicateKey, EntityReport,
+    Partitions, Row, Status,
+};
+use crate::spec::{EntityDef, Thresholds};
+
+/// How a column is brought to one type on both sides.
+#[derive(Debug, Clone, PartialEq)]
+enum Harmony {
+    Same,
+    /// Both cast to this SQL/Arrow type (`arrow_cast` name).
+    Cast(String),
+    /// Both compared as exact decimals (`sd_numeric`).
+    Numeric,
+    Incomparable(String),
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_number(t: &DataType) -> bool {
+    t.is_integer()
+        || t.is_floating()
+        || matches!(t, DataType::Decimal128(_, _) | DataType::Decimal256(_, _))
+}
+
+fn harmonize(l: &DataType, r: &DataType) -> Harmony {
+    use DataType::*;
+    if l == r {
+        return Harmony::Same;
+    }
+    match (l, r) {
+        (Null, other) | (other, Null) => Harmony::Cast(other.to_string()),
+        (a, b) if is_text(a) && is_text(b) => Harmony::Cast("Utf8".into()),
+        (a, b) if is_number(a) && is_number(b) => Harmony::Numeric,
+        (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => Harmony::Cast("Binary".into()),
+        (Date32 | Date64, Date32 | Date64) => Harmony::Cast("Date32".into()),
+        (Timestamp(_, a), Timestamp(_, b)) => match (a, b) {
+            (None, None) => Harmony::Cast("Timestamp(Microsecond, None)".into()),
+            (Some(_), Some(_)) => Harmony::Cast("Timestamp(Microsecond, Some(\"UTC\"))".into()),
+            (None, Some(_)) => Harmony::Incomparable(
+                "legacy holds wall-clock times and target instants: give legacy a `timezone` rule".into(),
+            ),
+            (Some(_), None) => Harmony::Incomparable(
+                "legacy holds instants and target wall-clock times: give target a `timezone` rule".into(),
+            ),
+        },
+        (Boolean, _) | (_, Boolean) => {
+            Harmony::Incomparable(format!("legacy {l} and target {r} differ: give both sides the `bool` rule"))
+        }
+        (a, b) if is_number(a) && is_text(b) || is_text(a) && is_number(b) => Harmony::Incomparable(format!(
+            "legacy {l} and target {r} differ: give both sides the `numeric` rule to compare them as numbers"
+        )),
+        _ => Harmony::Incomparable(format!(
+            "legacy {} and target {} cannot be compared: normalise them to one type",
+            crate::snapshot::manifest::type_name(l),
+            crate::snapshot::manifest::type_name(r)
+        )),
+    }
+}
+
+fn wrap(expr: &str, h: &Harmony) -> String {
+    match h {
+        Harmony::Same | Harmony::Incomparable(_) => expr.to_string(),
+        Harmony::Cast(t) => format!("arrow_cast({expr}, {})", lit(t)),
+        Harmony::Numeric => format!("sd_numeric({expr})"),
+    }
+}
+
+/// A value as text (`None` for NULL), as Arrow displays it.
+fn cell(batch: &RecordBatch, col: usize, row: usize) -> Option<String> {
+    let a = batch.column(col);
+    if a.is_null(row) {
+        return None;
+    }
+    let opts = FormatOptions::default();
+    ArrayFormatter::try_new(a.as_ref(), &opts)
+        .ok()
+        .map(|f| f.value(row).to_string())
+}
+
+fn u64_cell(batch: &RecordBatch, col: &str, row: usize) -> u64 {
+    let Ok(idx) = batch.schema().index_of(col) else {
+        return 0;
+    };
+    let a = batch.column(idx);
+    if a.is_null(row) {
+        return 0;
+    }
+    match a.data_type() {
+        DataType::Int64 => a
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(row)
+            .max(0) as u64,
+        DataType::UInt64 => a.as_primitive::<arrow::datatypes::UInt64Type>().value(row),
+        _ => cell(batch, idx, row)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+/// The state of one entity while it is verified.
+pub(crate) struct EntityRun<'a> {
+    ctx: &'a SessionContext,
+    def: &'a EntityDef,
+    opts: &'a VerifyOptions,
+    legacy_view: String,
+    target_view: String,
+    key: Vec<String>,
+    compared: Vec<String>,
+    tolerance: Vec<(String, Tolerance)>,
+    numeric: BTreeSet<String>,
+    report: EntityReport,
+}
+
+impl<'a> EntityRun<'a> {
+    fn fail(&self, msg: impl Into<String>) -> Error {
+        Error::source(format!(
+            "{} {}: {}",
+            self.def.kind,
+            self.def.name,
+            msg.into()
+        ))
+    }
+
+    async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        if std::env::var_os("SNAPDIFF_DEBUG_SQL").is_some() {
+            eprintln!("-- {} {}\n{sql};", self.def.kind, self.def.name);
+        }
+        let df = self
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(|e| self.fail(e.to_string()))?;
+        df.collect().await.map_err(|e| self.fail(e.to_string()))
+    }
+
+    async fn count(&self, sql: &str) -> Result<u64> {
+        let b = self
+            .query(&format!("SELECT count(*) AS n FROM ({sql}) AS c"))
+            .await?;
+        Ok(b.first().map(|b| u64_cell(b, "n", 0)).unwrap_or(0))
+    }
+
+    fn rows(batches: &[RecordBatch]) -> Vec<Row> {
+        let mut out = Vec::new();
+        for b in batches {
+            let names: Vec<String> = b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            for r in 0..b.num_rows() {
+                out.push(
+                    names
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| !n.starts_with("__"))
+                        .map(|(i, n)| (n.clone(), cell(b, i, r)))
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    fn keys_list(&self, prefix: &str) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{prefix}{}", ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The registered table names of a side, for hints.
+fn tables_of(ctx: &SessionContext, side: &str) -> Vec<String> {
+    ctx.catalog("datafusion")
+        .and_then(|c| c.schema(side))
+        .map(|s| {
+            let mut t = s.table_names();
+            t.sort();
+            t
+        })
+        .unwrap_or_default()
+}
+
+/// Verify one entity.
+pub(crate) async fn run_entity(
+    ctx: &SessionContext,
+    def: &EntityDef,
+    opts: &VerifyOptions,
+) -> Result<EntityReport> {
+    let report = EntityReport {
+        name: def.name.clone(),
+        kind: def.kind.to_string(),
+        key: def.key.clone(),
+        compared: Vec::new(),
+        legacy_only: Vec::new(),
+        target_only: Vec::new(),
+        tolerance_columns: Vec::new(),
+        status: Status::Pass,
+        legacy_rows: 0,
+        target_rows: 0,
+        schema_findings: Vec::new(),
+        partitions: None,
+        diff: None,
+        aggregate_differences: Vec::new(),
+        checks: Vec::new(),
+    };
+    let mut run = EntityRun {
+        ctx,
+        def,
+        opts,
+        legacy_view: format!("__sd_{}_legacy", def.name),
+        target_view: format!("__sd_{}_target", def.name),
+        key: def.key.clone(),
+        compared: Vec::new(),
+        tolerance: Vec::new(),
+        numeric: BTreeSet::new(),
+        report,
+    };
+    let clock = Instant::now();
+    run.build_views().await?;
+    let schema_status = if run.report.schema_findings.is_empty() {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let schema_summary = if run.report.schema_findings.is_empty() {
+        format!(
+            "{} key and {} compared columns comparable",
+            run.key.len(),
+            run.compared.len()
+        )
+    } else {
+        run.report.schema_findings.join("; ")
+    };
+    let enabled = |c: &str| def.checks.iter().any(|x| x == c);
+    run.push(
+        "schema",
+        if enabled("schema") {
+            schema_status
+        } else {
+            Status::Skipped
+        },
+        schema_summary,
+        clock,
+    );
+
+    let clock = Instant::now();
+    if enabled("count") {
+        run.check_count(clock).await?;
+    }
+    let mut scope: Option<String> = Some("true".to_string());
+    if def.kind == "query" && def.key.is_empty() {
+        let clock = Instant::now();
+        run.check_multiset(clock).await?;
+        scope = None;
+    } else if enabled("hash") {
+        let clock = Instant::now();
+        scope = run.check_hash(clock, enabled("diff")).await?;
+    }
+    if enabled("diff") && !def.key.is_empty() {
+        let clock = Instant::now();
+        match scope {
+            Some(scope) => run.check_diff(&scope, clock).await?,
+            None => {
+                run.report.diff = Some(Diff::default());
+                run.push(
+                    "diff",
+                    Status::Pass,
+                    "every partition's digest is equal: nothing to diff".into(),
+                    clock,
+                );
+            }
+        }
+    }
+    if enabled("aggregate") && def.kind == "entity" {
+        let clock = Instant::now();
+        run.check_aggregate(clock).await?;
+    }
+    run.report.status = if run.report.checks.iter().any(|c| c.status == Status::Fail) {
+        Status::Fail
+    } else {
+        Status::Pass
+    };
+    Ok(run.report)
+}
+
+impl<'a> EntityRun<'a> {
+    fn push(&mut self, check: &str, status: Status, summary: String, clock: Instant) {
+        self.report.checks.push(CheckOutcome {
+            check: check.to_string(),
+            status,
+            summary,
+            seconds: clock.elapsed().as_secs_f64(),
+        });
+    }
+
+    fn thresholds(&self) -> Thresholds {
+        self.def.thresholds
+    }
+
+    /// Resolve columns and types, and register the two normalised views.
+    async fn build_views(&mut self) -> Result<()> {
+        let def = self.def;
+        let src = |sql: &str, filter: &Option<String>| match filter {
+            Some(f) => format!("SELECT * FROM ({sql}) AS s WHERE {f}"),
+            None => format!("SELECT * FROM ({sql}) AS s"),
+        };
+        let lsrc = src(&def.legacy_sql, &def.legacy_filter);
+        let tsrc = src(&def.target_sql, &def.target_filter);
+        let ls: Schema = self.side_schema("legacy", &lsrc).await?;
+        let ts: Schema = self.side_schema("target", &tsrc).await?;
+        let names = |s: &Schema| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<String>>()
+        };
+        let (lnames, tnames) = (names(&ls), names(&ts));
+        for (side, cols) in [("legacy", &lnames), ("target", &tnames)] {
+            let mut seen = BTreeSet::new();
+            for c in cols {
+                if !seen.insert(c) {
+                    return Err(self
+                        .fail(format!("the {side} SQL returns two columns named `{c}`"))
+                        .with_hint("name each column once (AS)"));
+                }
+            }
+            for k in &def.key {
+                if !cols.contains(k) {
+                    return Err(self
+                        .fail(format!(
+                            "key column `{k}` is not among the {side} columns ({})",
+                            cols.join(", ")
+                        ))
+                        .with_hint(
+                            "the key names columns of both sides' SQL; rename them there (AS)",
+                        ));
+                }
+            }
+        }
+        for c in def.normalize.keys() {
+            if !lnames.contains(c) && !tnames.contains(c) {
+                return Err(self
+                    .fail(format!(
+                        "`normalize` names column `{c}`, which neither side has"
+                    ))
+                    .with_hint(format!("the legacy columns are {}", lnames.join(", "))));
+            }
+        }
+        let nonkey = |cols: &Vec<String>| {
+            cols.iter()
+                .filter(|c| !def.key.contains(c))
+                .cloned()
+                .collect::<Vec<String>>()
+        };
+        let (lnk, tnk) = (nonkey(&lnames), nonkey(&tnames));
+        let mut compared: Vec<String> = match &def.columns {
+            Some(cols) => {
+                let mut out = Vec::new();
+                for c in cols {
+                    match (lnk.contains(c), tnk.contains(c)) {
+                        (true, true) => out.push(c.clone()),
+                        (false, true) => self
+                            .report
+                            .schema_findings
+                            .push(format!("column {c} is missing on the legacy side")),
+                        (true, false) => self
+                            .report
+                            .schema_findings
+                            .push(format!("column {c} is missing on the target side")),
+                        (false, false) => self
+                            .report
+                            .schema_findings
+                            .push(format!("column {c} is missing on both sides")),
+                    }
+                }
+                out
+            }
+            None => lnk
+                .iter()
+                .filter(|c| tnk.contains(c) && !def.ignore.contains(c))
+                .cloned()
+                .collect(),
+        };
+        self.report.legacy_only = lnk.iter().filter(|c| !tnk.contains(c)).cloned().collect();
+        self.report.target_only = tnk.iter().filter(|c| !lnk.contains(c)).cloned().collect();
+
+        // Normalised expressions, and the types they produce.
+        let all: Vec<String> = def.key.iter().chain(compared.iter()).cloned().collect();
+        let expr = |side: &str, c: &str| match def.normalize.get(c) {
+            Some(r) if side == "legacy" => r.legacy.apply(&ident(c)),
+            Some(r) => r.target.apply(&ident(c)),
+            None => ident(c),
+        };
+        let mut ltypes = Vec::new();
+        let mut ttypes = Vec::new();
+        for c in &all {
+            for (side, source, types) in [
+                ("legacy", &lsrc, &mut ltypes),
+                ("target", &tsrc, &mut ttypes),
+            ] {
+                let e = expr(side, c);
+                let sql = format!("SELECT {e} AS {} FROM ({source}) AS s", ident(c));
+                let t = match self.ctx.sql(&sql).await {
+                    Ok(df) => df.schema().field(0).data_type().clone(),
+                    Err(err) => {
+                        let rules = def.normalize.get(c).map(|r| {
+                            if side == "legacy" {
+                                r.legacy.describe()
+                            } else {
+                                r.target.describe()
+                            }
+                        });
+                        return Err(self
+                            .fail(format!(
+                                "the normalisation of {side} column {c} ({}) cannot apply: {err}",
+                                rules.unwrap_or_default()
+                            ))
+                            .with_column(c.clone()));
+                    }
+                };
+                types.push(t);
+            }
+        }
+        // Bring each column to one type on both sides.
+        let mut harmony = Vec::new();
+        for (i, c) in all.iter().enumerate() {
+            let h = harmonize(&ltypes[i], &ttypes[i]);
+            if let Harmony::Incomparable(why) = &h {
+                if def.key.contains(c) {
+                    return Err(self
+                        .fail(format!("key column {c} cannot be compared: {why}"))
+                        .with_column(c.clone()));
+                }
+                self.report
+                    .schema_findings
+                    .push(format!("column {c} is not compared: {why}"));
+            }
+            if matches!(h, Harmony::Numeric) || is_number(&ltypes[i]) && matches!(h, Harmony::Same)
+            {
+                self.numeric.insert(c.clone());
+            }
+            harmony.push(h);
+        }
+        let comparable: Vec<bool> = harmony
+            .iter()
+            .map(|h| !matches!(h, Harmony::Incomparable(_)))
+            .collect();
+        compared.retain(|c| comparable[all.iter().position(|x| x == c).unwrap_or(0)]);
+        for (c, r) in &def.normalize {
+            if let Some(t) = r.tolerance {
+                if !compared.contains(c) {
+                    continue;
+                }
+                if !self.numeric.contains(c) {
+                    self.report.schema_findings.push(format!(
+                        "column {c}: tolerance applies to numbers, not this column"
+                    ));
+                    compared.retain(|x| x != c);
+                    continue;
+                }
+                self.tolerance.push((c.clone(), t));
+            }
+        }
+        self.compared = compared.clone();
+        self.report.compared = compared.clone();
+        self.report.tolerance_columns = self.tolerance.iter().map(|(c, _)| c.clone()).collect();
+
+        // The views.
+        let in_view: Vec<(usize, &String)> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| def.key.contains(c) || compared.contains(c))
+            .collect();
+        let hashed: Vec<String> = def
+            .key
+            .iter()
+            .chain(
+                compared
+                    .iter()
+                    .filter(|c| !self.tolerance.iter().any(|(t, _)| t == *c)),
+            )
+            .map(|c| format!("n.{}", ident(c)))
+            .collect();
+        let part = def
+            .partition_by
+            .clone()
+            .unwrap_or_else(|| "'all'".to_string());
+        let keys_join = match &def.keys_file {
+            Some(path) => {
+                let table = format!("__sd_{}_keys", def.name);
+                self.register_keys_file(&table, path).await?;
+                let on = def
+                    .key
+                    .iter()
+                    .map(|k| format!("CAST(n.{q} AS VARCHAR) = kf.{q}", q = ident(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                format!("LEFT SEMI JOIN {} AS kf ON {on}", ident(&table))
+            }
+            None => String::new(),
+        };
+        let sample = match def.sample {
+            Some(s) if s < 1.0 => format!(
+                "WHERE sd_row_hash({}) % 1000000 < {}",
+                def.key
+                    .iter()
+                    .map(|k| format!("n.{}", ident(k)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (s * 1_000_000.0).round() as u64
+            ),
+            _ => String::new(),
+        };
+        for (side, source, view) in [
+            ("legacy", &lsrc, &self.legacy_view),
+            ("target", &tsrc, &self.target_view),
+        ] {
+            let select = in_view
+                .iter()
+                .map(|(i, c)| format!("{} AS {}", wrap(&expr(side, c), &harmony[*i]), ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let view_sql = format!(
+                "CREATE OR REPLACE VIEW {v} AS SELECT n.*, {part} AS __part, sd_row_hash({h}) AS __h \
+                 FROM (SELECT {select} FROM ({source}) AS s) AS n {keys_join} {sample}",
+                v = ident(view),
+                h = hashed.join(", ")
+            );
+            if std::env::var_os("SNAPDIFF_DEBUG_SQL").is_some() {
+                eprintln!("-- {} {}\n{view_sql};", def.kind, def.name);
+            }
+            self.ctx.sql(&view_sql).await.map_err(|e| {
+                if def.partition_by.is_some() && e.to_string().contains("__part")
+                    || e.to_string().to_lowercase().contains("schema error")
+                {
+                    self.fail(format!("the {side} view cannot be built: {e}"))
+                        .with_hint(
+                        "partition_by and filters may use the entity's key and compared columns",
+                    )
+                } else {
+                    self.fail(format!("the {side} view cannot be built: {e}"))
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The columns a side's SQL returns; an error names the side's tables.
+    async fn side_schema(&self, side: &str, sql: &str) -> Result<Schema> {
+        match self.ctx.sql(sql).await {
+            Ok(df) => Ok(df.schema().as_arrow().clone()),
+            Err(e) => {
+                let tables = tables_of(self.ctx, side);
+                Err(self.fail(format!("the {side} SQL fails: {e}")).with_hint(
+                    if tables.is_empty() {
+                        format!("the {side} snapshot has no tables")
+                    } else {
+                        format!(
+                            "the {side} tables are: {}",
+                            tables
+                                .iter()
+                                .map(|t| format!("{side}.{t}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                ))
+            }
+        }
+    }
+
+    async fn register_keys_file(&self, table: &str, path: &std::path::Path) -> Result<()> {
+        use datafusion::prelude::CsvReadOptions;
+        let loc = path.to_string_lossy().to_string();
+        let inferred = self
+            .ctx
+            .read_csv(&loc, CsvReadOptions::new().has_header(true))
+            .await
+            .map_err(|e| {
+                self.fail(format!("cannot read the keys file: {e}"))
+                    .with_file(path)
+            })?
+            .schema()
+            .as_arrow()
+            .clone();
+        for k in &self.def.key {
+            if inferred.field_with_name(k).is_err() {
+                return Err(self
+                    .fail(format!("the keys file has no column `{k}`"))
+                    .with_file(path)
+                    .with_hint(format!(
+                        "its header must name the key columns: {}",
+                        self.def.key.join(",")
+                    )));
+            }
+        }
+        let text = Schema::new(
+            inferred
+                .fields()
+                .iter()
+                .map(|f| arrow::datatypes::Field::new(f.name(), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        );
+        self.ctx
+            .register_csv(
+                table,
+                &loc,
+                CsvReadOptions::new().has_header(true).schema(&text),
+            )
+            .await
+            .map_err(|e| {
+                self.fail(format!("cannot read the keys file: {e}"))
+                    .with_file(path)
+            })
+    }
+
+    async fn check_count(&mut self, clock: Instant) -> Result<()> {
+        let q = sql::render(
+            sql::COUNT,
+            &[
+                ("legacy", &ident(&self.legacy_view)),
+                ("target", &ident(&self.target_view)),
+            ],
+        )?;
+        let batches = self.query(&q).await?;
+        let mut parts = Partitions::default();
+        let (mut l, mut t) = (0u64, 0u64);
+        for b in &batches {
+            for r in 0..b.num_rows() {
+                let (ln, tn) = (u64_cell(b, "legacy_rows", r), u64_cell(b, "target_rows", r));
+                l += ln;
+                t += tn;
+                parts.total += 1;
+                if ln != tn {
+                    parts.count_differences.push((
+                        cell(b, 0, r).unwrap_or_else(|| "NULL".into()),
+                        ln,
+                        tn,
+                    ));
+                }
+            }
+        }
+        self.report.legacy_rows = l;
+        self.report.target_rows = t;
+        let diff = l.abs_diff(t);
+        let max = self.thresholds().max_count_diff.unwrap_or(0);
+        let status = if diff <= max {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        let mut summary = format!("legacy {l} rows, target {t} rows");
+        if !parts.count_differences.is_empty() && parts.total > 1 {
+            summary.push_str(&format!(
+                "; {} of {} partitions differ in count",
+                parts.count_differences.len(),
+                parts.total
+            ));
+        }
+        self.report.partitions = Some(parts);
+        self.push("count", status, summary, clock);
+        Ok(())
+    }
+
+    /// The digest check. Returns the scope the diff must cover: `None` when every
+    /// partition is proven equal, else a predicate over `__part`.
+    async fn check_hash(&mut self, clock: Instant, diff_follows: bool) -> Result<Option<String>> {
+        let q = sql::render(
+            sql::DIGEST,
+            &[
+                ("legacy", &ident(&self.legacy_view)),
+                ("target", &ident(&self.target_view)),
+            ],
+        )?;
+        let batches = self.query(&q).await?;
+        let mut parts = self.report.partitions.take().unwrap_or_default();
+        parts.total = 0;
+        parts.equal = 0;
+        parts.differing.clear();
+        let mut differing_values: Vec<Option<String>> = Vec::new();
+        for b in &batches {
+            let eq = b
+                .column_by_name("equal")
+                .expect("digest.sql has `equal`")
+                .as_boolean()
+                .clone();
+            let null_part = b
+                .column_by_name("null_partition")
+                .expect("digest.sql has `null_partition`")
+                .as_boolean()
+                .clone();
+            for r in 0..b.num_rows() {
+                parts.total += 1;
+                if eq.value(r) {
+                    parts.equal += 1;
+                } else {
+                    let p = if null_part.value(r) {
+                        None
+                    } else {
+                        cell(b, 1, r)
+                    };
+                    parts
+                        .differing
+                        .push(p.clone().unwrap_or_else(|| "NULL".into()));
+                    differing_values.push(p);
+                }
+            }
+        }
+        let n_diff = parts.differing.len();
+        let total = parts.total;
+        self.report.partitions = Some(parts);
+        let tolerance = !self.tolerance.is_empty();
+        if n_diff == 0 && !tolerance {
+            self.push(
+                "hash",
+                Status::Pass,
+                format!("all {total} partition digests are equal"),
+                clock,
+            );
+            return Ok(None);
+        }
+        let status = if diff_follows {
+            Status::Info
+        } else {
+            Status::Fail
+        };
+        let mut summary = format!("{n_diff} of {total} partition digests differ");
+        if tolerance {
+            summary.push_str("; columns with a tolerance are compared in the row diff");
+        }
+        self.push("hash", status, summary, clock);
+        if tolerance {
+            return Ok(Some("true".into()));
+        }
+        // The diff covers the differing partitions only.
+        let mut preds = Vec::new();
+        let texts: Vec<String> = differing_values.iter().flatten().map(|p| lit(p)).collect();
+        if !texts.is_empty() {
+            preds.push(format!("CAST(__part AS VARCHAR) IN ({})", texts.join(", ")));
+        }
+        if differing_values.iter().any(Option::is_none) {
+            preds.push("__part IS NULL".into());
+        }
+        Ok(Some(format!("({})", preds.join(" OR "))))
+    }
+
+    async fn check_diff(&mut self, scope: &str, clock: Instant) -> Result<()> {
+        let n = self.opts.sample_rows;
+        let keys = self.keys_list("");
+        let not_null = self
+            .key
+            .iter()
+            .map(|k| format!("{} IS NOT NULL", ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let any_null = format!(
+            "({})",
+            self.key
+                .iter()
+                .map(|k| format!("{} IS NULL", ident(k)))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        );
+        let (lv, tv) = (ident(&self.legacy_view), ident(&self.target_view));
+        let key_view = |side_view: &str| {
+            sql::render(
+                sql::KEYS,
+                &[
+                    ("side", side_view),
+                    ("keys", &keys),
+                    ("keys_not_null", &not_null),
+                    ("scope", scope),
+                ],
+            )
+        };
+        let (lk, tk) = (
+            format!("({})", key_view(&lv)?),
+            format!("({})", key_view(&tv)?),
+        );
+        let mut diff = Diff::default();
+
+        // Duplicate and NULL keys.
+        for (side, side_keys) in [("legacy", &lk), ("target", &tk)] {
+            let q = sql::render(
+                sql::DUPLICATES,
+                &[("side_keys", side_keys), ("keys", &keys)],
+            )?;
+            let count = self.count(&q).await?;
+            let sample = self.query(&format!("{q} LIMIT {n}")).await?;
+            for row in Self::rows(&sample) {
+                let rows = row
+                    .iter()
+                    .find(|(c, _)| c == "rows")
+                    .and_then(|(_, v)| v.clone())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let key = row.into_iter().filter(|(c, _)| c != "rows").collect();
+                diff.duplicates.push(DuplicateKey {
+                    side: side.into(),
+                    key,
+                    rows,
+                });
+            }
+            if side == "legacy" {
+                diff.duplicate_keys_legacy = count
+            } else {
+                diff.duplicate_keys_target = count
+            }
+        }
+        for (side, view) in [("legacy", &lv), ("target", &tv)] {
+            let q = sql::render(
+                sql::NULL_KEYS,
+                &[
+                    ("side", view),
+                    ("any_key_null", &any_null),
+                    ("scope", scope),
+                ],
+            )?;
+            let count = self.count(&q).await?;
+            let sample = self.query(&format!("{q} LIMIT {n}")).await?;
+            diff.null_key_rows.extend(
+                Self::rows(&sample)
+                    .into_iter()
+                    .map(|r| (side.to_string(), r)),
+            );
+            if side == "legacy" {
+                diff.null_keys_legacy = count
+            } else {
+                diff.null_keys_target = count
+            }
+        }
+
+        // Missing and extra rows.
+        let order = self.keys_list("r.");
+        for (this, this_keys, other_keys) in [(&lv, &lk, &tk), (&tv, &tk, &lk)] {
+            let q = sql::render(
+                sql::MISSING,
+                &[
+                    ("this", this),
+                    ("this_keys", this_keys),
+                    ("other_keys", other_keys),
+                    ("key_match_this", &key_match("r", "k", &self.key)),
+                    ("key_match_other", &key_match("r", "o", &self.key)),
+                    ("scope", &scope.replace("__part", "r.__part")),
+                ],
+            )?;
+            let count = self.count(&q).await?;
+            let sample = Self::rows(
+                &self
+                    .query(&format!("{q} ORDER BY {order} LIMIT {n}"))
+                    .await?,
+            );
+            if this == &lv {
+                diff.missing = count;
+                diff.missing_rows = sample;
+            } else {
+                diff.extra = count;
+                diff.extra_rows = sample;
+            }
+        }
+
+        // Changed rows, and which columns changed.
+        if !self.compared.is_empty() {
+            let pairs = self
+                .compared
+                .iter()
+                .map(|c| {
+                    format!(
+                        "l.{q} AS {}, t.{q} AS {}",
+                        ident(&format!("{c}__legacy")),
+                        ident(&format!("{c}__target")),
+                        q = ident(c)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let differs = |c: &String| -> String {
+                let q = ident(c);
+                match self.tolerance.iter().find(|(t, _)| t == c) {
+                    Some((_, tol)) => {
+                        let mut within = Vec::new();
+                        if let Some(a) = tol.abs {
+                            within.push(format!("abs(l.{q} - t.{q}) <= {a}"));
+                        }
+                        if let Some(r) = tol.rel {
+                            within.push(format!(
+                                "abs(l.{q} - t.{q}) <= {r} * greatest(abs(l.{q}), abs(t.{q}))"
+                            ));
+                        }
+                        format!(
+                            "CASE WHEN l.{q} IS NULL AND t.{q} IS NULL THEN false WHEN l.{q} IS NULL OR t.{q} IS NULL THEN true ELSE NOT ({}) END",
+                            within.join(" OR ")
+                        )
+                    }
+                    None => format!("l.{q} IS DISTINCT FROM t.{q}"),
+                }
+            };
+            let flags = self
+                .compared
+                .iter()
+                .map(|c| format!("{} AS {}", differs(c), ident(&format!("{c}__differs"))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let any = self
+                .compared
+                .iter()
+                .map(|c| format!("({})", differs(c)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let q = sql::render(
+                sql::CHANGED,
+                &[
+                    ("legacy", &lv),
+                    ("target", &tv),
+                    ("legacy_keys", &lk),
+                    ("target_keys", &tk),
+                    ("key_match", &key_match("l", "t", &self.key)),
+                    ("key_match_lk", &key_match("l", "lk", &self.key)),
+                    ("key_match_tk", &key_match("t", "tk", &self.key)),
+                    ("key_select", &self.keys_list("l.")),
+                    ("pairs", &pairs),
+                    ("flags", &flags),
+                    ("any_differs", &any),
+                    ("scope", &scope.replace("__part", "l.__part")),
+                ],
+            )?;
+            let sums = self
+                .compared
+                .iter()
+                .map(|c| {
+                    format!(
+                        "sum(CAST({} AS BIGINT)) AS {}",
+                        ident(&format!("{c}__differs")),
+                        ident(c)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let per_column = self
+                .query(&sql::render(
+                    sql::COLUMN_CHANGES,
+                    &[("changed", &q), ("sums", &sums)],
+                )?)
+                .await?;
+            if let Some(b) = per_column.first() {
+                diff.changed = u64_cell(b, "changed_rows", 0);
+                for c in &self.compared {
+                    let v = u64_cell(b, c, 0);
+                    if v > 0 {
+                        diff.changed_by_column.insert(c.clone(), v);
+                    }
+                }
+            }
+            let sample = self
+                .query(&format!("{q} ORDER BY {} LIMIT {n}", self.keys_list("")))
+                .await?;
+            for b in &sample {
+                for r in 0..b.num_rows() {
+                    let key: Row = self
+                        .key
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| (k.clone(), cell(b, i, r)))
+                        .collect();
+                    let cells = self
+                        .compared
+                        .iter()
+                        .map(|c| {
+                            let col =
+                                |suffix: &str| b.schema().index_of(&format!("{c}__{suffix}")).ok();
+                            Cell {
+                                column: c.clone(),
+                                legacy: col("legacy").and_then(|i| cell(b, i, r)),
+                                target: col("target").and_then(|i| cell(b, i, r)),
+                                differs: col("differs")
+                                    .map(|i| b.column(i).as_boolean().value(r))
+                                    .unwrap_or(false),
+                            }
+                        })
+                        .collect();
+                    diff.changed_rows.push(ChangedRow { key, cells });
+                }
+            }
+        }
+
+        let th = self.thresholds();
+        let over = |n: u64, max: Option<u64>| n > max.unwrap_or(0);
+        let ratio_over = |n: u64, base: u64, max: Option<f64>| {
+            max.is_some_and(|m| base > 0 && n as f64 / base as f64 > m)
+        };
+        let (lrows, trows) = (
+            self.report.legacy_rows.max(1),
+            self.report.target_rows.max(1),
+        );
+        // A ratio threshold, when given, replaces the absolute one of the same kind.
+        let failing = [
+            if th.max_missing_ratio.is_some() {
+                ratio_over(diff.missing, lrows, th.max_missing_ratio)
+            } else {
+                over(diff.missing, th.max_missing)
+            },
+            if th.max_extra_ratio.is_some() {
+                ratio_over(diff.extra, trows, th.max_extra_ratio)
+            } else {
+                over(diff.extra, th.max_extra)
+            },
+            if th.max_changed_ratio.is_some() {
+                ratio_over(diff.changed, lrows, th.max_changed_ratio)
+            } else {
+                over(diff.changed, th.max_changed)
+            },
+            over(
+                diff.duplicate_keys_legacy + diff.duplicate_keys_target,
+                th.max_duplicates,
+            ),
+            over(
+                diff.null_keys_legacy + diff.null_keys_target,
+                th.max_null_keys,
+            ),
+        ];
+        let status = if failing.iter().any(|f| *f) {
+            Status::Fail
+        } else {
+            Status::Pass
+        };
+        let mut summary = format!(
+            "missing {}, extra {}, changed {}",
+            diff.missing, diff.extra, diff.changed
+        );
+        if !diff.changed_by_column.is_empty() {
+            let cols: Vec<String> = diff
+                .changed_by_column
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            summary.push_str(&format!(" ({})", cols.join(", ")));
+        }
+        let dups = diff.duplicate_keys_legacy + diff.duplicate_keys_target;
+        if dups > 0 {
+            summary.push_str(&format!(
+                ", duplicate keys {} (legacy {}, target {})",
+                dups, diff.duplicate_keys_legacy, diff.duplicate_keys_target
+            ));
+        }
+        let nulls = diff.null_keys_legacy + diff.null_keys_target;
+        if nulls > 0 {
+            summary.push_str(&format!(", rows with NULL keys {nulls}"));
+        }
+        self.report.diff = Some(diff);
+        self.push("diff", status, summary, clock);
+        Ok(())
+    }
+
+    async fn check_multiset(&mut self, clock: Instant) -> Result<()> {
+        let cols = self.compared.iter().map(|c| ident(c)).collect::<Vec<_>>();
+        if cols.is_empty() {
+            self.push(
+                "multiset",
+                Status::Fail,
+                "no columns to compare".into(),
+                clock,
+            );
+            return Ok(());
+        }
+        let q = sql::render(
+            sql::MULTISET,
+            &[
+                ("legacy", &ident(&self.legacy_view)),
+                ("target", &ident(&self.target_view)),
+                ("cols", &cols.join(", ")),
+                (
+                    "match",
+                    &self
+                        .compared
+                        .iter()
+                        .map(|c| format!("(l.{q} IS NOT DISTINCT FROM t.{q})", q = ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(" AND "),
+                ),
+                (
+                    "coalesced",
+                    &self
+                        .compared
+                        .iter()
+                        .map(|c| format!("COALESCE(l.{q}, t.{q}) AS {q}", q = ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ],
+        )?;
+        let batches = self.query(&q).await?;
+        let mut diff = Diff::default();
+        for row in Self::rows(&batches) {
+            let get = |name: &str| {
+                row.iter()
+                    .find(|(c, _)| c == name)
+                    .and_then(|(_, v)| v.clone())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            let (lc, tc) = (get("legacy_copies"), get("target_copies"));
+            let values: Row = row
+                .iter()
+                .filter(|(c, _)| c != "legacy_copies" && c != "target_copies")
+                .cloned()
+                .collect();
+            if lc > tc {
+                diff.missing += lc - tc;
+                if diff.missing_rows.len() < self.opts.sample_rows {
+                    diff.missing_rows.push(values);
+                }
+            } else {
+                diff.extra += tc - lc;
+                if diff.extra_rows.len() < self.opts.sample_rows {
+                    diff.extra_rows.push(values);
+                }
+            }
+        }
+        let th = self.thresholds();
+        let status = if diff.missing > th.max_missing.unwrap_or(0)
+            || diff.extra > th.max_extra.unwrap_or(0)
+        {
+            Status::Fail
+        } else {
+            Status::Pass
+        };
+        let summary = format!(
+            "rows only in legacy {}, rows only in target {}",
+            diff.missing, diff.extra
+        );
+        self.report.diff = Some(diff);
+        self.push("multiset", status, summary, clock);
+        Ok(())
+    }
+
+    async fn check_aggregate(&mut self, clock: Instant) -> Result<()> {
+        let mut diffs = Vec::new();
+        for c in self.compared.clone() {
+            let q = ident(&c);
+            let sum = if self.numeric.contains(&c) {
+                format!("sum({q})")
+            } else {
+                "NULL".to_string()
+            };
+            let mut stats = Vec::new();
+            for view in [&self.legacy_view, &self.target_view] {
+                let sql = sql::render(
+                    sql::AGGREGATE,
+                    &[("side", &ident(view)), ("col", &q), ("sum", &sum)],
+                )?;
+                let b = self.query(&sql).await?;
+                stats.push(Self::rows(&b).into_iter().next().unwrap_or_default());
+            }
+            let tol = self
+                .tolerance
+                .iter()
+                .find(|(t, _)| *t == c)
+                .map(|(_, t)| *t);
+            for ((stat, lv), (_, tv)) in stats[0].iter().zip(stats[1].iter()) {
+                let equal = match (tol, lv, tv) {
+                    (Some(t), Some(a), Some(b))
+                        if matches!(stat.as_str(), "min" | "max" | "sum") =>
+                    {
+                        match (a.parse::<f64>(), b.parse::<f64>()) {
+                            (Ok(x), Ok(y)) => {
+                                let d = (x - y).abs();
+                                t.abs.is_some_and(|m| d <= m)
+                                    || t.rel.is_some_and(|r| d <= r * x.abs().max(y.abs()))
+                                    || d == 0.0
+                            }
+                            _ => a == b,
+                        }
+                    }
+                    _ => lv == tv,
+                };
+                if !equal {
+                    diffs.push(AggregateDifference {
+                        column: c.clone(),
+                        statistic: stat.clone(),
+                        legacy: lv.clone(),
+                        target: tv.clone(),
+                    });
+                }
+            }
+        }
+        let max = self.thresholds().max_aggregate_diffs.unwrap_or(0);
+        let status = if diffs.len() as u64 <= max {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        let summary = if diffs.is_empty() {
+            format!("{} column profiles equal", self.compared.len())
+        } else {
+            let mut cols: Vec<&str> = diffs.iter().map(|d| d.column.as_str()).collect();
+            cols.dedup();
+            format!(
+                "{} statistics differ (columns: {})",
+                diffs.len(),
+                cols.join(", ")
+            )
+        };
+        self.report.aggregate_differences = diffs;
+        self.push("aggregate", status, summary, clock);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_harmonize_or_say_how_to_fix_them() {
+        use arrow::datatypes::TimeUnit;
+        use DataType::*;
+        assert_eq!(harmonize(&Utf8, &Utf8View), Harmony::Cast("Utf8".into()));
+        assert_eq!(harmonize(&Float64, &Decimal128(5, 2)), Harmony::Numeric);
+        assert_eq!(harmonize(&Int64, &Int32), Harmony::Numeric);
+        assert_eq!(
+            harmonize(
+                &Timestamp(TimeUnit::Nanosecond, None),
+                &Timestamp(TimeUnit::Microsecond, None)
+            ),
+            Harmony::Cast("Timestamp(Microsecond, None)".into())
+        );
+        assert!(matches!(
+            harmonize(&Timestamp(TimeUnit::Microsecond, None), &Timestamp(TimeUnit::Microsecond, Some("UTC".into()))),
+            Harmony::Incomparable(w) if w.contains("give legacy a `timezone` rule")
+        ));
+        assert!(
+            matches!(harmonize(&Int64, &Boolean), Harmony::Incomparable(w) if w.contains("`bool` rule"))
+        );
+        assert!(
+            matches!(harmonize(&Utf8, &Float64), Harmony::Incomparable(w) if w.contains("`numeric` rule"))
+        );
+    }
+}

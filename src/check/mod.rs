@@ -1,0 +1,180 @@
+//! The verify half of the flow: two complete snapshot runs in, what differs out.
+//!
+//! [`verify`] registers the chosen legacy and target runs in one DataFusion session
+//! (`legacy.<table>`, `target.<table>`, and every snapdiff function), verifies each
+//! entity and query check ([`entity`]), runs the invariants, and applies the thresholds.
+//! The SQL of every check is in `queries/*.sql` ([`sql`]).
+
+pub mod entity;
+pub mod session;
+pub mod sql;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::report::{InvariantReport, Outcome, Status};
+use crate::spec::Spec;
+
+pub use session::{choose_run, new_session, register_run, LoadedRun};
+
+/// How to verify, beyond what the spec says.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub snapshot_root: PathBuf,
+    /// The legacy run to read (default: the newest complete one).
+    pub legacy_run: Option<String>,
+    /// The target run to read (default: the newest complete one).
+    pub target_run: Option<String>,
+    /// How many sample rows of each kind of difference to keep.
+    pub sample_rows: usize,
+}
+
+impl VerifyOptions {
+    pub fn new(snapshot_root: impl Into<PathBuf>) -> Self {
+        VerifyOptions {
+            snapshot_root: snapshot_root.into(),
+            legacy_run: None,
+            target_run: None,
+            sample_rows: 10,
+        }
+    }
+}
+
+/// The tokio runtime the checks run on (the library's API is synchronous).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// Verify the spec's entities, query checks and invariants over two complete runs.
+pub fn verify(spec: &Spec, opts: &VerifyOptions, progress: &dyn Progress) -> Result<Outcome> {
+    let legacy = choose_run(&opts.snapshot_root, "legacy", opts.legacy_run.as_deref())?;
+    let target = choose_run(&opts.snapshot_root, "target", opts.target_run.as_deref())?;
+    runtime()?.block_on(verify_runs(spec, &legacy, &target, opts, progress))
+}
+
+/// Verify over runs already chosen.
+pub async fn verify_runs(
+    spec: &Spec,
+    legacy: &LoadedRun,
+    target: &LoadedRun,
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let ctx = new_session();
+    register_run(&ctx, legacy).await?;
+    register_run(&ctx, target).await?;
+    let mut entities = Vec::new();
+    for def in spec.entity_defs() {
+        progress.table_started("verify", &def.name, None);
+        let clock = Instant::now();
+        let r = entity::run_entity(&ctx, &def, opts).await?;
+        progress.table_finished(
+            "verify",
+            &def.name,
+            r.legacy_rows.max(r.target_rows),
+            clock.elapsed().as_secs_f64(),
+        );
+        entities.push(r);
+    }
+    let mut invariants = Vec::new();
+    for inv in &spec.file.invariant {
+        let clock = Instant::now();
+        let fail = |e: datafusion::error::DataFusionError| {
+            Error::source(format!("invariant {}: the SQL fails: {e}", inv.name))
+        };
+        let q = sql::render(
+            sql::INVARIANT,
+            &[("sql", &inv.sql), ("limit", &opts.sample_rows.to_string())],
+        )?;
+        let b = ctx
+            .sql(&q)
+            .await
+            .map_err(fail)?
+            .collect()
+            .await
+            .map_err(fail)?;
+        let violations = b
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0) as u64)
+            })
+            .unwrap_or(0);
+        let sample = ctx
+            .sql(&format!(
+                "SELECT * FROM ({}) AS v LIMIT {}",
+                inv.sql, opts.sample_rows
+            ))
+            .await
+            .map_err(fail)?
+            .collect()
+            .await
+            .map_err(fail)?;
+        let rows = entity_rows(&sample);
+        let max = inv
+            .thresholds
+            .over(&spec.file.thresholds)
+            .max_rows
+            .unwrap_or(0);
+        invariants.push(InvariantReport {
+            name: inv.name.clone(),
+            status: if violations <= max {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            violations,
+            rows,
+            seconds: clock.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(Outcome {
+        legacy_run: legacy.run_id.clone(),
+        target_run: target.run_id.clone(),
+        row_hash_version: crate::normalize::ROW_HASH_VERSION,
+        entities,
+        invariants,
+    })
+}
+
+fn entity_rows(batches: &[arrow::array::RecordBatch]) -> Vec<crate::report::Row> {
+    use arrow::array::Array;
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut out = Vec::new();
+    let opts = FormatOptions::default();
+    for b in batches {
+        let names: Vec<String> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let a = b.column(i);
+                        let v = if a.is_null(r) {
+                            None
+                        } else {
+                            ArrayFormatter::try_new(a.as_ref(), &opts)
+                                .ok()
+                                .map(|f| f.value(r).to_string())
+                        };
+                        (n.clone(), v)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,125 @@
+//! A DataFusion session over two snapshot runs: every table of the legacy run as
+//! `legacy.<table>`, of the target run as `target.<table>`, and every snapdiff function.
+//!
+//! Only complete runs are read (their `manifest.json` exists), and each file is checked
+//! against the manifest (present, same size, same xxh3) before it is used.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::TableReference;
+
+use crate::error::{Error, Result};
+use crate::snapshot::{self, Manifest};
+
+/// A complete run chosen for one side.
+#[derive(Debug, Clone)]
+pub struct LoadedRun {
+    pub side: String,
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// A session with snapdiff's functions and settings.
+pub fn new_session() -> SessionContext {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    let ctx = SessionContext::new_with_config(config);
+    crate::normalize::register_all(&ctx);
+    ctx
+}
+
+/// The run of `side` to read: `requested`, or the newest complete one.
+pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<LoadedRun> {
+    let info = match requested {
+        Some(id) => {
+            let dir = snapshot::run_dir(root, side, id);
+            if !dir.is_dir() {
+                let known: Vec<String> = snapshot::list_runs(root, side)?
+                    .into_iter()
+                    .filter(|r| r.complete)
+                    .map(|r| r.run_id)
+                    .collect();
+                return Err(Error::snapshot(format!("there is no {side} run `{id}`"))
+                    .with_file(&dir)
+                    .with_hint(if known.is_empty() {
+                        "no complete run exists yet: run `snapdiff extract` first".to_string()
+                    } else {
+                        format!("complete {side} runs: {}", known.join(", "))
+                    }));
+            }
+            snapshot::RunInfo { run_id: id.to_string(), complete: dir.join(snapshot::MANIFEST).is_file(), path: dir }
+        }
+        None => snapshot::newest_complete(root, side)?.ok_or_else(|| {
+            Error::snapshot(format!("there is no complete {side} snapshot"))
+                .with_file(root.join(side))
+                .with_hint("extract one first: `snapdiff extract SPEC` (or `snapdiff run SPEC` to extract and verify)")
+        })?,
+    };
+    if !info.complete {
+        return Err(Error::snapshot(format!(
+            "{side} run `{}` is incomplete (it has no manifest.json)",
+            info.run_id
+        ))
+        .with_file(&info.path)
+        .with_hint("finish it with `snapdiff extract --resume RUN`, or choose a complete run"));
+    }
+    let manifest = snapshot::verify_run(&info.path)?;
+    Ok(LoadedRun {
+        side: side.to_string(),
+        run_id: info.run_id,
+        dir: info.path,
+        manifest,
+    })
+}
+
+/// Register every table of `run` as `<side>.<table>`.
+pub async fn register_run(ctx: &SessionContext, run: &LoadedRun) -> Result<()> {
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| Error::internal("the session has no default catalog"))?;
+    catalog
+        .register_schema(&run.side, Arc::new(MemorySchemaProvider::new()))
+        .map_err(|e| Error::internal(format!("cannot create schema {}: {e}", run.side)))?;
+    for (name, table) in &run.manifest.tables {
+        let urls = table
+            .files
+            .iter()
+            .map(|f| {
+                let p = run.dir.join(&f.path);
+                ListingTableUrl::parse(p.to_string_lossy())
+                    .map_err(|e| Error::snapshot(e.to_string()).with_file(&p))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let opts =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(opts)
+            .infer_schema(&ctx.state())
+            .await
+            .map_err(|e| {
+                Error::snapshot(format!("cannot read the table's Parquet files: {e}"))
+                    .with_table(format!("{}.{name}", run.side))
+                    .with_file(&run.dir)
+            })?;
+        let t = ListingTable::try_new(config)
+            .map_err(|e| Error::snapshot(e.to_string()).with_table(name))?;
+        ctx.register_table(
+            TableReference::partial(run.side.as_str(), name.as_str()),
+            Arc::new(t),
+        )
+        .map_err(|e| Error::internal(e.to_string()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! The spec's check sections: `[[entity]]`, `[[invariant]]`, `[[query]]` and
+//! `[thresholds]`, as written, and their resolved forms.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::normalize::rules::{self, ColumnRules};
+
+/// A list written as one string or as an array: `key = "id"` or `key = ["a", "b"]`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a column name or a list of column names")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+            Ok(vec![v.to_string()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                out.push(s);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn opt_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    one_or_many(d).map(Some)
+}
+
+/// Pass/fail limits. Unset limits are 0: any difference fails.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub max_missing: Option<u64>,
+    pub max_extra: Option<u64>,
+    pub max_changed: Option<u64>,
+    pub max_duplicates: Option<u64>,
+    pub max_null_keys: Option<u64>,
+    pub max_missing_ratio: Option<f64>,
+    pub max_extra_ratio: Option<f64>,
+    pub max_changed_ratio: Option<f64>,
+    /// Count check: the largest allowed difference between the two sides' row counts.
+    pub max_count_diff: Option<u64>,
+    /// Aggregate check: how many column statistics may differ.
+    pub max_aggregate_diffs: Option<u64>,
+    /// Invariants: how many rows the query may return.
+    pub max_rows: Option<u64>,
+}
+
+impl Thresholds {
+    /// `self` where set, else `under`.
+    pub fn over(&self, under: &Thresholds) -> Thresholds {
+        Thresholds {
+            max_missing: self.max_missing.or(under.max_missing),
+            max_extra: self.max_extra.or(under.max_extra),
+            max_changed: self.max_changed.or(under.max_changed),
+            max_duplicates: self.max_duplicates.or(under.max_duplicates),
+            max_null_keys: self.max_null_keys.or(under.max_null_keys),
+            max_missing_ratio: self.max_missing_ratio.or(under.max_missing_ratio),
+            max_extra_ratio: self.max_extra_ratio.or(under.max_extra_ratio),
+            max_changed_ratio: self.max_changed_ratio.or(under.max_changed_ratio),
+            max_count_diff: self.max_count_diff.or(under.max_count_diff),
+            max_aggregate_diffs: self.max_aggregate_diffs.or(under.max_aggregate_diffs),
+            max_rows: self.max_rows.or(under.max_rows),
+        }
+    }
+}
+
+/// The checks an entity can run.
+pub const ENTITY_CHECKS: [&str; 5] = ["schema", "count", "hash", "diff", "aggregate"];
+
+/// `[[entity]]`: one logical entity, possibly rebuilt from split tables.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySection {
+    pub name: String,
+    #[serde(deserialize_with = "one_or_many")]
+    pub key: Vec<String>,
+    /// Shortcut: the same snapshot table on both sides (`legacy.<table>`, `target.<table>`).
+    pub table: Option<String>,
+    /// SQL over the legacy snapshot tables.
+    pub legacy: Option<String>,
+    /// SQL over the target snapshot tables.
+    pub target: Option<String>,
+    /// The columns to compare (default: every non-key column present on both sides).
+    #[serde(default, deserialize_with = "opt_one_or_many")]
+    pub columns: Option<Vec<String>>,
+    /// Columns left out of the default comparison.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub ignore: Vec<String>,
+    /// An SQL expression over the entity's (normalised) columns that groups rows into
+    /// partitions for per-partition counts and digests: a time bucket or any expression.
+    pub partition_by: Option<String>,
+    /// A predicate both sides must satisfy (over each side's own columns).
+    pub filter: Option<String>,
+    pub legacy_filter: Option<String>,
+    pub target_filter: Option<String>,
+    /// The fraction of keys to verify (0 < sample <= 1), picked by a hash of the
+    /// normalised key so both sides pick the same keys.
+    pub sample: Option<f64>,
+    /// A CSV file of keys (header: the key columns): only these keys are verified.
+    pub keys_file: Option<String>,
+    /// The checks to run (default: all of schema, count, hash, diff, aggregate).
+    #[serde(default, deserialize_with = "opt_one_or_many")]
+    pub checks: Option<Vec<String>>,
+    #[serde(default)]
+    pub normalize: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `[[invariant]]`: a business rule; its query must return no rows.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InvariantSection {
+    pub name: String,
+    pub sql: String,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `[[query]]`: two queries (or one run on both sides) that must return the same
+/// multiset of rows.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySection {
+    pub name: String,
+    pub legacy: Option<String>,
+    pub target: Option<String>,
+    /// One query for both sides: `{side}` is replaced by `legacy` and by `target`.
+    pub sql: Option<String>,
+    /// With a key, rows are matched by key and compared column by column; without one,
+    /// the two results are compared as multisets of whole rows.
+    #[serde(default, deserialize_with = "opt_one_or_many")]
+    pub key: Option<Vec<String>>,
+    #[serde(default)]
+    pub normalize: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// An entity or query resolved: both sides' SQL, the normalisation of each column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityDef {
+    pub name: String,
+    /// `entity` or `query`.
+    pub kind: &'static str,
+    pub key: Vec<String>,
+    pub legacy_sql: String,
+    pub target_sql: String,
+    pub columns: Option<Vec<String>>,
+    pub ignore: Vec<String>,
+    pub partition_by: Option<String>,
+    pub legacy_filter: Option<String>,
+    pub target_filter: Option<String>,
+    pub sample: Option<f64>,
+    pub keys_file: Option<std::path::PathBuf>,
+    pub checks: Vec<String>,
+    pub normalize: BTreeMap<String, ColumnRules>,
+    pub thresholds: Thresholds,
+}
+
+/// Parse every column's rules; the error names the column.
+pub fn parse_normalize(
+    n: &BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, ColumnRules>, (String, String)> {
+    let mut out = BTreeMap::new();
+    for (col, v) in n {
+        let r = rules::parse_column(v).map_err(|e| (col.clone(), e))?;
+        out.insert(col.clone(), r);
+    }
+    Ok(out)
+}
+
+/// `a AND b` of optional predicates.
+pub fn and(a: Option<&str>, b: Option<&str>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
+        (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
+        (None, None) => None,
+    }
+}
