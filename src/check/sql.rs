@@ -15,6 +15,24 @@ pub const AGGREGATE: &str = include_str!("../../queries/aggregate.sql");
 pub const INVARIANT: &str = include_str!("../../queries/invariant.sql");
 pub const MULTISET: &str = include_str!("../../queries/multiset.sql");
 
+/// A check's SQL template by the name of its file in `queries/` (without `.sql`).
+pub fn template(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "count" => COUNT,
+        "digest" => DIGEST,
+        "keys" => KEYS,
+        "duplicates" => DUPLICATES,
+        "null_keys" => NULL_KEYS,
+        "missing" => MISSING,
+        "changed" => CHANGED,
+        "column_changes" => COLUMN_CHANGES,
+        "aggregate" => AGGREGATE,
+        "invariant" => INVARIANT,
+        "multiset" => MULTISET,
+        _ => return None,
+    })
+}
+
 /// `template` with every `{{name}}` replaced by its value. A parameter the template uses
 /// but `params` lacks is an error naming it.
 pub fn render(template: &str, params: &[(&str, &str)]) -> Result<String> {

@@ -84,7 +84,7 @@ pub fn to_decimal(a: &ArrayRef, scale: u32, what: &str) -> Result<ArrayRef> {
                 match v {
                     None => b.append_null(),
                     Some(x) => b.append_value(
-                        decimal::round_f64(x, scale).map_err(|e| fail(e, x.to_string()))?,
+                        decimal::round_f64(x, scale).map_err(|e| fail(e, format!("{x:?}")))?,
                     ),
                 }
             }

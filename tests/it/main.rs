@@ -12,4 +12,6 @@ mod extract_files;
 mod extract_mysql;
 mod extract_postgres;
 mod extract_sqlite;
+mod school;
+mod slt;
 mod secrets;
