@@ -68,19 +68,7 @@ pub async fn verify_runs(
     let ctx = new_session();
     register_run(&ctx, legacy).await?;
     register_run(&ctx, target).await?;
-    let mut entities = Vec::new();
-    for def in spec.entity_defs() {
-        progress.table_started("verify", &def.name, None);
-        let clock = Instant::now();
-        let r = entity::run_entity(&ctx, &def, opts).await?;
-        progress.table_finished(
-            "verify",
-            &def.name,
-            r.legacy_rows.max(r.target_rows),
-            clock.elapsed().as_secs_f64(),
-        );
-        entities.push(r);
-    }
+    let entities = verify_entities(&ctx, &spec.entity_defs(), opts, progress).await?;
     let mut invariants = Vec::new();
     for inv in &spec.file.invariant {
         let clock = Instant::now();
@@ -142,6 +130,30 @@ pub async fn verify_runs(
         entities,
         invariants,
     })
+}
+
+/// Verify entity (and query) definitions in a session that already holds the
+/// `legacy.*` and `target.*` tables.
+pub async fn verify_entities(
+    ctx: &datafusion::prelude::SessionContext,
+    defs: &[crate::spec::EntityDef],
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<crate::report::EntityReport>> {
+    let mut entities = Vec::new();
+    for def in defs {
+        progress.table_started("verify", &def.name, None);
+        let clock = Instant::now();
+        let r = entity::run_entity(ctx, def, opts).await?;
+        progress.table_finished(
+            "verify",
+            &def.name,
+            r.legacy_rows.max(r.target_rows),
+            clock.elapsed().as_secs_f64(),
+        );
+        entities.push(r);
+    }
+    Ok(entities)
 }
 
 fn entity_rows(batches: &[arrow::array::RecordBatch]) -> Vec<crate::report::Row> {

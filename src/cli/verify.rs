@@ -207,12 +207,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         let opts = ExtractOptions::new(&root, &run_id);
         let outcome = extract::extract(&req, &opts, &progress)?;
         let rows: u64 = outcome.manifest.tables.values().map(|t| t.rows).sum();
+        let n = outcome.manifest.tables.len();
         progress.println(&format!(
-            "extracted {:<7} {}  {} tables  {} rows",
+            "extracted {:<7} {}  {n} {}  {rows} rows",
             outcome.side,
             outcome.run_id,
-            outcome.manifest.tables.len(),
-            rows
+            if n == 1 { "table" } else { "tables" },
         ));
     }
     let mut opts = VerifyOptions::new(root);

@@ -42,8 +42,14 @@ fn expand(sql: &str) -> Result<String, DataFusionError> {
                 _ => break,
             }
         }
-        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        out.push(snapdiff::check::sql::render(template, &refs).map_err(|e| DataFusionError::Plan(e.to_string()))?);
+        let refs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        out.push(
+            snapdiff::check::sql::render(template, &refs)
+                .map_err(|e| DataFusionError::Plan(e.to_string()))?,
+        );
     }
     Ok(out.join("\n"))
 }
@@ -65,7 +71,10 @@ fn cell(b: &RecordBatch, col: usize, row: usize) -> String {
     if a.is_null(row) {
         return "NULL".into();
     }
-    let s = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default()).unwrap().value(row).to_string();
+    let s = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())
+        .unwrap()
+        .value(row)
+        .to_string();
     if s.is_empty() {
         "(empty)".into()
     } else {
@@ -86,7 +95,11 @@ impl AsyncDB for Db {
         if schema.fields().is_empty() {
             return Ok(DBOutput::StatementComplete(0));
         }
-        let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+        let types = schema
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect();
         let mut rows = Vec::new();
         for b in &batches {
             for r in 0..b.num_rows() {
@@ -104,10 +117,15 @@ impl AsyncDB for Db {
 }
 
 fn run_file(path: &Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut runner = sqllogictest::Runner::new(|| async {
-            Ok(Db { ctx: snapdiff::check::new_session() })
+            Ok(Db {
+                ctx: snapdiff::check::new_session(),
+            })
         });
         if let Err(e) = runner.run_file_async(path).await {
             panic!("{}: {e}", path.display());
@@ -118,7 +136,10 @@ fn run_file(path: &Path) {
 #[test]
 fn sqllogictest_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "slt"));
     files.sort();
     assert!(files.len() >= 2, "no .slt files in {}", dir.display());

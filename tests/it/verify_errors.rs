@@ -1,0 +1,176 @@
+//! Verification on bad input: every error names the entity, column or file, and the run
+//! exits 2 when it cannot go on. Findings that are data (duplicate keys) are reported.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// A legacy SQLite and a target CSV folder, and a spec with `entity` appended.
+fn setup(dir: &Path, entity: &str) -> std::path::PathBuf {
+    let c = rusqlite::Connection::open(dir.join("legacy.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, amount REAL, placed TEXT, note TEXT);
+         INSERT INTO orders VALUES (1, 9.5, '2024-01-01 10:00:00', '{\"a\": 1}'), (2, 3.25, '2024-02-01 11:00:00', 'oops');",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("target")).unwrap();
+    std::fs::write(
+        dir.join("target/orders.csv"),
+        "id,amount,placed,note\n1,9.50,2024-01-01T09:00:00Z,\"{\"\"a\"\":1}\"\n2,3.25,2024-02-01T10:00:00Z,oops\n2,3.25,2024-02-01T10:00:00Z,oops\n",
+    )
+        .unwrap();
+    let spec = dir.join("verify.toml");
+    std::fs::write(
+        &spec,
+        format!("[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"target\"\n\n{entity}\n"),
+    )
+    .unwrap();
+    spec
+}
+
+#[test]
+fn a_good_spec_reports_duplicate_keys_as_findings() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nignore = \"note\"\n[entity.normalize]\namount = { round = 2 }\n\
+         placed = { legacy = { parse = \"%Y-%m-%d %H:%M:%S\", timezone = \"Europe/Berlin\" }, target = { timezone = \"UTC\" } }\n",
+    );
+    let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "orders  FAIL  legacy 2  target 3  missing 0  extra 0  changed 0  duplicate keys 1"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    duplicate key in target: id=2 (2 rows)"),
+        "{stdout}"
+    );
+    // With duplicates allowed, the entity passes: the threshold decides.
+    std::fs::write(&spec, read(&spec) + "[entity.thresholds]\nmax_duplicates = 1\nmax_count_diff = 1\nmax_aggregate_diffs = 9\n")
+        .unwrap();
+    let (code, stdout, _) = run(&["verify", spec.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn errors_name_the_entity_column_or_file_and_exit_2() {
+    let cases: Vec<(&str, &str)> = vec![
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\nlegacy = \"SELECT * FROM legacy.nope\"\ntarget = \"SELECT * FROM target.orders\"\n",
+            "entity orders: the legacy SQL fails: Error during planning: table 'datafusion.legacy.nope' not found\n  hint: the legacy tables are: legacy.orders",
+        ),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"order_id\"\ntable = \"orders\"\n",
+            "entity orders: key column `order_id` is not among the legacy columns (id, amount, placed, note)",
+        ),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\namount = { timezone = \"Europe/Berlin\" }\n",
+            "column amount: entity orders: the normalisation of legacy column amount (timezone europe/berlin (ambiguous earlier, nonexistent before)) cannot apply",
+        ),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nplaced = [\"json\"]\n",
+            "column placed: entity orders: the normalisation of target column placed (json) cannot apply: Execution error: json applies to text, not Timestamp(Second, None)",
+        ),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nnote = [\"json\"]\n",
+            "json: `oops` is not JSON",
+        ),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nremark = [\"trim\"]\n",
+            "entity orders: `normalize` names column `remark`, which neither side has",
+        ),
+    ];
+    for (entity, want) in cases {
+        let dir = tempdir();
+        let spec = setup(dir.path(), entity);
+        let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap()]);
+        assert_eq!(code, 2, "{entity}\n{stdout}{stderr}");
+        assert!(stderr.contains(want), "{entity}\n{stderr}\nwanted: {want}");
+    }
+}
+
+#[test]
+fn spec_mistakes_are_caught_before_any_data_is_read() {
+    let cases: Vec<(&str, &str)> = vec![
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\npartition_by = \"date_trunc('month', placed\"\n",
+            "verify.toml:10: `partition_by` does not parse",
+        ),
+        ("[[entity]]\nname = \"orders\"\nkey = \"id\"\n", "verify.toml:6: give `table` (the same table on both sides) or both `legacy` and `target` SQL"),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\namount = { rnd = 2 }\n",
+            "entity orders, column amount: unknown rule `rnd`; did you mean `round`?",
+        ),
+        ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nchecks = [\"diffs\"]\n", "unknown check `diffs`; did you mean `diff`?"),
+        ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nsample = 2.0\n", "sample is a fraction of keys, above 0 and at most 1, not 2"),
+        ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nkeys_file = \"keys.csv\"\n", "the keys file"),
+        ("[[query]]\nname = \"q\"\nsql = \"SELECT 1 FROM legacy.orders\"\n", "`sql` runs on both sides: name the tables as {side}.table"),
+        ("[[entity]]\nname = \"Orders\"\nkey = \"id\"\ntable = \"orders\"\n", "entity name `Orders` must be lowercase letters, digits and `_`"),
+    ];
+    for (entity, want) in cases {
+        let dir = tempdir();
+        let spec = setup(dir.path(), entity);
+        let (code, stdout, stderr) = run(&["plan", spec.to_str().unwrap()]);
+        assert_eq!(code, 2, "{entity}\n{stdout}{stderr}");
+        assert!(stderr.contains(want), "{entity}\n{stderr}\nwanted: {want}");
+        assert!(
+            !dir.path().join("snapshots").exists(),
+            "plan touched nothing"
+        );
+    }
+}
+
+#[test]
+fn missing_and_corrupt_snapshots_are_refused() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n",
+    );
+    let s = spec.to_str().unwrap();
+    let (code, _, stderr) = run(&["verify", s]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("there is no complete legacy snapshot"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: extract one first"), "{stderr}");
+    let (code, _, stderr) = run(&["extract", s, "--run-id", "r1", "--quiet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(&["verify", s, "--legacy-run", "r2"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("there is no legacy run `r2`\n  hint: complete legacy runs: r1"),
+        "{stderr}"
+    );
+    // A byte changed in a Parquet file: its xxh3 no longer matches the manifest.
+    let part = dir
+        .path()
+        .join("snapshots/target/r1/orders/part-00000.parquet");
+    let mut bytes = std::fs::read(&part).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&part, bytes).unwrap();
+    let (code, _, stderr) = run(&["verify", s]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("table orders, file"), "{stderr}");
+    assert!(
+        stderr.contains("part-00000.parquet: the file's xxh3 is"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("it was changed or corrupted after extraction"),
+        "{stderr}"
+    );
+    // A missing manifest: the run is incomplete and is not read.
+    std::fs::remove_file(dir.path().join("snapshots/target/r1/manifest.json")).unwrap();
+    let (code, _, stderr) = run(&["verify", s, "--target-run", "r1"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("target run `r1` is incomplete (it has no manifest.json)"),
+        "{stderr}"
+    );
+}
