@@ -36,6 +36,34 @@ pub fn expand_spec(file: &mut SpecFile, text: &str, path: &Path) -> Result<()> {
             fields.push(f);
         }
     }
+    for e in file.entity.iter_mut() {
+        for f in [
+            e.table.as_mut(),
+            e.legacy.as_mut(),
+            e.target.as_mut(),
+            e.partition_by.as_mut(),
+            e.filter.as_mut(),
+            e.legacy_filter.as_mut(),
+            e.target_filter.as_mut(),
+            e.keys_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fields.push(f);
+        }
+    }
+    for q in file.query.iter_mut() {
+        for f in [q.legacy.as_mut(), q.target.as_mut(), q.sql.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            fields.push(f);
+        }
+    }
+    for i in file.invariant.iter_mut() {
+        fields.push(&mut i.sql);
+    }
     for f in fields {
         *f = expand(f, text, path)?;
     }

@@ -248,8 +248,7 @@ impl Spec {
                 }
             }
             checks::parse_normalize(&e.normalize).map_err(|(col, m)| {
-                let line = locate_table(&self.text, "entity.normalize", Some(&col))
-                    .or_else(|| locate(&self.text, "entity", i, None));
+                let line = locate_sub(&self.text, "entity", i, "entity.normalize", &col);
                 spec_error(
                     &self.path,
                     line,
@@ -620,6 +619,23 @@ fn locate(text: &str, section: &str, index: usize, key: Option<&str>) -> Option<
     find_key(text, start, key)
 }
 
+/// The line of `key` in the `[sub]` table that belongs to the `index`-th `[[section]]`
+/// (or of the entry's header when it is not found).
+fn locate_sub(text: &str, section: &str, index: usize, sub: &str, key: &str) -> Option<usize> {
+    let entry = locate(text, section, index, None)?;
+    let sub_header = format!("[{sub}]");
+    for (i, l) in text.lines().enumerate().skip(entry) {
+        let t = l.trim_start();
+        if t.starts_with("[[") {
+            break;
+        }
+        if t.starts_with(&sub_header) {
+            return find_key(text, i, Some(key));
+        }
+    }
+    Some(entry)
+}
+
 fn locate_table(text: &str, header: &str, key: Option<&str>) -> Option<usize> {
     let h = format!("[{header}]");
     let start = text.lines().position(|l| l.trim_start().starts_with(&h))?;
@@ -697,6 +713,20 @@ mod tests {
         assert_eq!(r.tables[0].name, "users");
         assert_eq!(r.tables[0].casts.get("age"), Some(&CastType::Text));
         assert_eq!(s.snapshot_root(), PathBuf::from("/specs/snapshots"));
+    }
+
+    #[test]
+    fn entity_rule_errors_point_at_their_entity_and_variables_expand_in_sql() {
+        let text = "[[entity]]\nname = \"a\"\nkey = \"id\"\ntable = \"t\"\n[entity.normalize]\nx = [\"trim\"]\n\n\
+                    [[entity]]\nname = \"b\"\nkey = \"id\"\ntable = \"t\"\n[entity.normalize]\ny = { rnd = 1 }\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/specs/verify.toml:13: entity b, column y: unknown rule `rnd`; did you mean `round`?"
+        );
+        std::env::set_var("SNAPDIFF_TEST_SCHEMA", "public");
+        let s = parse("[[entity]]\nname = \"a\"\nkey = \"id\"\nlegacy = \"SELECT * FROM legacy.${SNAPDIFF_TEST_SCHEMA}\"\ntarget = \"SELECT 1\"\n").unwrap();
+        assert_eq!(s.entity_defs()[0].legacy_sql, "SELECT * FROM legacy.public");
     }
 
     #[test]
