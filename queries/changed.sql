@@ -6,7 +6,7 @@
 -- {{key_match_lk}} / {{key_match_tk}}: between l and lk, t and tk; {{key_select}}: the
 -- key columns from l; {{pairs}}: `l.c AS "c__legacy", t.c AS "c__target"` per column;
 -- {{flags}}: `<c differs> AS "c__differs"` per column; {{any_differs}}: their OR;
--- {{scope}}: the partitions being diffed (over l).
+-- {{scope}}: the partitions being diffed (over l; t is matched by key wherever it is).
 SELECT {{key_select}}, {{pairs}}, {{flags}}
 FROM {{legacy}} AS l
 JOIN {{legacy_keys}} AS lk ON {{key_match_lk}} AND lk.__n = 1

@@ -1,4 +1,3 @@
--- invariant: how many rows a business-rule query returns (it must return none), and the
--- first of them.
--- Parameters: {{sql}}: the invariant's query; {{limit}}: how many rows to show.
-SELECT count(*) AS violations FROM ({{sql}}) AS v
+-- invariant: how many rows a business-rule query returns (it must return none).
+-- Parameters: {{sql}}: the invariant's query, parenthesised.
+SELECT count(*) AS violations FROM {{sql}} AS v

@@ -3,7 +3,7 @@
 -- Parameters: {{legacy}}, {{target}}: the normalised views; {{cols}}: the compared
 -- columns, quoted; {{match}}: `l.c IS NOT DISTINCT FROM t.c` for every column;
 -- {{coalesced}}: `COALESCE(l.c, t.c) AS c` for every column.
-SELECT {{coalesced}}, COALESCE(l.__n, 0) AS legacy_copies, COALESCE(t.__n, 0) AS target_copies
+SELECT {{coalesced}}, COALESCE(l.__n, 0) AS __legacy_copies, COALESCE(t.__n, 0) AS __target_copies
 FROM (SELECT {{cols}}, count(*) AS __n FROM {{legacy}} GROUP BY {{cols}}) AS l
 FULL OUTER JOIN (SELECT {{cols}}, count(*) AS __n FROM {{target}} GROUP BY {{cols}}) AS t
   ON {{match}}

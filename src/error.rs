@@ -77,7 +77,8 @@ pub enum ErrorKind {
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
-    pub context: Context,
+    /// Boxed, to keep `Result`s small on the happy path.
+    pub context: Box<Context>,
     pub hint: Option<String>,
     pub source_error: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -87,7 +88,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
-            context: Context::default(),
+            context: Box::default(),
             hint: None,
             source_error: None,
         }

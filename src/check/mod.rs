@@ -31,13 +31,16 @@ pub struct VerifyOptions {
     pub sample_rows: usize,
 }
 
+/// Sample rows kept of each kind of difference unless asked otherwise.
+pub const DEFAULT_SAMPLE_ROWS: usize = 5;
+
 impl VerifyOptions {
     pub fn new(snapshot_root: impl Into<PathBuf>) -> Self {
         VerifyOptions {
             snapshot_root: snapshot_root.into(),
             legacy_run: None,
             target_run: None,
-            sample_rows: 10,
+            sample_rows: DEFAULT_SAMPLE_ROWS,
         }
     }
 }
@@ -75,10 +78,7 @@ pub async fn verify_runs(
         let fail = |e: datafusion::error::DataFusionError| {
             Error::source(format!("invariant {}: the SQL fails: {e}", inv.name))
         };
-        let q = sql::render(
-            sql::INVARIANT,
-            &[("sql", &inv.sql), ("limit", &opts.sample_rows.to_string())],
-        )?;
+        let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
         let b = ctx
             .sql(&q)
             .await
@@ -97,8 +97,9 @@ pub async fn verify_runs(
             .unwrap_or(0);
         let sample = ctx
             .sql(&format!(
-                "SELECT * FROM ({}) AS v LIMIT {}",
-                inv.sql, opts.sample_rows
+                "SELECT * FROM {} AS v LIMIT {}",
+                entity::subquery(&inv.sql),
+                opts.sample_rows
             ))
             .await
             .map_err(fail)?

@@ -38,7 +38,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
     /// Sample rows shown for each kind of difference.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = snapdiff::check::DEFAULT_SAMPLE_ROWS)]
     pub samples: usize,
     /// Print only the one-line-per-check summary.
     #[arg(long, short)]
@@ -60,7 +60,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
     /// Sample rows shown for each kind of difference.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = snapdiff::check::DEFAULT_SAMPLE_ROWS)]
     pub samples: usize,
     /// Print only the summaries.
     #[arg(long, short)]
@@ -96,7 +96,9 @@ fn finish(outcome: &Outcome, quiet: bool, progress: &TermProgress) -> u8 {
             continue;
         }
         for c in &e.checks {
-            if c.status == Status::Fail {
+            // A differing digest is the summary line's "partitions x/y equal": not repeated.
+            let info = c.status == Status::Info && c.check != "hash";
+            if c.status == Status::Fail || info {
                 progress.println(&format!(
                     "    {} {}: {}",
                     status_word(c.status),

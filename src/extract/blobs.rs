@@ -110,9 +110,12 @@ fn path_text(rel: &Path) -> (String, bool) {
     (out, encoded)
 }
 
+/// A file's path and its relative, `/`-separated name.
+type Found = (PathBuf, String);
+
 /// Every regular file under `root` (relative, `/`-separated, sorted), how many symbolic
 /// links and other non-regular entries were skipped, and how many names were not UTF-8.
-fn walk(root: &Path) -> Result<(Vec<(PathBuf, String)>, usize, usize)> {
+fn walk(root: &Path) -> Result<(Vec<Found>, usize, usize)> {
     let mut files = Vec::new();
     let (mut skipped, mut encoded) = (0, 0);
     let mut stack = vec![PathBuf::new()];

@@ -138,7 +138,8 @@ impl MySqlReader {
     }
 
     fn table_columns(&mut self, db: &str, table: &str) -> Result<Vec<MyColumn>> {
-        let rows: Vec<(String, String, String, Option<u64>, Option<u64>, String)> = self
+        type Row = (String, String, String, Option<u64>, Option<u64>, String);
+        let rows: Vec<Row> = self
             .conn
             .exec(
                 "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE
@@ -276,7 +277,7 @@ fn plan_column(
         ..Default::default()
     };
     let unsigned = col.column_type.contains("unsigned");
-    let exact = |dt: DataType| (format!("{q}"), dt, Conversion::Exact);
+    let exact = |dt: DataType| (q.to_string(), dt, Conversion::Exact);
     let as_char = |dt: DataType, conv: Conversion| (format!("CAST({q} AS CHAR) AS {q}"), dt, conv);
     let (select, data_type, conversion) = if let Some(cast) = cast {
         schema.notes.push(format!("cast to {cast} by the spec"));
@@ -486,9 +487,7 @@ impl SourceReader for MySqlReader {
                     .map(|c| c as u64)
                     .or(estimate)
                     .unwrap_or_else(|| match (lo, hi) {
-                        (Some(lo), Some(hi)) => {
-                            (hi as i128 - lo as i128 + 1).clamp(0, u64::MAX as i128) as u64
-                        }
+                        (Some(lo), Some(hi)) => (hi - lo + 1).clamp(0, u64::MAX as i128) as u64,
                         _ => 0,
                     });
                 let n = ranges::range_count(rows, opts.chunk_rows, concurrency);

@@ -53,6 +53,9 @@ enum ColType {
     Bytes,
 }
 
+/// A column as `PRAGMA table_info` declares it: name, type, NOT NULL, primary-key position.
+type DeclaredColumn = (String, String, bool, i64);
+
 impl ColType {
     fn arrow(self) -> DataType {
         match self {
@@ -203,8 +206,9 @@ impl SqliteReader {
         Ok(names)
     }
 
-    /// Columns of a table or view, with declared types and primary-key positions.
-    fn table_columns(&self, table: &str) -> Result<(Vec<(String, String, bool, i64)>, bool)> {
+    /// Columns of a table or view (name, declared type, NOT NULL, primary-key position),
+    /// and whether it is a view.
+    fn table_columns(&self, table: &str) -> Result<(Vec<DeclaredColumn>, bool)> {
         let kind: Option<String> = self
             .conn
             .query_row(
@@ -393,6 +397,7 @@ impl SourceReader for SqliteReader {
         // 2. How each column is read: a cast reads the raw values as text (or bytes); other
         //    columns start from their declared affinity, or from their first non-NULL value.
         let mut notes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        #[allow(clippy::needless_range_loop)] // `cols[i]` is updated below
         for i in 0..cols.len() {
             let c = &cols[i];
             let ty = match c.cast {

@@ -12,7 +12,6 @@ use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use serde_json::Value;
 
 use super::text_arg;
 
@@ -29,39 +28,242 @@ impl Default for Json {
     }
 }
 
-/// Numbers equal in value, written alike: integral values within ±2^53 as integers,
-/// others in shortest round-trip form.
-fn canonical_numbers(v: Value) -> Value {
-    match v {
-        Value::Number(n) => {
-            if n.is_i64() || n.is_u64() {
-                Value::Number(n)
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
-                    Value::Number((f as i64).into())
-                } else {
-                    serde_json::Number::from_f64(f)
-                        .map(Value::Number)
-                        .unwrap_or(Value::Null)
+/// The canonical text of a JSON document, or `None` if it is not JSON.
+///
+/// A small parser of its own, because a JSON number is exact text: parsing into `f64`
+/// (as `serde_json::Value` does for non-integers) would make `0.30000000000000001` and
+/// `0.3` one number, and an integer beyond 2^64 a float.
+pub fn canonical(text: &str) -> Option<String> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let mut out = String::with_capacity(text.len());
+    p.value(&mut out)?;
+    p.ws();
+    (p.i == p.s.len()).then_some(out)
+}
+
+/// serde_json's limit on nesting, kept so that a deep document is an error, not a crash.
+const MAX_DEPTH: usize = 128;
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        let hit = self.s.get(self.i) == Some(&c);
+        if hit {
+            self.i += 1;
+        }
+        hit
+    }
+
+    fn literal(&mut self, word: &str, out: &mut String) -> Option<()> {
+        self.s[self.i..].starts_with(word.as_bytes()).then(|| {
+            self.i += word.len();
+            out.push_str(word);
+        })
+    }
+
+    fn value(&mut self, out: &mut String) -> Option<()> {
+        self.ws();
+        match *self.s.get(self.i)? {
+            b'{' => self.object(out),
+            b'[' => self.array(out),
+            b'"' => {
+                let text = self.string()?;
+                out.push_str(&serde_json::to_string(&text).ok()?);
+                Some(())
+            }
+            b't' => self.literal("true", out),
+            b'f' => self.literal("false", out),
+            b'n' => self.literal("null", out),
+            _ => self.number(out),
+        }
+    }
+
+    fn nest(&mut self) -> Option<()> {
+        self.i += 1;
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    fn object(&mut self, out: &mut String) -> Option<()> {
+        self.nest()?;
+        let mut members: Vec<(String, String)> = Vec::new();
+        if !self.eat(b'}') {
+            loop {
+                self.ws();
+                if self.s.get(self.i) != Some(&b'"') {
+                    return None;
+                }
+                let key = self.string()?;
+                if !self.eat(b':') {
+                    return None;
+                }
+                let mut v = String::new();
+                self.value(&mut v)?;
+                members.push((key, v));
+                if self.eat(b'}') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return None;
                 }
             }
         }
-        Value::Array(a) => Value::Array(a.into_iter().map(canonical_numbers).collect()),
-        Value::Object(o) => Value::Object(
-            o.into_iter()
-                .map(|(k, v)| (k, canonical_numbers(v)))
-                .collect(),
-        ),
-        other => other,
+        self.depth -= 1;
+        // Sorted by key; of a repeated key the last value counts, as in most readers.
+        members.reverse();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        members.dedup_by(|a, b| a.0 == b.0);
+        out.push('{');
+        for (n, (k, v)) in members.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(k).ok()?);
+            out.push(':');
+            out.push_str(v);
+        }
+        out.push('}');
+        Some(())
+    }
+
+    fn array(&mut self, out: &mut String) -> Option<()> {
+        self.nest()?;
+        out.push('[');
+        if !self.eat(b']') {
+            loop {
+                self.value(out)?;
+                if self.eat(b']') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return None;
+                }
+                out.push(',');
+            }
+        }
+        self.depth -= 1;
+        out.push(']');
+        Some(())
+    }
+
+    /// A string token, decoded (escapes resolved, validated by serde_json).
+    fn string(&mut self) -> Option<String> {
+        let start = self.i;
+        self.i += 1;
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => break,
+                b'\\' => self.i += 2,
+                _ => self.i += 1,
+            }
+        }
+        self.i += 1;
+        serde_json::from_slice(&self.s[start..self.i]).ok()
+    }
+
+    /// A number token in canonical form (see [`canonical_number`]).
+    fn number(&mut self, out: &mut String) -> Option<()> {
+        let start = self.i;
+        while matches!(
+            self.s.get(self.i),
+            Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+        ) {
+            self.i += 1;
+        }
+        let token = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+        out.push_str(&canonical_number(token)?);
+        Some(())
     }
 }
 
-/// The canonical text of a JSON document, or `None` if it is not JSON.
-pub fn canonical(text: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    // serde_json's map is ordered by key: serialising sorts every object.
-    serde_json::to_string(&canonical_numbers(v)).ok()
+/// A JSON number written so that numbers equal in value have one text, exactly (no
+/// rounding): no sign on zero, no leading or trailing zeros, and plain notation (`1500`,
+/// `0.015`) unless that would need more than 21 zeros, then `1.5e+30` style.
+fn canonical_number(token: &str) -> Option<String> {
+    let b = token.as_bytes();
+    let (neg, rest) = match b.first()? {
+        b'-' => (true, &token[1..]),
+        _ => (false, token),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((a, f)) => (a, Some(f)),
+        None => (mantissa, None),
+    };
+    // JSON's grammar: an integer part without leading zeros, a non-empty fraction and
+    // exponent when present.
+    let digits_only = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    if !digits_only(int) || (int.len() > 1 && int.starts_with('0')) {
+        return None;
+    }
+    if frac.is_some_and(|f| !digits_only(f)) {
+        return None;
+    }
+    let exp: i64 = match exp {
+        None => 0,
+        Some(e) => {
+            let d = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if !digits_only(d) {
+                return None;
+            }
+            // An exponent beyond ±2^61 is out of any reader's range: not canonicalised.
+            let mag: i64 = d.parse().ok().filter(|m| *m < i64::MAX / 4)?;
+            if e.starts_with('-') {
+                -mag
+            } else {
+                mag
+            }
+        }
+    };
+    // value = 0.DIGITS × 10^point, DIGITS without leading or trailing zeros.
+    let all: String = int.chars().chain(frac.unwrap_or("").chars()).collect();
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
+    if digits.is_empty() {
+        return Some("0".into());
+    }
+    let point = int.len() as i64 - lead as i64 + exp;
+    let sign = if neg { "-" } else { "" };
+    let n = digits.len() as i64;
+    Some(if point >= n && point <= 21 {
+        // An integer: digits then zeros.
+        format!("{sign}{digits}{}", "0".repeat((point - n) as usize))
+    } else if point > 0 && point < n {
+        format!(
+            "{sign}{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    } else if point <= 0 && point > -21 {
+        format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
+    } else {
+        let (first, more) = digits.split_at(1);
+        let e = point - 1;
+        let dot = if more.is_empty() { "" } else { "." };
+        format!(
+            "{sign}{first}{dot}{more}e{}{e}",
+            if e >= 0 { "+" } else { "" }
+        )
+    })
 }
 
 impl ScalarUDFImpl for Json {
@@ -118,5 +320,56 @@ mod tests {
             "12345678901234567890"
         );
         assert_eq!(canonical("{nope"), None);
+    }
+
+    #[test]
+    fn numbers_are_exact() {
+        let c = |t: &str| canonical(t).unwrap();
+        // Distinct values stay distinct, however close.
+        assert_eq!(c("0.30000000000000001"), "0.30000000000000001");
+        assert_ne!(c("0.30000000000000001"), c("0.3"));
+        assert_eq!(
+            c("123456789012345678901234567890"),
+            "1.2345678901234567890123456789e+29"
+        );
+        assert_eq!(
+            c("1.2345678901234567890123456789e29"),
+            c("123456789012345678901234567890")
+        );
+        // Equal values are written alike.
+        assert_eq!(c("-0"), "0");
+        assert_eq!(c("0.0e5"), "0");
+        assert_eq!(c("1500"), "1500");
+        assert_eq!(c("1.5e3"), "1500");
+        assert_eq!(c("15e2"), "1500");
+        assert_eq!(c("0.015"), "0.015");
+        assert_eq!(c("1.5E-2"), "0.015");
+        assert_eq!(c("-2.50"), "-2.5");
+        assert_eq!(c("1e-30"), "1e-30");
+        assert_eq!(c("10e-31"), "1e-30");
+        assert_eq!(c("1e999999999999"), c("10e999999999998"));
+        assert_eq!(canonical("1e99999999999999999999"), None);
+        // Not JSON numbers.
+        for bad in ["01", "1.", ".5", "+1", "1e", "--1", "1.2.3", "0x10", "NaN"] {
+            assert_eq!(canonical(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn structure() {
+        let c = |t: &str| canonical(t).unwrap();
+        assert_eq!(
+            c(r#" { "a" : "x\u00e9\n" , "b":[ ], "c":{ } } "#),
+            r#"{"a":"xé\n","b":[],"c":{}}"#
+        );
+        assert_eq!(c(r#"{"a":1,"a":2}"#), r#"{"a":2}"#);
+        assert_eq!(c("[true,false,null]"), "[true,false,null]");
+        assert_eq!(canonical("[1,]"), None);
+        assert_eq!(canonical("[1] x"), None);
+        assert_eq!(canonical(r#"{"a"}"#), None);
+        assert_eq!(canonical(r#""unterminated"#), None);
+        assert_eq!(canonical("tru"), None);
+        assert_eq!(canonical(&"[".repeat(200)), None);
+        assert!(canonical(&format!("{}{}", "[".repeat(100), "]".repeat(100))).is_some());
     }
 }

@@ -45,6 +45,9 @@ pub fn round_text(text: &str, scale: u32) -> Result<i128, DecError> {
         .chain(frac_part.bytes())
         .map(|c| c - b'0')
         .collect();
+    if digits.iter().all(|d| *d == 0) {
+        return Ok(0);
+    }
     let point = int_part.len() as i64 + exp as i64;
     // Keep digits up to `scale` places after the point; the next one decides rounding.
     let keep = point + scale as i64;
@@ -84,7 +87,7 @@ pub fn round_f64(x: f64, scale: u32) -> Result<i128, DecError> {
     if !x.is_finite() {
         return Err(DecError::NotANumber);
     }
-    round_text(&format!("{x}"), scale)
+    round_text(&format!("{x:e}"), scale)
 }
 
 /// An unscaled decimal at scale `from` brought to scale `to` (half away from zero when
@@ -98,10 +101,13 @@ pub fn rescale(v: i128, from: i8, to: u32) -> Result<i128, DecError> {
             .ok_or(DecError::Overflow)?;
         v.checked_mul(f).ok_or(DecError::Overflow)
     } else {
-        let f = 10i128.pow((from - to) as u32);
+        // Dropping 39 digits or more leaves 0 (|v| < 2^127 < 5 × 10^38).
+        let Some(f) = 10i128.checked_pow((from - to) as u32) else {
+            return Ok(0);
+        };
         let q = v / f;
         let r = (v % f).abs();
-        let up = r * 2 >= f;
+        let up = r >= f - r;
         Ok(if up { q + v.signum() } else { q })
     }
 }
@@ -109,7 +115,12 @@ pub fn rescale(v: i128, from: i8, to: u32) -> Result<i128, DecError> {
 /// An unscaled decimal as text: `-12.30` for (-1230, 2).
 pub fn to_text(v: i128, scale: i8) -> String {
     if scale <= 0 {
-        return (v * 10i128.pow((-scale) as u32)).to_string();
+        let zeros = if v == 0 {
+            0
+        } else {
+            (-(scale as i32)) as usize
+        };
+        return format!("{v}{}", "0".repeat(zeros));
     }
     let s = scale as usize;
     let digits = v.unsigned_abs().to_string();
@@ -150,5 +161,19 @@ mod tests {
         assert_eq!(to_text(-1230, 2), "-12.30");
         assert_eq!(to_text(5, 3), "0.005");
         assert_eq!(to_text(7, 0), "7");
+        assert_eq!(to_text(-7, -3), "-7000");
+        assert_eq!(to_text(0, -3), "0");
+        assert_eq!(to_text(12, -40), format!("12{}", "0".repeat(40)));
+        // Near the limits: no overflow.
+        let big = 10i128.pow(38) - 1;
+        assert_eq!(rescale(big, 38, 0), Ok(1));
+        assert_eq!(rescale(-big, 38, 0), Ok(-1));
+        assert_eq!(rescale(big, 38, 1), Ok(10));
+        assert_eq!(rescale(i128::MAX, 40, 0), Ok(0));
+        assert_eq!(rescale(1, 0, 40), Err(DecError::Overflow));
+        assert_eq!(round_text("0e2000000000", 2), Ok(0));
+        assert_eq!(round_text("0.000e-2000000000", 2), Ok(0));
+        assert_eq!(round_text("1e2000000000", 2), Err(DecError::Overflow));
+        assert_eq!(round_text("1e-2000000000", 2), Ok(0));
     }
 }

@@ -158,9 +158,12 @@ impl ScalarUDFImpl for LocalToUtc {
             match v {
                 None => b.append_null(),
                 Some(us) => {
-                    let t = DateTime::from_timestamp_micros(us)
-                        .expect("in range")
-                        .naive_utc();
+                    let Some(t) = DateTime::from_timestamp_micros(us) else {
+                        return exec_err!(
+                            "timezone: {us} µs from 1970 is outside the years chrono can place in a zone"
+                        );
+                    };
+                    let t = t.naive_utc();
                     match to_utc(t, tz, amb, non) {
                         Ok(u) => b.append_value(u.timestamp_micros()),
                         Err(why) => {

@@ -29,10 +29,51 @@ impl Default for ParseTimestamp {
     }
 }
 
-/// `text` read with the first of `formats` that matches it whole.
+/// Whether a format reads a UTC offset (`%z`, `%:z`, `%#z`, ... or `%+`): its values are
+/// then instants, brought to UTC, and no `timezone` applies to them.
+pub fn reads_offset(format: &str) -> bool {
+    let mut rest = format;
+    while let Some(i) = rest.find('%') {
+        let after = &rest[i + 1..];
+        if after.starts_with('+') || after.trim_start_matches([':', '#']).starts_with('z') {
+            return true;
+        }
+        // `%%` is a literal percent sign: skip both.
+        rest = if rest[i + 1..].starts_with('%') {
+            &rest[i + 2..]
+        } else {
+            &rest[i + 1..]
+        };
+    }
+    false
+}
+
+/// Whether a format reads a zone name (`%Z`), which chrono skips without reading an offset.
+pub fn reads_zone_name(format: &str) -> bool {
+    let mut rest = format;
+    while let Some(i) = rest.find('%') {
+        if rest[i + 1..].starts_with('Z') {
+            return true;
+        }
+        rest = if rest[i + 1..].starts_with('%') {
+            &rest[i + 2..]
+        } else {
+            &rest[i + 1..]
+        };
+    }
+    false
+}
+
+/// `text` read with the first of `formats` that matches it whole. A format with an
+/// offset gives the UTC time.
 pub fn parse(text: &str, formats: &[String]) -> Option<NaiveDateTime> {
     let t = text.trim();
     formats.iter().find_map(|f| {
+        if reads_offset(f) {
+            return chrono::DateTime::parse_from_str(t, f)
+                .ok()
+                .map(|d| d.naive_utc());
+        }
         NaiveDateTime::parse_from_str(t, f).ok().or_else(|| {
             NaiveDate::parse_from_str(t, f)
                 .ok()
@@ -108,5 +149,24 @@ mod tests {
             "2024-03-31 00:00:00"
         );
         assert_eq!(parse("2024/03/31", &f), None);
+    }
+
+    #[test]
+    fn offsets_give_utc() {
+        let f = vec!["%Y-%m-%dT%H:%M:%S%:z".to_string()];
+        assert_eq!(
+            parse("2024-03-31T02:30:00+02:00", &f).unwrap().to_string(),
+            "2024-03-31 00:30:00"
+        );
+        let plus = vec!["%+".to_string()];
+        assert_eq!(
+            parse("2024-03-31T02:30:00.5-01:00", &plus)
+                .unwrap()
+                .to_string(),
+            "2024-03-31 03:30:00.500"
+        );
+        assert!(reads_offset("%Y %z") && reads_offset("%#z") && reads_offset("%::z"));
+        assert!(!reads_offset("%Y-%m-%d %%z") && !reads_offset("%Y %Z"));
+        assert!(reads_zone_name("%H %Z") && !reads_zone_name("%%Z"));
     }
 }

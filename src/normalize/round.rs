@@ -78,9 +78,23 @@ pub fn to_decimal(a: &ArrayRef, scale: u32, what: &str) -> Result<ArrayRef> {
         DataType::UInt16 => ints!(UInt16Type),
         DataType::UInt32 => ints!(UInt32Type),
         DataType::UInt64 => ints!(UInt64Type),
-        DataType::Float32 | DataType::Float64 => {
-            let f = arrow::compute::cast(a, &DataType::Float64)?;
-            for v in f.as_primitive::<Float64Type>().iter() {
+        DataType::Float32 => {
+            // Through the f32's own shortest text: 0.1f32 is 0.1, not 0.100000001490116.
+            for v in a.as_primitive::<Float32Type>().iter() {
+                match v {
+                    None => b.append_null(),
+                    Some(x) if !x.is_finite() => {
+                        return Err(fail(DecError::NotANumber, format!("{x:?}")))
+                    }
+                    Some(x) => b.append_value(
+                        decimal::round_text(&format!("{x:e}"), scale)
+                            .map_err(|e| fail(e, format!("{x:?}")))?,
+                    ),
+                }
+            }
+        }
+        DataType::Float64 => {
+            for v in a.as_primitive::<Float64Type>().iter() {
                 match v {
                     None => b.append_null(),
                     Some(x) => b.append_value(

@@ -263,7 +263,37 @@ pub fn parse_column(v: &toml::Value) -> Result<ColumnRules, String> {
     }
     out.legacy = shared.merged(&legacy);
     out.target = shared.merged(&target);
+    for (side, r) in [("legacy", &out.legacy), ("target", &out.target)] {
+        check_parse(r).map_err(|e| format!("{side}: {e}"))?;
+    }
     Ok(out)
+}
+
+/// Formats with an offset read instants, the others wall-clock times: they cannot be
+/// mixed, and a `timezone` applies only to the latter.
+fn check_parse(r: &Rules) -> Result<(), String> {
+    use super::parse_timestamp::{reads_offset, reads_zone_name};
+    if let Some(f) = r.parse.iter().find(|f| reads_zone_name(f)) {
+        return Err(format!(
+            "`parse` format `{f}` reads a zone name (%Z), which carries no offset chrono can \
+             use; read a numeric offset with %z, or leave the name out and set `timezone`"
+        ));
+    }
+    let with_offset = r.parse.iter().filter(|f| reads_offset(f)).count();
+    if with_offset > 0 && with_offset < r.parse.len() {
+        return Err(format!(
+            "`parse` formats {} mix formats with a UTC offset (%z) and without; give each \
+             kind of text its own column rule or one kind of format",
+            r.parse.join(" | ")
+        ));
+    }
+    if with_offset > 0 && r.timezone.is_some() {
+        return Err(
+            "`parse` formats with a UTC offset (%z) give UTC times; `timezone` does not apply to them"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 fn parse_side(
@@ -526,5 +556,22 @@ mod tests {
             parse(r#"{ legacy = { tolerance = { abs = 1 } } }"#).unwrap_err(),
             "legacy: `tolerance` belongs at the column's top level, not inside legacy or target"
         );
+        assert_eq!(
+            parse(r#"{ parse = "%Y-%m-%d %H:%M %Z" }"#).unwrap_err(),
+            "legacy: `parse` format `%Y-%m-%d %H:%M %Z` reads a zone name (%Z), which carries \
+             no offset chrono can use; read a numeric offset with %z, or leave the name out and \
+             set `timezone`"
+        );
+        assert_eq!(
+            parse(r#"{ target = { parse = ["%+", "%Y-%m-%d"] } }"#).unwrap_err(),
+            "target: `parse` formats %+ | %Y-%m-%d mix formats with a UTC offset (%z) and \
+             without; give each kind of text its own column rule or one kind of format"
+        );
+        assert_eq!(
+            parse(r#"{ parse = "%Y-%m-%d %H:%M%z", timezone = "Europe/Berlin" }"#).unwrap_err(),
+            "legacy: `parse` formats with a UTC offset (%z) give UTC times; `timezone` does not \
+             apply to them"
+        );
+        assert!(parse(r#"{ parse = "%Y-%m-%d %H:%M%z" }"#).is_ok());
     }
 }

@@ -197,9 +197,7 @@ impl Spec {
             }
             for (key, sql) in [("legacy", &e.legacy), ("target", &e.target)] {
                 if let Some(sql) = sql {
-                    parse_sql(sql).map_err(|m| {
-                        err(Some(key), format!("the {key} SQL does not parse: {m}"))
-                    })?;
+                    parse_sql(sql).map_err(|m| err(Some(key), format!("the {key} SQL {m}")))?;
                 }
             }
             for (key, expr) in [
@@ -214,10 +212,11 @@ impl Spec {
                 }
             }
             if let Some(s) = e.sample {
-                if !(s > 0.0 && s <= 1.0) {
+                // Keys are sampled in millionths.
+                if !(0.000_001..=1.0).contains(&s) {
                     return Err(err(
                         Some("sample"),
-                        format!("sample is a fraction of keys, above 0 and at most 1, not {s}"),
+                        format!("sample is a fraction of keys from 0.000001 to 1, not {s}"),
                     ));
                 }
             }
@@ -283,21 +282,11 @@ impl Spec {
                         ));
                     }
                     parse_sql(&sql.replace("{side}", "legacy"))
-                        .map_err(|m| err(Some("sql"), format!("the SQL does not parse: {m}")))?;
+                        .map_err(|m| err(Some("sql"), format!("the SQL {m}")))?;
                 }
                 (None, Some(l), Some(t)) => {
-                    parse_sql(l).map_err(|m| {
-                        err(
-                            Some("legacy"),
-                            format!("the legacy SQL does not parse: {m}"),
-                        )
-                    })?;
-                    parse_sql(t).map_err(|m| {
-                        err(
-                            Some("target"),
-                            format!("the target SQL does not parse: {m}"),
-                        )
-                    })?;
+                    parse_sql(l).map_err(|m| err(Some("legacy"), format!("the legacy SQL {m}")))?;
+                    parse_sql(t).map_err(|m| err(Some("target"), format!("the target SQL {m}")))?;
                 }
                 _ => {
                     return Err(err(
@@ -326,8 +315,7 @@ impl Spec {
                     format!("two checks are named `{}`", v.name),
                 ));
             }
-            parse_sql(&v.sql)
-                .map_err(|m| err(Some("sql"), format!("the SQL does not parse: {m}")))?;
+            parse_sql(&v.sql).map_err(|m| err(Some("sql"), format!("the SQL {m}")))?;
         }
         Ok(())
     }
@@ -533,10 +521,25 @@ impl Spec {
 }
 
 /// Whether `sql` parses as DataFusion SQL (a syntax check: no table is looked up).
+/// It must be one query (SELECT, WITH or VALUES): it is embedded as a subquery.
 pub fn parse_sql(sql: &str) -> std::result::Result<(), String> {
-    datafusion::sql::parser::DFParser::parse_sql(sql)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::Statement;
+    let statements = datafusion::sql::parser::DFParser::parse_sql(sql)
+        .map_err(|e| format!("does not parse: {e}"))?;
+    match statements.len() {
+        0 => return Err("is empty: write one query (SELECT ...)".into()),
+        1 => {}
+        n => {
+            return Err(format!(
+                "holds {n} statements; write one query (SELECT ...)"
+            ))
+        }
+    }
+    match &statements[0] {
+        DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok(()),
+        _ => Err("is not a query; write one SELECT (or WITH ... SELECT, or VALUES)".into()),
+    }
 }
 
 /// Whether `expr` parses as a DataFusion SQL expression.

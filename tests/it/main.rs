@@ -17,3 +17,4 @@ mod school;
 mod secrets;
 mod slt;
 mod verify_errors;
+mod verify_sampling;

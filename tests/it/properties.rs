@@ -201,3 +201,46 @@ proptest! {
         prop_assert_eq!(p.equal, p.total, "{:?}", p.differing);
     }
 }
+
+/// Float noise is equal in the digests and in the diff alike: NaN against -NaN, -0.0
+/// against 0.0. A real difference (0.1 + 0.2 against 0.3) is one changed row.
+#[test]
+fn float_noise_is_equal_and_a_real_float_difference_is_not() {
+    let float_table = |xs: Vec<Option<f64>>| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("x", DataType::Float64, true),
+        ]));
+        let ks: Vec<i64> = (1..=xs.len() as i64).collect();
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ks)),
+                Arc::new(arrow::array::Float64Array::from(xs)),
+            ],
+        )
+        .unwrap();
+        MemTable::try_new(schema, vec![vec![b]]).unwrap()
+    };
+    let legacy = vec![Some(f64::NAN), Some(-0.0), Some(1.5), None, Some(0.1 + 0.2)];
+    let target = vec![Some(-f64::NAN), Some(0.0), Some(1.5), None, Some(0.3)];
+    // Partitioned by key, so each row's digest stands alone.
+    let r = verify(
+        float_table(legacy.clone()),
+        float_table(target.clone()),
+        Some("k"),
+    );
+    let p = r.partitions.as_ref().unwrap();
+    assert_eq!((p.total, p.equal), (5, 4), "{p:?}");
+    let d = r.diff.as_ref().unwrap();
+    assert_eq!((d.missing, d.extra, d.changed), (0, 0, 1));
+    assert_eq!(
+        d.changed_rows[0].key,
+        vec![("k".to_string(), Some("5".to_string()))]
+    );
+    // Unpartitioned: the diff covers every row and still sees one change.
+    let r = verify(float_table(legacy), float_table(target), None);
+    let d = r.diff.as_ref().unwrap();
+    assert_eq!((d.missing, d.extra, d.changed), (0, 0, 1));
+    assert_eq!(r.status, Status::Fail);
+}

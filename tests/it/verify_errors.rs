@@ -105,10 +105,18 @@ fn spec_mistakes_are_caught_before_any_data_is_read() {
             "entity orders, column amount: unknown rule `rnd`; did you mean `round`?",
         ),
         ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nchecks = [\"diffs\"]\n", "unknown check `diffs`; did you mean `diff`?"),
-        ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nsample = 2.0\n", "sample is a fraction of keys, above 0 and at most 1, not 2"),
+        ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nsample = 2.0\n", "sample is a fraction of keys from 0.000001 to 1, not 2"),
         ("[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nkeys_file = \"keys.csv\"\n", "the keys file"),
         ("[[query]]\nname = \"q\"\nsql = \"SELECT 1 FROM legacy.orders\"\n", "`sql` runs on both sides: name the tables as {side}.table"),
         ("[[entity]]\nname = \"Orders\"\nkey = \"id\"\ntable = \"orders\"\n", "entity name `Orders` must be lowercase letters, digits and `_`"),
+        (
+            "[[entity]]\nname = \"orders\"\nkey = \"id\"\nlegacy = \"SELECT * FROM legacy.orders; DROP TABLE x\"\ntarget = \"SELECT * FROM target.orders\"\n",
+            "verify.toml:9: the legacy SQL holds 2 statements; write one query (SELECT ...)",
+        ),
+        (
+            "[[invariant]]\nname = \"i\"\nsql = \"CREATE TABLE t (a INT)\"\n",
+            "the SQL is not a query; write one SELECT (or WITH ... SELECT, or VALUES)",
+        ),
     ];
     for (entity, want) in cases {
         let dir = tempdir();
