@@ -83,15 +83,10 @@ fn finish(outcome: &Outcome, quiet: bool, progress: &TermProgress) -> u8 {
         "verified legacy {}  target {}  (row hash v{})",
         outcome.legacy_run, outcome.target_run, outcome.row_hash_version
     ));
-    for (line, e) in outcome.summary_lines().iter().zip(
-        outcome
-            .entities
-            .iter()
-            .map(Some)
-            .chain(std::iter::repeat(None)),
-    ) {
+    let lines = outcome.summary_lines();
+    let (entity_lines, invariant_lines) = lines.split_at(outcome.entities.len());
+    for (line, e) in entity_lines.iter().zip(&outcome.entities) {
         progress.println(line);
-        let Some(e) = e else { continue };
         if quiet || e.status != Status::Fail {
             continue;
         }
@@ -165,6 +160,19 @@ fn finish(outcome: &Outcome, quiet: bool, progress: &TermProgress) -> u8 {
                 a.legacy.as_deref().unwrap_or("NULL"),
                 a.target.as_deref().unwrap_or("NULL")
             ));
+        }
+    }
+    for (line, inv) in invariant_lines.iter().zip(&outcome.invariants) {
+        progress.println(line);
+        if quiet || inv.status != Status::Fail {
+            continue;
+        }
+        for row in &inv.rows {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL")))
+                .collect();
+            progress.println(&format!("    row: {}", cells.join(", ")));
         }
     }
     if outcome.passed() {

@@ -244,7 +244,7 @@ fn canonical_number(token: &str) -> Option<String> {
     let point = int.len() as i64 - lead as i64 + exp;
     let sign = if neg { "-" } else { "" };
     let n = digits.len() as i64;
-    Some(if point >= n && point <= 21 {
+    Some(if point >= n && point - n <= 21 {
         // An integer: digits then zeros.
         format!("{sign}{digits}{}", "0".repeat((point - n) as usize))
     } else if point > 0 && point < n {
@@ -253,7 +253,7 @@ fn canonical_number(token: &str) -> Option<String> {
             &digits[..point as usize],
             &digits[point as usize..]
         )
-    } else if point <= 0 && point > -21 {
+    } else if point <= 0 && point >= -21 {
         format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
     } else {
         let (first, more) = digits.split_at(1);
@@ -330,8 +330,13 @@ mod tests {
         assert_ne!(c("0.30000000000000001"), c("0.3"));
         assert_eq!(
             c("123456789012345678901234567890"),
-            "1.2345678901234567890123456789e+29"
+            "123456789012345678901234567890"
         );
+        assert_eq!(c("1e21"), "1000000000000000000000");
+        assert_eq!(c("1e22"), "1e+22");
+        assert_eq!(c("1.5e22"), "15000000000000000000000");
+        assert_eq!(c("1e-22"), "0.0000000000000000000001");
+        assert_eq!(c("1e-23"), "1e-23");
         assert_eq!(
             c("1.2345678901234567890123456789e29"),
             c("123456789012345678901234567890")

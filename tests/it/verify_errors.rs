@@ -93,6 +93,30 @@ fn errors_name_the_entity_column_or_file_and_exit_2() {
 }
 
 #[test]
+fn a_failing_invariant_shows_its_first_rows() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[invariant]]\nname = \"amounts_are_whole\"\nsql = \"SELECT id, amount FROM target.orders WHERE amount <> round(amount) ORDER BY id\"\n\
+         [invariant.thresholds]\nmax_rows = 1\n",
+    );
+    let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap(), "--samples", "2"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let tail: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("amounts_are_whole"))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "amounts_are_whole  FAIL  invariant: 3 rows break it",
+            "    row: id=1, amount=9.5",
+            "    row: id=2, amount=3.25",
+        ]
+    );
+}
+
+#[test]
 fn spec_mistakes_are_caught_before_any_data_is_read() {
     let cases: Vec<(&str, &str)> = vec![
         (
