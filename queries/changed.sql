@@ -4,8 +4,8 @@
 -- Parameters: {{legacy}}, {{target}}: the normalised views; {{legacy_keys}},
 -- {{target_keys}}: key counts; {{key_match}}: key equality between l and t;
 -- {{key_match_lk}} / {{key_match_tk}}: between l and lk, t and tk; {{key_select}}: the
--- key columns from l; {{pairs}}: `l.c AS "c__legacy", t.c AS "c__target"` per column;
--- {{flags}}: `<c differs> AS "c__differs"` per column; {{any_differs}}: their OR;
+-- key columns from l; {{pairs}}: `l.c AS __c0_l, t.c AS __c0_t` per column (named by
+-- position); {{flags}}: `<c differs> AS __c0_d` per column; {{any_differs}}: their OR;
 -- {{scope}}: the partitions being diffed (over l; t is matched by key wherever it is).
 SELECT {{key_select}}, {{pairs}}, {{flags}}
 FROM {{legacy}} AS l

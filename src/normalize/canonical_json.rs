@@ -253,7 +253,7 @@ fn canonical_number(token: &str) -> Option<String> {
             &digits[..point as usize],
             &digits[point as usize..]
         )
-    } else if point <= 0 && point >= -21 {
+    } else if (-21..=0).contains(&point) {
         format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
     } else {
         let (first, more) = digits.split_at(1);

@@ -57,17 +57,42 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    /// `self` where set, else `under`.
+    /// `self` where set, else `under`. The absolute and ratio limits of one kind
+    /// (`max_missing` and `max_missing_ratio`) go together: an entity that sets either
+    /// replaces both defaults, so a default `max_missing = 0` does not undo an entity's
+    /// `max_missing_ratio`.
     pub fn over(&self, under: &Thresholds) -> Thresholds {
+        fn pair(
+            a: (Option<u64>, Option<f64>),
+            b: (Option<u64>, Option<f64>),
+        ) -> (Option<u64>, Option<f64>) {
+            if a.0.is_some() || a.1.is_some() {
+                a
+            } else {
+                b
+            }
+        }
+        let missing = pair(
+            (self.max_missing, self.max_missing_ratio),
+            (under.max_missing, under.max_missing_ratio),
+        );
+        let extra = pair(
+            (self.max_extra, self.max_extra_ratio),
+            (under.max_extra, under.max_extra_ratio),
+        );
+        let changed = pair(
+            (self.max_changed, self.max_changed_ratio),
+            (under.max_changed, under.max_changed_ratio),
+        );
         Thresholds {
-            max_missing: self.max_missing.or(under.max_missing),
-            max_extra: self.max_extra.or(under.max_extra),
-            max_changed: self.max_changed.or(under.max_changed),
+            max_missing: missing.0,
+            max_extra: extra.0,
+            max_changed: changed.0,
             max_duplicates: self.max_duplicates.or(under.max_duplicates),
             max_null_keys: self.max_null_keys.or(under.max_null_keys),
-            max_missing_ratio: self.max_missing_ratio.or(under.max_missing_ratio),
-            max_extra_ratio: self.max_extra_ratio.or(under.max_extra_ratio),
-            max_changed_ratio: self.max_changed_ratio.or(under.max_changed_ratio),
+            max_missing_ratio: missing.1,
+            max_extra_ratio: extra.1,
+            max_changed_ratio: changed.1,
             max_count_diff: self.max_count_diff.or(under.max_count_diff),
             max_aggregate_diffs: self.max_aggregate_diffs.or(under.max_aggregate_diffs),
             max_rows: self.max_rows.or(under.max_rows),
@@ -184,8 +209,45 @@ pub fn parse_normalize(
 /// `a AND b` of optional predicates.
 pub fn and(a: Option<&str>, b: Option<&str>) -> Option<String> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
+        // Each closing parenthesis on a line of its own: a `-- comment` cannot swallow it.
+        (Some(a), Some(b)) => Some(format!("({a}\n) AND ({b}\n)")),
         (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
         (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_override_by_kind() {
+        let defaults = Thresholds {
+            max_missing: Some(0),
+            max_changed: Some(5),
+            max_duplicates: Some(2),
+            ..Thresholds::default()
+        };
+        let entity = Thresholds {
+            max_missing_ratio: Some(0.01),
+            max_duplicates: Some(0),
+            ..Thresholds::default()
+        };
+        let t = entity.over(&defaults);
+        // The entity's ratio replaces the default's absolute limit of the same kind.
+        assert_eq!((t.max_missing, t.max_missing_ratio), (None, Some(0.01)));
+        // Kinds the entity leaves alone keep the defaults.
+        assert_eq!((t.max_changed, t.max_changed_ratio), (Some(5), None));
+        assert_eq!(t.max_duplicates, Some(0));
+    }
+
+    #[test]
+    fn predicates_join_safely() {
+        assert_eq!(
+            and(Some("x > 0 -- note"), Some("y")).unwrap(),
+            "(x > 0 -- note\n) AND (y\n)"
+        );
+        assert_eq!(and(None, Some("y")).unwrap(), "y");
+        assert_eq!(and(None, None), None);
     }
 }

@@ -18,3 +18,4 @@ mod secrets;
 mod slt;
 mod verify_errors;
 mod verify_sampling;
+mod verify_semantics;

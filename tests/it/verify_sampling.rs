@@ -89,4 +89,10 @@ fn a_keys_file_restricts_the_entity_to_its_keys() {
         .map(|c| c.key[0].1.clone().unwrap())
         .collect();
     assert_eq!(changed, vec!["10", "20"]);
+    // Any file name will do, not only *.csv.
+    std::fs::copy(dir.path().join("keys.csv"), dir.path().join("keys.txt")).unwrap();
+    let spec = dir.path().join("verify.toml");
+    std::fs::write(&spec, read(&spec).replace("keys.csv", "keys.txt")).unwrap();
+    let e = outcome(&spec);
+    assert_eq!((e.legacy_rows, e.diff.unwrap().changed), (4, 2));
 }
