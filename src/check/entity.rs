@@ -122,6 +122,31 @@ fn wrap(expr: &str, h: &Harmony, from: &DataType) -> String {
     }
 }
 
+/// Every row of `batches` as (column, value as text) pairs; `hide_internal` leaves out
+/// the checks' own `__` columns.
+pub(crate) fn rows(batches: &[RecordBatch], hide_internal: bool) -> Vec<Row> {
+    let mut out = Vec::new();
+    for b in batches {
+        let schema = b.schema();
+        let shown: Vec<(usize, &String)> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .enumerate()
+            .filter(|(_, n)| !(hide_internal && n.starts_with("__")))
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                shown
+                    .iter()
+                    .map(|(i, n)| ((*n).clone(), cell(b, *i, r)))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
 /// A value as text (`None` for NULL), as Arrow displays it.
 fn cell(batch: &RecordBatch, col: usize, row: usize) -> Option<String> {
     let a = batch.column(col);
@@ -459,26 +484,7 @@ impl<'a> EntityRun<'a> {
     }
 
     fn rows(batches: &[RecordBatch]) -> Vec<Row> {
-        let mut out = Vec::new();
-        for b in batches {
-            let names: Vec<String> = b
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-            for r in 0..b.num_rows() {
-                out.push(
-                    names
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, n)| !n.starts_with("__"))
-                        .map(|(i, n)| (n.clone(), cell(b, i, r)))
-                        .collect(),
-                );
-            }
-        }
-        out
+        rows(batches, true)
     }
 
     fn keys_list(&self, prefix: &str) -> String {

@@ -106,7 +106,7 @@ pub async fn verify_runs(
             .collect()
             .await
             .map_err(fail)?;
-        let rows = entity_rows(&sample);
+        let rows = entity::rows(&sample, false);
         let max = inv
             .thresholds
             .over(&spec.file.thresholds)
@@ -155,39 +155,4 @@ pub async fn verify_entities(
         entities.push(r);
     }
     Ok(entities)
-}
-
-fn entity_rows(batches: &[arrow::array::RecordBatch]) -> Vec<crate::report::Row> {
-    use arrow::array::Array;
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let mut out = Vec::new();
-    let opts = FormatOptions::default();
-    for b in batches {
-        let names: Vec<String> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        let a = b.column(i);
-                        let v = if a.is_null(r) {
-                            None
-                        } else {
-                            ArrayFormatter::try_new(a.as_ref(), &opts)
-                                .ok()
-                                .map(|f| f.value(r).to_string())
-                        };
-                        (n.clone(), v)
-                    })
-                    .collect(),
-            );
-        }
-    }
-    out
 }
