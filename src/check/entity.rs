@@ -239,6 +239,9 @@ pub(crate) struct EntityRun<'a> {
     totals_known: bool,
     /// Every partition's digest is equal: the hashed columns are proven equal.
     digests_equal: bool,
+    /// The digest query's result (digest.sql), when the hash check runs: the count
+    /// check reads its per-partition counts from it rather than scanning again.
+    digests: Option<Vec<RecordBatch>>,
     report: EntityReport,
 }
 
@@ -312,6 +315,7 @@ pub(crate) async fn run_entity(
         scope_parts: None,
         totals_known: false,
         digests_equal: false,
+        digests: None,
         report,
     };
     let clock = Instant::now();
@@ -348,6 +352,9 @@ pub(crate) async fn run_entity(
     }
     if enabled("count") {
         let clock = Instant::now();
+        if enabled("hash") && !multiset {
+            run.run_digests().await?;
+        }
         run.check_count(clock, diff_follows || multiset).await?;
     }
     // The diff covers every partition unless the hash check proves some equal.
@@ -923,18 +930,35 @@ impl<'a> EntityRun<'a> {
         Ok(())
     }
 
-    /// The count check. When the diff (or multiset comparison) follows and no
-    /// `max_count_diff` is set, a difference is information: the rows are accounted for
-    /// there, under their own thresholds.
-    async fn check_count(&mut self, clock: Instant, explained_later: bool) -> Result<()> {
-        let q = sql::render(
-            sql::COUNT,
+    /// A template whose parameters are the two views, `{{legacy}}` and `{{target}}`.
+    fn render_views(&self, template: &str) -> Result<String> {
+        sql::render(
+            template,
             &[
                 ("legacy", &ident(&self.legacy_view)),
                 ("target", &ident(&self.target_view)),
             ],
-        )?;
-        let batches = self.query(&q).await?;
+        )
+    }
+
+    /// The per-partition digests (digest.sql), queried once per entity.
+    async fn run_digests(&mut self) -> Result<Vec<RecordBatch>> {
+        if let Some(d) = &self.digests {
+            return Ok(d.clone());
+        }
+        let d = self.query(&self.render_views(sql::DIGEST)?).await?;
+        self.digests = Some(d.clone());
+        Ok(d)
+    }
+
+    /// The count check. When the diff (or multiset comparison) follows and no
+    /// `max_count_diff` is set, a difference is information: the rows are accounted for
+    /// there, under their own thresholds.
+    async fn check_count(&mut self, clock: Instant, explained_later: bool) -> Result<()> {
+        let batches = match &self.digests {
+            Some(d) => d.clone(),
+            None => self.query(&self.render_views(sql::COUNT)?).await?,
+        };
         let mut parts = Partitions::default();
         let (mut l, mut t, mut diff) = (0u64, 0u64, 0u64);
         for b in &batches {
@@ -946,8 +970,10 @@ impl<'a> EntityRun<'a> {
                 diff += ln.abs_diff(tn);
                 parts.total += 1;
                 if ln != tn {
+                    let part = b.schema().index_of("partition").ok();
                     parts.count_differences.push((
-                        cell(b, 0, r).unwrap_or_else(|| "NULL".into()),
+                        part.and_then(|i| cell(b, i, r))
+                            .unwrap_or_else(|| "NULL".into()),
                         ln,
                         tn,
                     ));
@@ -980,14 +1006,7 @@ impl<'a> EntityRun<'a> {
     /// The digest check. Returns whether any partition needs the row diff; the
     /// partitions it must cover are kept in `scope_parts`.
     async fn check_hash(&mut self, clock: Instant, diff_follows: bool) -> Result<bool> {
-        let q = sql::render(
-            sql::DIGEST,
-            &[
-                ("legacy", &ident(&self.legacy_view)),
-                ("target", &ident(&self.target_view)),
-            ],
-        )?;
-        let batches = self.query(&q).await?;
+        let batches = self.run_digests().await?;
         let mut parts = self.report.partitions.take().unwrap_or_default();
         parts.total = 0;
         parts.equal = 0;

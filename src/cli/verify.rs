@@ -34,6 +34,13 @@ pub struct VerifyArgs {
     /// The target run to verify (default: the newest complete one).
     #[arg(long, value_name = "RUN")]
     pub target_run: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The flags `verify` and `run` share.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
     /// The snapshot root (default: the spec's [snapshots] root).
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
@@ -43,6 +50,28 @@ pub struct VerifyArgs {
     /// Print only the one-line-per-check summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// Verify options for `spec`, reading the runs named (or the newest complete ones).
+    fn options(
+        &self,
+        spec: &Spec,
+        legacy_run: Option<String>,
+        target_run: Option<String>,
+    ) -> VerifyOptions {
+        let mut opts = VerifyOptions::new(self.root(spec));
+        opts.legacy_run = legacy_run;
+        opts.target_run = target_run;
+        opts.sample_rows = self.samples;
+        opts
+    }
+
+    fn root(&self, spec: &Spec) -> PathBuf {
+        self.snapshots
+            .clone()
+            .unwrap_or_else(|| spec.snapshot_root())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -56,15 +85,8 @@ pub struct VerifyArgs {
 pub struct RunArgs {
     /// The spec file (TOML).
     pub spec: PathBuf,
-    /// The snapshot root (default: the spec's [snapshots] root).
-    #[arg(long, value_name = "DIR")]
-    pub snapshots: Option<PathBuf>,
-    /// Sample rows shown for each kind of difference.
-    #[arg(long, value_name = "N", default_value_t = snapdiff::check::DEFAULT_SAMPLE_ROWS)]
-    pub samples: usize,
-    /// Print only the summaries.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -184,25 +206,17 @@ fn finish(outcome: &Outcome, quiet: bool, progress: &TermProgress) -> u8 {
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let spec = Spec::load(&args.spec)?;
-    let mut opts = VerifyOptions::new(
-        args.snapshots
-            .clone()
-            .unwrap_or_else(|| spec.snapshot_root()),
-    );
-    opts.legacy_run = args.legacy_run.clone();
-    opts.target_run = args.target_run.clone();
-    opts.sample_rows = args.samples;
+    let opts = args
+        .common
+        .options(&spec, args.legacy_run.clone(), args.target_run.clone());
     let progress = TermProgress::new(true);
     let outcome = check::verify(&spec, &opts, &progress)?;
-    Ok(finish(&outcome, args.quiet, &progress))
+    Ok(finish(&outcome, args.common.quiet, &progress))
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let spec = Spec::load(&args.spec)?;
-    let root = args
-        .snapshots
-        .clone()
-        .unwrap_or_else(|| spec.snapshot_root());
+    let root = args.common.root(&spec);
     let sides = spec.sides();
     if sides.len() != 2 {
         bail!(
@@ -211,7 +225,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     let run_id = snapshot::new_run_id(&root, &sides);
-    let progress = TermProgress::new(args.quiet);
+    let progress = TermProgress::new(args.common.quiet);
     for side in sides {
         let req = spec.extract_request(side)?;
         let opts = ExtractOptions::new(&root, &run_id);
@@ -225,13 +239,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             if n == 1 { "table" } else { "tables" },
         ));
     }
-    let mut opts = VerifyOptions::new(root);
-    opts.legacy_run = Some(run_id.clone());
-    opts.target_run = Some(run_id);
-    opts.sample_rows = args.samples;
+    let opts = args
+        .common
+        .options(&spec, Some(run_id.clone()), Some(run_id));
     let quiet_progress = TermProgress::new(true);
     let outcome = check::verify(&spec, &opts, &quiet_progress)?;
-    Ok(finish(&outcome, args.quiet, &progress))
+    Ok(finish(&outcome, args.common.quiet, &progress))
 }
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {

@@ -29,57 +29,73 @@ impl Default for ParseTimestamp {
     }
 }
 
-/// Whether a format reads a UTC offset (`%z`, `%:z`, `%#z`, ... or `%+`): its values are
-/// then instants, brought to UTC, and no `timezone` applies to them.
-pub fn reads_offset(format: &str) -> bool {
+/// The conversion specifiers of a strftime format, each as the text after its `%`
+/// (`%%`, a literal percent sign, is none).
+fn specifiers(format: &str) -> Vec<&str> {
+    let mut out = Vec::new();
     let mut rest = format;
     while let Some(i) = rest.find('%') {
         let after = &rest[i + 1..];
-        if after.starts_with('+') || after.trim_start_matches([':', '#']).starts_with('z') {
-            return true;
+        match after.strip_prefix('%') {
+            Some(literal) => rest = literal,
+            None => {
+                out.push(after);
+                rest = after;
+            }
         }
-        // `%%` is a literal percent sign: skip both.
-        rest = if rest[i + 1..].starts_with('%') {
-            &rest[i + 2..]
-        } else {
-            &rest[i + 1..]
-        };
     }
-    false
+    out
+}
+
+/// Whether a format reads a UTC offset (`%z`, `%:z`, `%#z`, ... or `%+`): its values are
+/// then instants, brought to UTC, and no `timezone` applies to them.
+pub fn reads_offset(format: &str) -> bool {
+    specifiers(format)
+        .iter()
+        .any(|s| s.starts_with('+') || s.trim_start_matches([':', '#']).starts_with('z'))
 }
 
 /// Whether a format reads a zone name (`%Z`), which chrono skips without reading an offset.
 pub fn reads_zone_name(format: &str) -> bool {
-    let mut rest = format;
-    while let Some(i) = rest.find('%') {
-        if rest[i + 1..].starts_with('Z') {
-            return true;
-        }
-        rest = if rest[i + 1..].starts_with('%') {
-            &rest[i + 2..]
-        } else {
-            &rest[i + 1..]
-        };
+    specifiers(format).iter().any(|s| s.starts_with('Z'))
+}
+
+/// Formats with what is known of each before any value is read: whether it reads an
+/// offset (looked up once, not per value).
+struct Formats<'a>(Vec<(&'a str, bool)>);
+
+impl<'a> Formats<'a> {
+    fn new(formats: &'a [String]) -> Self {
+        Formats(
+            formats
+                .iter()
+                .map(|f| (f.as_str(), reads_offset(f)))
+                .collect(),
+        )
     }
-    false
+
+    /// `text` read with the first format that matches it whole.
+    fn parse(&self, text: &str) -> Option<NaiveDateTime> {
+        let t = text.trim();
+        self.0.iter().find_map(|&(f, offset)| {
+            if offset {
+                return chrono::DateTime::parse_from_str(t, f)
+                    .ok()
+                    .map(|d| d.naive_utc());
+            }
+            NaiveDateTime::parse_from_str(t, f).ok().or_else(|| {
+                NaiveDate::parse_from_str(t, f)
+                    .ok()
+                    .map(|d| d.and_time(chrono::NaiveTime::MIN))
+            })
+        })
+    }
 }
 
 /// `text` read with the first of `formats` that matches it whole. A format with an
 /// offset gives the UTC time.
 pub fn parse(text: &str, formats: &[String]) -> Option<NaiveDateTime> {
-    let t = text.trim();
-    formats.iter().find_map(|f| {
-        if reads_offset(f) {
-            return chrono::DateTime::parse_from_str(t, f)
-                .ok()
-                .map(|d| d.naive_utc());
-        }
-        NaiveDateTime::parse_from_str(t, f).ok().or_else(|| {
-            NaiveDate::parse_from_str(t, f)
-                .ok()
-                .map(|d| d.and_time(chrono::NaiveTime::MIN))
-        })
-    })
+    Formats::new(formats).parse(text)
 }
 
 impl ScalarUDFImpl for ParseTimestamp {
@@ -113,12 +129,13 @@ impl ScalarUDFImpl for ParseTimestamp {
                 _ => return exec_err!("parse formats must be text literals"),
             }
         }
+        let prepared = Formats::new(&formats);
         let a = text_arg(&args.args[0], args.number_rows)?;
         let mut b = TimestampMicrosecondBuilder::with_capacity(a.len());
         for v in a.as_string::<i32>().iter() {
             match v {
                 None => b.append_null(),
-                Some(t) => match parse(t, &formats) {
+                Some(t) => match prepared.parse(t) {
                     Some(dt) => b.append_value(dt.and_utc().timestamp_micros()),
                     None => {
                         return exec_err!(

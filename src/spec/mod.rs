@@ -347,12 +347,17 @@ impl Spec {
                 target_filter: checks::and(e.filter.as_deref(), e.target_filter.as_deref()),
                 sample: e.sample,
                 keys_file: e.keys_file.as_ref().map(|k| self.base_dir.join(k)),
-                checks: e.checks.clone().unwrap_or_else(|| {
-                    checks::ENTITY_CHECKS
+                // The schema check runs whatever the list says: name it, so `plan`
+                // shows what will run.
+                checks: match &e.checks {
+                    Some(cs) => std::iter::once("schema".to_string())
+                        .chain(cs.iter().filter(|c| *c != "schema").cloned())
+                        .collect(),
+                    None => checks::ENTITY_CHECKS
                         .iter()
                         .map(|s| s.to_string())
-                        .collect()
-                }),
+                        .collect(),
+                },
                 normalize: checks::parse_normalize(&e.normalize)
                     .expect("checked when the spec was parsed"),
                 thresholds: e.thresholds.over(&self.file.thresholds),

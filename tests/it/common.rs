@@ -33,6 +33,45 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     output(cmd(args).output().expect("snapdiff runs"))
 }
 
+/// Run `snapdiff extract --source SOURCE --out OUT` with more flags (`--table t`, ...).
+pub fn extract(source: &str, out: &str, flags: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["extract", "--source", source, "--out", out];
+    args.extend_from_slice(flags);
+    run(&args)
+}
+
+/// Verify one entity over in-memory tables registered as `legacy.t` and `target.t`,
+/// keeping up to `sample_rows` sample rows of each kind of difference.
+pub fn verify_tables(
+    legacy: datafusion::datasource::MemTable,
+    target: datafusion::datasource::MemTable,
+    def: snapdiff::spec::EntityDef,
+    sample_rows: usize,
+) -> snapdiff::error::Result<snapdiff::report::EntityReport> {
+    use datafusion::catalog::MemorySchemaProvider;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ctx = snapdiff::check::new_session();
+        let catalog = ctx.catalog("datafusion").unwrap();
+        for (side, t) in [("legacy", legacy), ("target", target)] {
+            catalog
+                .register_schema(side, std::sync::Arc::new(MemorySchemaProvider::new()))
+                .unwrap();
+            ctx.register_table(format!("{side}.t").as_str(), std::sync::Arc::new(t))
+                .unwrap();
+        }
+        let mut opts = snapdiff::check::VerifyOptions::new("/nonexistent");
+        opts.sample_rows = sample_rows;
+        let mut r =
+            snapdiff::check::verify_entities(&ctx, &[def], &opts, &snapdiff::progress::NoProgress)
+                .await?;
+        Ok(r.remove(0))
+    })
+}
+
 /// Run `snapdiff` with `args` in folder `dir`.
 pub fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     output(cmd(args).current_dir(dir).output().expect("snapdiff runs"))

@@ -28,13 +28,7 @@ fn a_folder_is_a_table_per_file_and_values_survive() {
     );
     write(&src, "notes.txt", b"not data");
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
-        src.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = extract(src.to_str().unwrap(), out.to_str().unwrap(), &[]);
     assert_eq!(code, 0, "{stderr}");
     let run_dir = only_run(&out, "legacy");
     let people = read_table(&run_dir, "people");
@@ -59,17 +53,11 @@ fn a_folder_is_a_table_per_file_and_values_survive() {
     // Re-extracting the snapshot's own Parquet parts (named by a glob) gives the same rows.
     let parts = format!("{}/people/*.parquet", run_dir.display());
     let out2 = dir.path().join("again");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &parts,
-        "--table",
-        "people",
-        "--side",
-        "target",
-        "--out",
         out2.to_str().unwrap(),
-    ]);
+        &["--table", "people", "--side", "target"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         rows_by(&read_table(&only_run(&out2, "target"), "people"), "id"),
@@ -84,17 +72,11 @@ fn a_glob_is_one_table_and_casts_apply() {
     write(dir.path(), "d/b.csv", b"id,code\n2,042\n");
     let out = dir.path().join("snaps");
     let glob = format!("{}/d/*.csv", dir.path().display());
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &glob,
-        "--table",
-        "codes",
-        "--cast",
-        "code=text",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--table", "codes", "--cast", "code=text"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let b = read_table(&only_run(&out, "legacy"), "codes");
     assert_eq!(
@@ -164,31 +146,21 @@ fn blob_trees_from_a_folder_and_an_archive_hash_alike() {
     assert!(st.success());
     let out = dir.path().join("snaps");
     let o = out.to_str().unwrap();
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &format!("files://{}", up.display()),
-        "--table",
-        "uploads",
-        "--out",
         o,
-    ]);
+        &["--table", "uploads"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("1 symbolic links or special files were not followed"),
         "{stderr}"
     );
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &format!("files://{}", tgz.display()),
-        "--table",
-        "uploads",
-        "--side",
-        "target",
-        "--out",
         o,
-    ]);
+        &["--table", "uploads", "--side", "target"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let sorted = |side: &str| {
         let b = read_table(&only_run(&out, side), "uploads");
@@ -250,13 +222,7 @@ fn ndjson_types_come_from_every_record_not_the_first_thousand() {
     write(dir.path(), "e.ndjson", text.as_bytes());
     let out = dir.path().join("snaps");
     let src = dir.path().join("e.ndjson");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
-        src.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = extract(src.to_str().unwrap(), out.to_str().unwrap(), &[]);
     assert_eq!(code, 0, "{stderr}");
     let b = read_table(&only_run(&out, "legacy"), "e");
     assert_eq!(column_type(&b, "v"), DataType::Float64);
@@ -276,13 +242,7 @@ fn folders_name_tables_by_stem_and_refuse_clashes_and_mixed_files() {
     std::io::Write::write_all(&mut gz, b"id,name\n7,seven\n").unwrap();
     write(&d, "packed.CSV.gz", &gz.finish().unwrap());
     let out = dir.path().join("snaps");
-    let (code, stdout, stderr) = run(&[
-        "extract",
-        "--source",
-        d.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = extract(d.to_str().unwrap(), out.to_str().unwrap(), &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("  3 tables  4 rows  "), "{stdout}");
     let run_dir = only_run(&out, "legacy");
@@ -300,13 +260,7 @@ fn folders_name_tables_by_stem_and_refuse_clashes_and_mixed_files() {
         "Sales.2023.parquet",
         b"not read: the clash is found first",
     );
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
-        d.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = extract(d.to_str().unwrap(), out.to_str().unwrap(), &[]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("two sources for table `sales_2023`"),
@@ -316,13 +270,7 @@ fn folders_name_tables_by_stem_and_refuse_clashes_and_mixed_files() {
 
     write(&d, "parts/a.csv", b"id\n1\n");
     write(&d, "parts/b.CSV", b"id\n2\n");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
-        d.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = extract(d.to_str().unwrap(), out.to_str().unwrap(), &[]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("the folder mixes data files of different kinds"),

@@ -38,17 +38,11 @@ fn every_supported_type_round_trips_exactly() {
     .unwrap();
     let dir = tempdir();
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--side",
-        "target",
-        "--table",
-        "t",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--side", "target", "--table", "t"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("warning: target.t: column dt had 1 zero dates, read as NULL"),
@@ -193,18 +187,11 @@ fn tables_split_on_the_integer_primary_key() {
     my.query_drop("ANALYZE TABLE t").unwrap();
     let dir = tempdir();
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--table",
-        "t",
-        "--chunk-rows",
-        "500",
-        "--out",
         out.to_str().unwrap(),
-        "--quiet",
-    ]);
+        &["--table", "t", "--chunk-rows", "500", "--quiet"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let run_dir = only_run(&out, "legacy");
     let m = snapdiff::snapshot::read_manifest(&run_dir).unwrap();
@@ -333,19 +320,11 @@ fn unsigned_keys_beyond_i64_split_without_wrapping_and_casts_are_strict() {
         .unwrap();
     let dir = tempdir();
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--table",
-        "t",
-        "--partitions",
-        "3",
-        "--chunk-rows",
-        "1",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--table", "t", "--partitions", "3", "--chunk-rows", "1"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let run_dir = only_run(&out, "legacy");
     let m = snapdiff::snapshot::read_manifest(&run_dir).unwrap();
@@ -359,17 +338,11 @@ fn unsigned_keys_beyond_i64_split_without_wrapping_and_casts_are_strict() {
         .collect();
     got.sort();
     assert_eq!(got, keys.iter().map(|k| *k as i128).collect::<Vec<_>>());
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--table",
-        "t",
-        "--cast",
-        "v=integer",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--table", "t", "--cast", "v=integer"],
+    );
     assert_eq!(code, 2);
     // Ranges are read at once, so whichever bad value is met first is named.
     assert!(

@@ -136,17 +136,11 @@ fn every_supported_type_round_trips_value_by_value() {
     pg.batch_execute(TYPES_DDL).unwrap();
     let dir = tempdir();
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         PG_URL,
-        "--side",
-        "target",
-        "--table",
-        "it_pg_types.t",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--side", "target", "--table", "it_pg_types.t"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let run_dir = only_run(&out, "target");
     let b = read_table(&run_dir, "t");
@@ -402,17 +396,16 @@ fn queries_keep_catalog_precision_and_report_errors_with_their_place() {
     let dir = tempdir();
     let out = dir.path().join("snaps");
     let o = out.to_str().unwrap();
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         PG_URL,
-        "--query",
-        "SELECT id, n, n * 2 AS n2 FROM it_pg_q.t",
-        "--name",
-        "q",
-        "--out",
         o,
-    ]);
+        &[
+            "--query",
+            "SELECT id, n, n * 2 AS n2 FROM it_pg_q.t",
+            "--name",
+            "q",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let b = read_table(&only_run(&out, "legacy"), "q");
     assert_eq!(column_type(&b, "n"), DataType::Decimal128(10, 3));
@@ -532,19 +525,18 @@ fn partitioned_tables_split_per_leaf_and_views_stream() {
     let dir = tempdir();
     let out = dir.path().join("snaps");
     let o = out.to_str().unwrap();
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         PG_URL,
-        "--table",
-        "it_pg_part.m",
-        "--table",
-        "it_pg_part.v",
-        "--chunk-rows",
-        "1000",
-        "--out",
         o,
-    ]);
+        &[
+            "--table",
+            "it_pg_part.m",
+            "--table",
+            "it_pg_part.v",
+            "--chunk-rows",
+            "1000",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(

@@ -31,16 +31,11 @@ fn every_declared_type_round_trips_value_by_value() {
          INSERT INTO t VALUES (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
     );
     let out = dir.path().join("snaps");
-    let (code, stdout, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, stdout, stderr) = extract(
         &format!("sqlite://{}", path.display()),
-        "--table",
-        "t",
-        "--out",
         out.to_str().unwrap(),
-        "--quiet",
-    ]);
+        &["--table", "t", "--quiet"],
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     let run_dir = only_run(&out, "legacy");
     let b = read_table(&run_dir, "t");
@@ -104,15 +99,11 @@ fn null_first_rows_and_untyped_columns_take_their_type_from_the_data() {
     sql.push_str("INSERT INTO t VALUES (1501, 42, 'late text', 2.5);");
     let path = db(dir.path(), &sql);
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &format!("sqlite://{}", path.display()),
-        "--table",
-        "t",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--table", "t"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let b = read_table(&only_run(&out, "legacy"), "t");
     assert_eq!(column_type(&b, "declared"), DataType::Int64);
@@ -137,15 +128,11 @@ fn mixed_storage_classes_widen_and_are_recorded() {
          INSERT INTO t VALUES (3, 7, NULL, 0.5, 2);",
     );
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &format!("sqlite://{}", path.display()),
-        "--table",
-        "t",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--table", "t"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("legacy.t: reading again: column qty holds text values"),
@@ -189,15 +176,7 @@ fn blobs_mixed_with_text_are_an_error_naming_the_column_until_cast() {
     );
     let out = dir.path().join("snaps");
     let url = format!("sqlite://{}", path.display());
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
-        &url,
-        "--table",
-        "t",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = extract(&url, out.to_str().unwrap(), &["--table", "t"]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains(
@@ -209,17 +188,11 @@ fn blobs_mixed_with_text_are_an_error_naming_the_column_until_cast() {
         !out.join("legacy").read_dir().unwrap().any(|_| true),
         "a failed first table leaves no run behind"
     );
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--table",
-        "t",
-        "--out",
         out.to_str().unwrap(),
-        "--cast",
-        "data=binary",
-    ]);
+        &["--table", "t", "--cast", "data=binary"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let rows = rows_by(&read_table(&only_run(&out, "legacy"), "t"), "id");
     assert_eq!(rows[0][1], V::Bytes(b"text".to_vec()));
@@ -235,21 +208,20 @@ fn a_query_with_casts_and_null_first_rows_extracts() {
          INSERT INTO s VALUES (1, NULL, NULL), (2, 12.5, '2024-01-02 03:04:05.25'), (3, 7, '2024-02-29');",
     );
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &format!("sqlite://{}", path.display()),
-        "--query",
-        "SELECT id, score * 2 AS doubled, at FROM s",
-        "--name",
-        "scores",
-        "--cast",
-        "doubled=decimal(6,2)",
-        "--cast",
-        "at=timestamp",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &[
+            "--query",
+            "SELECT id, score * 2 AS doubled, at FROM s",
+            "--name",
+            "scores",
+            "--cast",
+            "doubled=decimal(6,2)",
+            "--cast",
+            "at=timestamp",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let b = read_table(&only_run(&out, "legacy"), "scores");
     assert_eq!(column_type(&b, "doubled"), DataType::Decimal128(6, 2));
@@ -281,20 +253,19 @@ fn partitioned_reads_give_the_same_rows_and_keep_null_keys() {
     let path = db(dir.path(), &sql);
     let out = dir.path().join("snaps");
     let url = format!("sqlite://{}", path.display());
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--table",
-        "t",
-        "--partition-on",
-        "grp",
-        "--partitions",
-        "3",
-        "--out",
         out.to_str().unwrap(),
-        "--quiet",
-    ]);
+        &[
+            "--table",
+            "t",
+            "--partition-on",
+            "grp",
+            "--partitions",
+            "3",
+            "--quiet",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let run_dir = only_run(&out, "legacy");
     let manifest = snapdiff::snapshot::read_manifest(&run_dir).unwrap();
@@ -321,27 +292,14 @@ fn the_database_file_is_never_written() {
         .collect();
     let out = dir.path().join("snaps");
     let url = format!("sqlite://{}", path.display());
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (code, _, stderr) = extract(&url, out.to_str().unwrap(), &["--quiet"]);
     assert_eq!(code, 0, "{stderr}");
     // A query that would write is refused before it runs.
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &url,
-        "--query",
-        "DELETE FROM t RETURNING id",
-        "--name",
-        "gone",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--query", "DELETE FROM t RETURNING id", "--name", "gone"],
+    );
     assert_eq!(code, 2);
     assert!(
         stderr.contains("the query would write to the database; only reads are allowed"),
@@ -379,13 +337,11 @@ fn every_table_is_extracted_when_none_is_named() {
          INSERT INTO Users VALUES (1), (2); INSERT INTO \"order-items\" VALUES (7);",
     );
     let out = dir.path().join("snaps");
-    let (code, stdout, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, stdout, stderr) = extract(
         &format!("sqlite://{}", path.display()),
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("legacy "), "{stdout}");
     assert!(stdout.contains("  2 tables  3 rows  "), "{stdout}");
@@ -481,17 +437,11 @@ fn partition_on_with_one_reader_reads_in_the_run_transaction() {
     let dir = tempdir();
     let path = db(dir.path(), "CREATE TABLE t (id INTEGER PRIMARY KEY, g INTEGER); INSERT INTO t VALUES (1, NULL), (2, 5);");
     let out = dir.path().join("snaps");
-    let (code, _, stderr) = run(&[
-        "extract",
-        "--source",
+    let (code, _, stderr) = extract(
         &format!("sqlite://{}", path.display()),
-        "--table",
-        "t",
-        "--partition-on",
-        "g",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--table", "t", "--partition-on", "g"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let run_dir = only_run(&out, "legacy");
     let m = snapdiff::snapshot::read_manifest(&run_dir).unwrap();

@@ -9,12 +9,9 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 
-use snapdiff::check::VerifyOptions;
 use snapdiff::report::{EntityReport, Status};
 use snapdiff::spec::{EntityDef, Thresholds};
 
@@ -86,31 +83,7 @@ fn def(partition_by: Option<&str>) -> EntityDef {
 }
 
 fn verify(legacy: MemTable, target: MemTable, partition_by: Option<&str>) -> EntityReport {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let ctx: SessionContext = snapdiff::check::new_session();
-        let catalog = ctx.catalog("datafusion").unwrap();
-        for (side, t) in [("legacy", legacy), ("target", target)] {
-            let schema = Arc::new(MemorySchemaProvider::new());
-            catalog.register_schema(side, schema).unwrap();
-            ctx.register_table(format!("{side}.t").as_str(), Arc::new(t))
-                .unwrap();
-        }
-        let mut opts = VerifyOptions::new("/nonexistent");
-        opts.sample_rows = 10_000;
-        let mut r = snapdiff::check::verify_entities(
-            &ctx,
-            &[def(partition_by)],
-            &opts,
-            &snapdiff::progress::NoProgress,
-        )
-        .await
-        .unwrap();
-        r.remove(0)
-    })
+    crate::common::verify_tables(legacy, target, def(partition_by), 10_000).unwrap()
 }
 
 fn keys(rows: &[Vec<(String, Option<String>)>]) -> Vec<String> {

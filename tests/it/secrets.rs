@@ -43,15 +43,7 @@ fn passwords_from_urls_env_and_spec_never_leak() {
     // In the URL (the server trusts local logins, so any password is accepted).
     let secret = "Url-Secret@9931";
     let url = "postgresql://postgres:Url-Secret%409931@127.0.0.1:5432/test";
-    let (code, stdout, stderr) = run(&[
-        "extract",
-        "--source",
-        url,
-        "--table",
-        "it_secrets.t",
-        "--out",
-        r,
-    ]);
+    let (code, stdout, stderr) = extract(url, r, &["--table", "it_secrets.t"]);
     assert_eq!(code, 0, "{stderr}");
     assert_clean(secret, &stdout, &stderr, &root);
     let manifest = read(&only_run(&root, "legacy").join("manifest.json"));
@@ -60,15 +52,7 @@ fn passwords_from_urls_env_and_spec_never_leak() {
         "{manifest}"
     );
     // ... and when the run fails.
-    let (code, stdout, stderr) = run(&[
-        "extract",
-        "--source",
-        url,
-        "--table",
-        "it_secrets.missing",
-        "--out",
-        r,
-    ]);
+    let (code, stdout, stderr) = extract(url, r, &["--table", "it_secrets.missing"]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("source postgresql://postgres@127.0.0.1:5432/test"),

@@ -11,10 +11,8 @@ use arrow::array::{
     StringArray, UInt32Array,
 };
 use arrow::datatypes::Float64Type;
-use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
 
-use snapdiff::check::VerifyOptions;
 use snapdiff::report::{EntityReport, Status};
 use snapdiff::spec::{EntityDef, Thresholds};
 
@@ -62,26 +60,7 @@ fn verify(
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: Thresholds::default(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let ctx = snapdiff::check::new_session();
-        let catalog = ctx.catalog("datafusion").unwrap();
-        for (side, t) in [("legacy", legacy), ("target", target)] {
-            catalog
-                .register_schema(side, Arc::new(MemorySchemaProvider::new()))
-                .unwrap();
-            ctx.register_table(format!("{side}.t").as_str(), Arc::new(t))
-                .unwrap();
-        }
-        let opts = VerifyOptions::new("/nonexistent");
-        let mut r =
-            snapdiff::check::verify_entities(&ctx, &[def], &opts, &snapdiff::progress::NoProgress)
-                .await?;
-        Ok(r.remove(0))
-    })
+    crate::common::verify_tables(legacy, target, def, snapdiff::check::DEFAULT_SAMPLE_ROWS)
 }
 
 const ALL: [&str; 5] = ["schema", "count", "hash", "diff", "aggregate"];
