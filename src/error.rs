@@ -113,6 +113,12 @@ impl Error {
         Self::new(ErrorKind::Internal, message)
     }
 
+    /// A failure writing or reading a file that is not an `std::io::Error` (a Parquet
+    /// encoder's, say), saying what we were doing.
+    pub fn io_other(op: &str, path: &Path, err: impl std::fmt::Display) -> Self {
+        Self::new(ErrorKind::Io, format!("cannot {op}: {err}")).with_file(path)
+    }
+
     /// An I/O error on `path`, saying what we were doing (`op`, e.g. "create directory").
     pub fn io(op: &str, path: &Path, err: std::io::Error) -> Self {
         let hint = match err.raw_os_error() {

@@ -13,6 +13,7 @@
 //! no row the diff would call changed.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -20,13 +21,14 @@ use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
+use super::diff_files::{self, DiffError, DiffWriter};
 use super::sql::{self, ident, key_match};
 use super::VerifyOptions;
 use crate::error::{Error, Result};
 use crate::normalize::rules::{lit, Tolerance};
 use crate::report::{
     AggregateDifference, Cell, ChangedRow, CheckOutcome, Diff, DuplicateKey, EntityReport,
-    Partitions, Row, Status,
+    PartitionRow, Partitions, Row, Status,
 };
 use crate::spec::{EntityDef, Thresholds};
 
@@ -216,6 +218,69 @@ fn without_final_semicolons(sql: &str) -> &str {
     sql
 }
 
+/// Duplicate keys held in memory to copy to the target side when every digest is equal;
+/// beyond this many the target's are queried.
+const MIRROR_ROWS: usize = 100_000;
+
+/// A duplicates batch relabelled with another side (`__side` is its first column).
+fn with_side(b: &RecordBatch, side: &str) -> Result<RecordBatch> {
+    let mut cols = b.columns().to_vec();
+    cols[0] = Arc::new(arrow::array::StringArray::from(vec![side; b.num_rows()]));
+    RecordBatch::try_new(b.schema(), cols)
+        .map_err(|e| Error::internal(format!("cannot relabel duplicate keys: {e}")))
+}
+
+/// A batch of changed.sql (keys, `__c{i}_l`/`__c{i}_t` pairs, `__c{i}_d` flags,
+/// `__partition`) as the changed file holds it: keys, `legacy__<c>`/`target__<c>`
+/// pairs, `__differs` (the columns that differ) and, for a partitioned entity,
+/// `__partition`. Counts the rows each column differs in.
+fn changed_batch(
+    b: RecordBatch,
+    nkeys: usize,
+    names: &[String],
+    keep_partition: bool,
+    per_column: &mut [u64],
+) -> Result<RecordBatch> {
+    use arrow::array::{ListBuilder, StringBuilder};
+    use arrow::datatypes::Field;
+    let schema = b.schema();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut cols: Vec<arrow::array::ArrayRef> = Vec::new();
+    for i in 0..nkeys {
+        fields.push(schema.field(i).clone());
+        cols.push(b.column(i).clone());
+    }
+    for (i, c) in names.iter().enumerate() {
+        for (j, side) in ["legacy", "target"].iter().enumerate() {
+            let at = nkeys + 2 * i + j;
+            fields.push(schema.field(at).clone().with_name(format!("{side}__{c}")));
+            cols.push(b.column(at).clone());
+        }
+    }
+    let flags_at = nkeys + 2 * names.len();
+    let mut list = ListBuilder::new(StringBuilder::new());
+    for r in 0..b.num_rows() {
+        for (i, c) in names.iter().enumerate() {
+            let f = b.column(flags_at + i).as_boolean();
+            if f.is_valid(r) && f.value(r) {
+                list.values().append_value(c);
+                per_column[i] += 1;
+            }
+        }
+        list.append(true);
+    }
+    let list = list.finish();
+    fields.push(Field::new("__differs", list.data_type().clone(), false));
+    cols.push(Arc::new(list));
+    if keep_partition {
+        let at = flags_at + names.len();
+        fields.push(schema.field(at).clone());
+        cols.push(b.column(at).clone());
+    }
+    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)
+        .map_err(|e| Error::internal(format!("cannot shape the changed rows: {e}")))
+}
+
 /// The state of one entity while it is verified.
 pub(crate) struct EntityRun<'a> {
     ctx: &'a SessionContext,
@@ -290,6 +355,8 @@ pub(crate) async fn run_entity(
         diff: None,
         aggregate_differences: Vec::new(),
         checks: Vec::new(),
+        thresholds: def.thresholds,
+        diff_files: Vec::new(),
     };
     let src = |sql: &str, filter: &Option<String>| match filter {
         Some(f) => format!("SELECT * FROM {} AS s WHERE {f}\n", subquery(sql)),
@@ -458,29 +525,6 @@ impl<'a> EntityRun<'a> {
             }
         }
         self.fail(text)
-    }
-
-    /// The first `n` rows of a query and how many rows it has in all: counted only when
-    /// the sample is full, so a query with no rows (the usual finding) runs once.
-    async fn count_and_sample(&self, sql: &str, n: usize) -> Result<(u64, Vec<RecordBatch>)> {
-        let sample = self.query(&format!("{sql} LIMIT {}", n + 1)).await?;
-        let got: usize = sample.iter().map(|b| b.num_rows()).sum();
-        let count = if got <= n {
-            got as u64
-        } else {
-            self.count(sql).await?
-        };
-        // Keep `n` rows.
-        let mut kept = Vec::new();
-        let mut left = n;
-        for b in sample {
-            let take = b.num_rows().min(left);
-            if take > 0 {
-                kept.push(b.slice(0, take));
-            }
-            left -= take;
-        }
-        Ok((count, kept))
     }
 
     async fn count(&self, sql: &str) -> Result<u64> {
@@ -969,17 +1013,20 @@ impl<'a> EntityRun<'a> {
                 // Summed per partition: rows that moved between partitions count.
                 diff += ln.abs_diff(tn);
                 parts.total += 1;
-                if ln != tn {
-                    let part = b.schema().index_of("partition").ok();
-                    parts.count_differences.push((
-                        part.and_then(|i| cell(b, i, r))
-                            .unwrap_or_else(|| "NULL".into()),
-                        ln,
-                        tn,
-                    ));
-                }
+                let part = b.schema().index_of("partition").ok();
+                parts.rows.push(PartitionRow {
+                    partition: part.and_then(|i| cell(b, i, r)),
+                    legacy_rows: ln,
+                    target_rows: tn,
+                    ..Default::default()
+                });
             }
         }
+        let count_differences = parts
+            .rows
+            .iter()
+            .filter(|p| p.legacy_rows != p.target_rows)
+            .count();
         self.report.legacy_rows = l;
         self.report.target_rows = t;
         self.totals_known = true;
@@ -991,10 +1038,9 @@ impl<'a> EntityRun<'a> {
             None => Status::Fail,
         };
         let mut summary = format!("legacy {l} rows, target {t} rows");
-        if !parts.count_differences.is_empty() && parts.total > 1 {
+        if count_differences > 0 && parts.total > 1 {
             summary.push_str(&format!(
-                "; {} of {} partitions differ in count",
-                parts.count_differences.len(),
+                "; {count_differences} of {} partitions differ in count",
                 parts.total
             ));
         }
@@ -1013,6 +1059,13 @@ impl<'a> EntityRun<'a> {
         parts.differing.clear();
         let mut differing: Vec<Option<String>> = Vec::new();
         let (mut l, mut t) = (0u64, 0u64);
+        // The partitions the count check listed, by value.
+        let index: std::collections::HashMap<Option<String>, usize> = parts
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.partition.clone(), i))
+            .collect();
         for b in &batches {
             let eq = b
                 .column_by_name("equal")
@@ -1025,17 +1078,29 @@ impl<'a> EntityRun<'a> {
                 .as_boolean()
                 .clone();
             for r in 0..b.num_rows() {
-                l += u64_cell(b, "legacy_rows", r);
-                t += u64_cell(b, "target_rows", r);
+                let (ln, tn) = (u64_cell(b, "legacy_rows", r), u64_cell(b, "target_rows", r));
+                l += ln;
+                t += tn;
                 parts.total += 1;
-                if eq.value(r) {
+                let p = if null_part.value(r) {
+                    None
+                } else {
+                    cell(b, 1, r)
+                };
+                let equal = eq.value(r);
+                match index.get(&p) {
+                    Some(&i) => parts.rows[i].digest_equal = Some(equal),
+                    None => parts.rows.push(PartitionRow {
+                        partition: p.clone(),
+                        legacy_rows: ln,
+                        target_rows: tn,
+                        digest_equal: Some(equal),
+                        ..Default::default()
+                    }),
+                }
+                if equal {
                     parts.equal += 1;
                 } else {
-                    let p = if null_part.value(r) {
-                        None
-                    } else {
-                        cell(b, 1, r)
-                    };
                     parts
                         .differing
                         .push(p.clone().unwrap_or_else(|| "NULL".into()));
@@ -1076,6 +1141,141 @@ impl<'a> EntityRun<'a> {
         Ok(n_diff > 0)
     }
 
+    /// The folder this entity's diff files go to.
+    fn diff_dir(&self) -> std::path::PathBuf {
+        self.opts
+            .diffs_dir
+            .as_ref()
+            .expect("verify_entities sets a diffs folder")
+            .join(&self.def.name)
+    }
+
+    fn partitioned(&self) -> bool {
+        self.def.partition_by.is_some()
+    }
+
+    /// A query as a DataFrame (its errors explained as any check's).
+    async fn frame(&self, sql: &str) -> Result<datafusion::prelude::DataFrame> {
+        self.debug(sql);
+        match self.ctx.sql(sql).await {
+            Ok(df) => Ok(df),
+            Err(e) => Err(self.explain(e).await),
+        }
+    }
+
+    /// Append every row of `sql` to `w` (see [`DiffWriter::append`]).
+    async fn append(
+        &self,
+        w: &mut DiffWriter,
+        sql: &str,
+        map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
+        keep: usize,
+    ) -> Result<(u64, Option<Vec<RecordBatch>>)> {
+        let df = self.frame(sql).await?;
+        match w.append(df, map, keep).await {
+            Ok(r) => Ok(r),
+            Err(DiffError::Query(e)) => Err(self.explain(e).await),
+            Err(DiffError::Write(e)) => Err(e),
+        }
+    }
+
+    /// A diff file of `kind` holding every row of each query in `sqls` (the first
+    /// fixes the schema), each batch passed through `map`. Returns the rows per query.
+    async fn write_diff(
+        &mut self,
+        kind: &str,
+        sqls: &[String],
+        mut map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
+    ) -> Result<Vec<u64>> {
+        let path = self.diff_dir().join(format!("{kind}.parquet"));
+        let first = self.frame(&sqls[0]).await?;
+        let empty = RecordBatch::new_empty(Arc::new(first.schema().as_arrow().clone()));
+        let mut w = DiffWriter::create(&path, map(empty)?.schema())?;
+        let mut rows = Vec::new();
+        for q in sqls {
+            rows.push(self.append(&mut w, q, &mut map, 0).await?.0);
+        }
+        w.finish()?;
+        self.report
+            .diff_files
+            .push(format!("{}/{kind}.parquet", self.def.name));
+        Ok(rows)
+    }
+
+    /// The first `n` rows of a diff file in key order (`filter`: an SQL predicate).
+    async fn diff_sample(&self, kind: &str, filter: &str, n: usize) -> Result<Vec<RecordBatch>> {
+        let path = self.diff_dir().join(format!("{kind}.parquet"));
+        let table = format!("__sd_diff_{}_{kind}", self.def.name);
+        let df = diff_files::read(self.ctx, &path).await?;
+        self.ctx
+            .register_table(&table, df.into_view())
+            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
+        let q = format!(
+            "SELECT * FROM {} WHERE {filter} ORDER BY {} LIMIT {n}",
+            ident(&table),
+            self.keys_list("")
+        );
+        let out = self.query(&q).await;
+        let _ = self.ctx.deregister_table(&table);
+        out
+    }
+
+    /// Rows per partition of a diff file (`__partition`), when the entity is partitioned.
+    async fn per_partition(&self, kind: &str) -> Result<Vec<(Option<String>, u64)>> {
+        if !self.partitioned() {
+            return Ok(Vec::new());
+        }
+        let path = self.diff_dir().join(format!("{kind}.parquet"));
+        let table = format!("__sd_diff_{}_{kind}", self.def.name);
+        let df = diff_files::read(self.ctx, &path).await?;
+        self.ctx
+            .register_table(&table, df.into_view())
+            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
+        let b = self
+            .query(&format!(
+                "SELECT __partition, count(*) AS n FROM {} GROUP BY __partition",
+                ident(&table)
+            ))
+            .await;
+        let _ = self.ctx.deregister_table(&table);
+        let mut out = Vec::new();
+        for b in &b? {
+            for r in 0..b.num_rows() {
+                out.push((cell(b, 0, r), u64_cell(b, "n", r)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add a diff file's per-partition counts to the partition rows.
+    async fn count_per_partition(&mut self, kind: &str) -> Result<()> {
+        let counts = self.per_partition(kind).await?;
+        let Some(parts) = self.report.partitions.as_mut() else {
+            return Ok(());
+        };
+        for (p, n) in counts {
+            let row = match parts.rows.iter_mut().position(|r| r.partition == p) {
+                Some(i) => &mut parts.rows[i],
+                None => {
+                    parts.rows.push(PartitionRow {
+                        partition: p,
+                        ..Default::default()
+                    });
+                    parts.rows.last_mut().expect("just pushed")
+                }
+            };
+            match kind {
+                "missing" => row.missing = n,
+                "extra" => row.extra = n,
+                _ => row.changed = n,
+            }
+        }
+        Ok(())
+    }
+
+    /// The diff check: key multiplicities over the whole entity, then missing, extra
+    /// and changed rows in the partitions being diffed. Every differing row goes to the
+    /// entity's diff files; counts and samples are read back from them.
     async fn check_diff(&mut self, diff_needed: bool, clock: Instant) -> Result<()> {
         let n = self.opts.sample_rows;
         let keys = self.keys_list("");
@@ -1113,53 +1313,73 @@ impl<'a> EntityRun<'a> {
         );
         let mut diff = Diff::default();
 
-        // Duplicate and NULL keys: over the whole entity, whatever the digests say. Equal
-        // digests prove both sides hold the same keys as often (keys are hashed), so
-        // then the target's duplicates are the legacy's and are not counted again.
-        for (side, side_keys) in [("legacy", &lk), ("target", &tk)] {
-            if side == "target" && self.digests_equal {
-                let mirrored: Vec<DuplicateKey> = diff
-                    .duplicates
-                    .iter()
-                    .map(|d| DuplicateKey {
-                        side: "target".into(),
-                        ..d.clone()
-                    })
-                    .collect();
-                diff.duplicates.extend(mirrored);
-                diff.duplicate_keys_target = diff.duplicate_keys_legacy;
-                break;
-            }
+        // Duplicate keys: over the whole entity, whatever the digests say. Equal digests
+        // prove both sides hold the same keys as often (keys are hashed), so then the
+        // target's duplicates are the legacy's: copied, not searched for again.
+        let dups = |side: &str, side_keys: &str| -> Result<String> {
             let q = sql::render(
                 sql::DUPLICATES,
                 &[("side_keys", side_keys), ("keys", &keys)],
             )?;
-            let (count, sample) = self.count_and_sample(&q, n).await?;
-            for b in &sample {
-                let rows_col = b.schema().index_of("__rows").ok();
+            Ok(format!("SELECT '{side}' AS __side, d.* FROM ({q}) AS d"))
+        };
+        let path = self.diff_dir().join("duplicates.parquet");
+        let first = self.frame(&dups("legacy", &lk)?).await?;
+        let mut w = DiffWriter::create(&path, Arc::new(first.schema().as_arrow().clone()))?;
+        let (l, kept) = self
+            .append(&mut w, &dups("legacy", &lk)?, Ok, MIRROR_ROWS)
+            .await?;
+        let t = match (self.digests_equal, kept) {
+            (true, Some(batches)) => {
+                for b in batches {
+                    w.write(&with_side(&b, "target")?)?;
+                }
+                l
+            }
+            (true, None) => {
+                // Too many to hold: the legacy's duplicates again, labelled target.
+                self.append(&mut w, &dups("target", &lk)?, Ok, 0).await?.0
+            }
+            (false, _) => self.append(&mut w, &dups("target", &tk)?, Ok, 0).await?.0,
+        };
+        w.finish()?;
+        self.report
+            .diff_files
+            .push(format!("{}/duplicates.parquet", self.def.name));
+        diff.duplicate_keys_legacy = l;
+        diff.duplicate_keys_target = t;
+        for side in ["legacy", "target"] {
+            for b in &self
+                .diff_sample("duplicates", &format!("__side = '{side}'"), n)
+                .await?
+            {
                 for r in 0..b.num_rows() {
                     let key: Row = self
                         .key
                         .iter()
-                        .enumerate()
-                        .map(|(i, k)| (k.clone(), cell(b, i, r)))
+                        .map(|k| {
+                            let i = b.schema().index_of(k).expect("key column");
+                            (k.clone(), cell(b, i, r))
+                        })
                         .collect();
-                    let rows = rows_col
-                        .map(|i| u64_cell(b, &b.schema().field(i).name().clone(), r))
-                        .unwrap_or(0);
                     diff.duplicates.push(DuplicateKey {
                         side: side.into(),
                         key,
-                        rows,
+                        rows: u64_cell(b, "__rows", r),
                     });
                 }
             }
-            if side == "legacy" {
-                diff.duplicate_keys_legacy = count
-            } else {
-                diff.duplicate_keys_target = count
-            }
         }
+
+        // Rows with a NULL in their key, over the whole entity.
+        let columns = self
+            .key
+            .iter()
+            .chain(&self.compared)
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut nulls = Vec::new();
         for (side, view) in [("legacy", &lv), ("target", &tv)] {
             let q = sql::render(
                 sql::NULL_KEYS,
@@ -1169,49 +1389,57 @@ impl<'a> EntityRun<'a> {
                     ("scope", "true"),
                 ],
             )?;
-            let (count, sample) = self.count_and_sample(&q, n).await?;
+            nulls.push(format!(
+                "SELECT '{side}' AS __side, {columns} FROM ({q}) AS z"
+            ));
+        }
+        let counts = self.write_diff("null_keys", &nulls, Ok).await?;
+        (diff.null_keys_legacy, diff.null_keys_target) = (counts[0], counts[1]);
+        for side in ["legacy", "target"] {
+            let sample = self
+                .diff_sample("null_keys", &format!("__side = '{side}'"), n)
+                .await?;
             diff.null_key_rows.extend(
                 Self::rows(&sample)
                     .into_iter()
                     .map(|r| (side.to_string(), r)),
             );
-            if side == "legacy" {
-                diff.null_keys_legacy = count
-            } else {
-                diff.null_keys_target = count
-            }
         }
 
-        if diff_needed {
-            // Missing and extra rows, in the partitions being diffed.
-            let order = self.keys_list("r.");
-            for (this, this_keys, other_keys) in [(&lv, &lk, &tk), (&tv, &tk, &lk)] {
-                let q = sql::render(
-                    sql::MISSING,
-                    &[
-                        ("this", this),
-                        ("this_keys", this_keys),
-                        ("other_keys", other_keys),
-                        ("key_match_this", &key_match("r", "k", &self.key)),
-                        ("key_match_other", &key_match("r", "o", &self.key)),
-                        ("scope", &self.scope("r.")),
-                    ],
-                )?;
-                let (count, sample) = self
-                    .count_and_sample(&format!("{q} ORDER BY {order}"), n)
-                    .await?;
-                let sample = Self::rows(&sample);
-                if this == &lv {
-                    diff.missing = count;
-                    diff.missing_rows = sample;
-                } else {
-                    diff.extra = count;
-                    diff.extra_rows = sample;
-                }
+        // Missing and extra rows, in the partitions being diffed (none when every digest
+        // is equal: the files are then empty).
+        let part = if self.partitioned() {
+            ", CAST(__part AS VARCHAR) AS __partition"
+        } else {
+            ""
+        };
+        for (kind, this, this_keys, other_keys) in
+            [("missing", &lv, &lk, &tk), ("extra", &tv, &tk, &lk)]
+        {
+            let q = sql::render(
+                sql::MISSING,
+                &[
+                    ("this", this),
+                    ("this_keys", this_keys),
+                    ("other_keys", other_keys),
+                    ("key_match_this", &key_match("r", "k", &self.key)),
+                    ("key_match_other", &key_match("r", "o", &self.key)),
+                    ("scope", &self.scope("r.")),
+                ],
+            )?;
+            let q = format!("SELECT {columns}{part} FROM ({q}) AS m");
+            let count = self.write_diff(kind, &[q], Ok).await?[0];
+            let sample = Self::rows(&self.diff_sample(kind, "true", n).await?);
+            if kind == "missing" {
+                (diff.missing, diff.missing_rows) = (count, sample);
+            } else {
+                (diff.extra, diff.extra_rows) = (count, sample);
             }
-            if !self.compared.is_empty() {
-                self.changed(&mut diff, &lv, &tv, &lk, &tk).await?;
-            }
+            self.count_per_partition(kind).await?;
+        }
+        if !self.compared.is_empty() {
+            self.changed(&mut diff, &lv, &tv, &lk, &tk).await?;
+            self.count_per_partition("changed").await?;
         }
         self.judge_diff(diff, clock, diff_needed);
         Ok(())
@@ -1254,30 +1482,46 @@ impl<'a> EntityRun<'a> {
         format!("(l.{q} IS DISTINCT FROM t.{q})")
     }
 
-    /// Changed rows, and which columns changed.
-    async fn changed(&self, diff: &mut Diff, lv: &str, tv: &str, lk: &str, tk: &str) -> Result<()> {
+    /// Changed rows, and which columns changed. The query names its columns by position
+    /// (`__c0_l`, `__c0_t`, `__c0_d`), so no user column can collide with them; the file
+    /// names them `legacy__<column>` and `target__<column>`, with `__differs` listing the
+    /// columns that differ.
+    async fn changed(
+        &mut self,
+        diff: &mut Diff,
+        lv: &str,
+        tv: &str,
+        lk: &str,
+        tk: &str,
+    ) -> Result<()> {
         let n = self.opts.sample_rows;
-        // Output columns are named by position (`__c0_l`, `__c0_t`, `__c0_d`), so no
-        // user column name can collide with them (names starting `__` are refused).
-        let pairs = self
-            .compared
+        let compared = self.compared.clone();
+        for c in &compared {
+            for name in [format!("legacy__{c}"), format!("target__{c}")] {
+                if self.key.contains(&name) {
+                    return Err(self
+                        .fail(format!(
+                            "key column {name} has the name the diff file gives column {c}'s values"
+                        ))
+                        .with_hint("rename the key column in the entity's SQL (`AS`)"));
+                }
+            }
+        }
+        let pairs = compared
             .iter()
             .enumerate()
             .map(|(i, c)| format!("l.{q} AS __c{i}_l, t.{q} AS __c{i}_t", q = ident(c)))
             .collect::<Vec<_>>()
             .join(", ");
-        let differs = |c: &String| self.differs(c);
-        let flags = self
-            .compared
+        let flags = compared
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{} AS __c{i}_d", differs(c)))
+            .map(|(i, c)| format!("{} AS __c{i}_d", self.differs(c)))
             .collect::<Vec<_>>()
             .join(", ");
-        let any = self
-            .compared
+        let any = compared
             .iter()
-            .map(|c| format!("({})", differs(c)))
+            .map(|c| format!("({})", self.differs(c)))
             .collect::<Vec<_>>()
             .join(" OR ");
         let q = sql::render(
@@ -1297,29 +1541,23 @@ impl<'a> EntityRun<'a> {
                 ("scope", &self.scope("l.")),
             ],
         )?;
-        let sums = (0..self.compared.len())
-            .map(|i| format!("sum(CAST(__c{i}_d AS BIGINT)) AS __c{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let per_column = self
-            .query(&sql::render(
-                sql::COLUMN_CHANGES,
-                &[("changed", &q), ("sums", &sums)],
-            )?)
-            .await?;
-        if let Some(b) = per_column.first() {
-            diff.changed = u64_cell(b, "__changed_rows", 0);
-            for (i, c) in self.compared.iter().enumerate() {
-                let v = u64_cell(b, &format!("__c{i}"), 0);
-                if v > 0 {
-                    diff.changed_by_column.insert(c.clone(), v);
-                }
+        let mut per_column = vec![0u64; compared.len()];
+        let keep_partition = self.partitioned();
+        let nkeys = self.key.len();
+        let names = compared.clone();
+        let map = |b: RecordBatch| changed_batch(b, nkeys, &names, keep_partition, &mut per_column);
+        diff.changed = self.write_diff("changed", &[q], map).await?[0];
+        for (c, v) in compared.iter().zip(&per_column) {
+            if *v > 0 {
+                diff.changed_by_column.insert(c.clone(), *v);
             }
         }
-        let sample = self
-            .query(&format!("{q} ORDER BY {} LIMIT {n}", self.keys_list("")))
-            .await?;
-        for b in &sample {
+        for b in &self.diff_sample("changed", "true", n).await? {
+            let differs = b
+                .column_by_name("__differs")
+                .expect("changed file has __differs")
+                .as_list::<i32>()
+                .clone();
             for r in 0..b.num_rows() {
                 let key: Row = self
                     .key
@@ -1327,20 +1565,22 @@ impl<'a> EntityRun<'a> {
                     .enumerate()
                     .map(|(i, k)| (k.clone(), cell(b, i, r)))
                     .collect();
-                let cells = self
-                    .compared
+                let listed = differs.value(r);
+                let listed = listed.as_string::<i32>();
+                let cells = compared
                     .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let col =
-                            |suffix: &str| b.schema().index_of(&format!("__c{i}_{suffix}")).ok();
+                    .map(|c| {
+                        let col = |side: &str| {
+                            b.schema()
+                                .index_of(&format!("{side}__{c}"))
+                                .ok()
+                                .and_then(|i| cell(b, i, r))
+                        };
                         Cell {
                             column: c.clone(),
-                            legacy: col("l").and_then(|i| cell(b, i, r)),
-                            target: col("t").and_then(|i| cell(b, i, r)),
-                            differs: col("d")
-                                .map(|i| b.column(i).as_boolean().value(r))
-                                .unwrap_or(false),
+                            legacy: col("legacy"),
+                            target: col("target"),
+                            differs: listed.iter().any(|x| x == Some(c.as_str())),
                         }
                     })
                     .collect();
@@ -1442,7 +1682,32 @@ impl<'a> EntityRun<'a> {
                 ),
             ],
         )?;
-        let batches = self.query(&q).await?;
+        let df = self.frame(&q).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = match df.collect().await {
+            Ok(b) => b,
+            Err(e) => return Err(self.explain(e).await),
+        };
+        // Every differing row to the diff files: the rows only in legacy (missing) and
+        // only in target (extra), with how many copies one side has beyond the other.
+        let table = format!("__sd_multiset_{}", self.def.name);
+        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches.clone()])
+            .map_err(|e| Error::internal(format!("cannot hold the multiset result: {e}")))?;
+        self.ctx
+            .register_table(&table, Arc::new(mem))
+            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
+        for (kind, more, less) in [
+            ("missing", "__legacy_copies", "__target_copies"),
+            ("extra", "__target_copies", "__legacy_copies"),
+        ] {
+            let q = format!(
+                "SELECT {}, {more} - {less} AS __copies FROM {} WHERE {more} > {less}",
+                cols.join(", "),
+                ident(&table)
+            );
+            self.write_diff(kind, &[q], Ok).await?;
+        }
+        let _ = self.ctx.deregister_table(&table);
         let mut diff = Diff::default();
         for b in &batches {
             for (r, values) in Self::rows(std::slice::from_ref(b)).into_iter().enumerate() {

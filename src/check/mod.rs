@@ -5,6 +5,7 @@
 //! entity and query check ([`entity`]), runs the invariants, and applies the thresholds.
 //! The SQL of every check is in `queries/*.sql` ([`sql`]).
 
+pub(crate) mod diff_files;
 pub mod entity;
 pub mod session;
 pub mod sql;
@@ -14,7 +15,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::report::{InvariantReport, Outcome, Status};
+use crate::report::{InvariantReport, Outcome, RunSummary, Status};
 use crate::spec::Spec;
 
 pub use session::{choose_run, new_session, register_run, LoadedRun};
@@ -29,6 +30,9 @@ pub struct VerifyOptions {
     pub target_run: Option<String>,
     /// How many sample rows of each kind of difference to keep.
     pub sample_rows: usize,
+    /// Where every differing row is written (`<entity>/missing.parquet`, ...); a
+    /// temporary folder, removed afterwards, when `None`.
+    pub diffs_dir: Option<PathBuf>,
 }
 
 /// Sample rows kept of each kind of difference unless asked otherwise.
@@ -41,6 +45,7 @@ impl VerifyOptions {
             legacy_run: None,
             target_run: None,
             sample_rows: DEFAULT_SAMPLE_ROWS,
+            diffs_dir: None,
         }
     }
 }
@@ -68,6 +73,7 @@ pub async fn verify_runs(
     opts: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
+    let clock = Instant::now();
     let ctx = new_session();
     register_run(&ctx, legacy).await?;
     register_run(&ctx, target).await?;
@@ -125,11 +131,12 @@ pub async fn verify_runs(
         });
     }
     Ok(Outcome {
-        legacy_run: legacy.run_id.clone(),
-        target_run: target.run_id.clone(),
+        legacy: RunSummary::of(&legacy.manifest),
+        target: RunSummary::of(&target.manifest),
         row_hash_version: crate::normalize::ROW_HASH_VERSION,
         entities,
         invariants,
+        seconds: clock.elapsed().as_secs_f64(),
     })
 }
 
@@ -141,6 +148,17 @@ pub async fn verify_entities(
     opts: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<crate::report::EntityReport>> {
+    // The diff files go to a temporary folder unless the caller keeps them.
+    let scratch;
+    let mut opts = opts.clone();
+    if opts.diffs_dir.is_none() {
+        scratch = tempfile::Builder::new()
+            .prefix("snapdiff-diffs-")
+            .tempdir()
+            .map_err(|e| Error::io("create a temporary folder", &std::env::temp_dir(), e))?;
+        opts.diffs_dir = Some(scratch.path().to_path_buf());
+    }
+    let opts = &opts;
     let mut entities = Vec::new();
     for def in defs {
         progress.table_started("verify", &def.name, None);

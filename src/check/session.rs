@@ -44,6 +44,8 @@ pub fn new_session() -> SessionContext {
 pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<LoadedRun> {
     let info = match requested {
         Some(id) => {
+            // A run id is a folder name: never a path that leaves the snapshot root.
+            snapshot::check_name("run id", id)?;
             let dir = snapshot::run_dir(root, side, id);
             if !dir.is_dir() {
                 let known: Vec<String> = snapshot::list_runs(root, side)?

@@ -10,7 +10,6 @@ pub const DUPLICATES: &str = include_str!("../../queries/duplicates.sql");
 pub const NULL_KEYS: &str = include_str!("../../queries/null_keys.sql");
 pub const MISSING: &str = include_str!("../../queries/missing.sql");
 pub const CHANGED: &str = include_str!("../../queries/changed.sql");
-pub const COLUMN_CHANGES: &str = include_str!("../../queries/column_changes.sql");
 pub const AGGREGATE: &str = include_str!("../../queries/aggregate.sql");
 pub const INVARIANT: &str = include_str!("../../queries/invariant.sql");
 pub const MULTISET: &str = include_str!("../../queries/multiset.sql");
@@ -25,7 +24,6 @@ pub fn template(name: &str) -> Option<&'static str> {
         "null_keys" => NULL_KEYS,
         "missing" => MISSING,
         "changed" => CHANGED,
-        "column_changes" => COLUMN_CHANGES,
         "aggregate" => AGGREGATE,
         "invariant" => INVARIANT,
         "multiset" => MULTISET,
@@ -106,16 +104,7 @@ mod tests {
     #[test]
     fn every_query_file_starts_with_a_header_comment() {
         for q in [
-            COUNT,
-            DIGEST,
-            KEYS,
-            DUPLICATES,
-            NULL_KEYS,
-            MISSING,
-            CHANGED,
-            COLUMN_CHANGES,
-            AGGREGATE,
-            INVARIANT,
+            COUNT, DIGEST, KEYS, DUPLICATES, NULL_KEYS, MISSING, CHANGED, AGGREGATE, INVARIANT,
             MULTISET,
         ] {
             assert!(q.starts_with("-- "), "{q}");

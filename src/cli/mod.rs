@@ -34,6 +34,7 @@ pub enum Command {
     Extract(extract::ExtractArgs),
     Verify(verify::VerifyArgs),
     Plan(verify::PlanArgs),
+    History(verify::HistoryArgs),
 }
 
 /// Parse the arguments, run the command, and turn its outcome into an exit status.
@@ -44,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Extract(args) => extract::run(args),
         Command::Verify(args) => verify::verify(args),
         Command::Plan(args) => verify::plan(args),
+        Command::History(args) => verify::history(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

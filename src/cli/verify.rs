@@ -1,14 +1,18 @@
 //! `snapdiff verify` (check two complete runs), `snapdiff run` (extract both sides, then
-//! verify) and `snapdiff plan` (what a spec would do, touching nothing).
+//! verify: the nightly job), `snapdiff plan` (what a spec would do, touching nothing)
+//! and `snapdiff history` (how findings moved across reports).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use clap::Args;
 
 use snapdiff::check::{self, VerifyOptions};
 use snapdiff::extract::{self, ExtractOptions};
-use snapdiff::report::{status_word, Outcome, Status};
+use snapdiff::report::store::{self, Formats, PendingReport};
+use snapdiff::report::{
+    key_text, status_word, EntityReport, Outcome, Report, Row, SpecInfo, Status,
+};
 use snapdiff::snapshot;
 use snapdiff::spec::Spec;
 use snapdiff::{EXIT_DIFFERENCES, EXIT_OK};
@@ -20,10 +24,12 @@ use super::progress::TermProgress;
     about = "Verify the newest complete snapshots (or the runs you name) against a spec",
     long_about = "Verify two complete snapshot runs against a spec: rebuild each entity on both sides, \
         normalise the allowed differences away, and run the schema, count, hash, diff and aggregate checks, \
-        the query checks and the invariants.\n\n\
+        the query checks and the invariants. The report goes to <reports>/<id>/: report.json, report.md, \
+        report.html, junit.xml and diffs/<entity>/*.parquet (every differing row).\n\n\
         Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done.",
     after_help = "Examples:\n  snapdiff verify examples/school/verify.toml\n  \
-        snapdiff verify verify.toml --legacy-run 20261122T021500Z --target-run 20261122T021500Z"
+        snapdiff verify verify.toml --legacy-run 20261122T021500Z --target-run 20261122T021500Z\n  \
+        snapdiff verify verify.toml --format none      # no report files: details on standard output"
 )]
 pub struct VerifyArgs {
     /// The spec file (TOML).
@@ -44,6 +50,14 @@ pub struct CommonArgs {
     /// The snapshot root (default: the spec's [snapshots] root).
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
+    /// The reports root (default: the spec's [reports] root, `reports` beside the spec).
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+    /// The report files to write: `all`, `none`, or a comma-separated list of json, md,
+    /// html, junit, diffs. `history` and the delta against the previous report read
+    /// report.json and the diffs.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub format: String,
     /// Sample rows shown for each kind of difference.
     #[arg(long, value_name = "N", default_value_t = snapdiff::check::DEFAULT_SAMPLE_ROWS)]
     pub samples: usize,
@@ -72,19 +86,40 @@ impl CommonArgs {
             .clone()
             .unwrap_or_else(|| spec.snapshot_root())
     }
+
+    fn reports_root(&self, spec: &Spec) -> PathBuf {
+        self.reports.clone().unwrap_or_else(|| spec.reports_root())
+    }
+
+    fn formats(&self) -> anyhow::Result<Formats> {
+        Ok(Formats::parse(&self.format)?)
+    }
 }
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Extract both sides of a spec into new runs, then verify them",
-    long_about = "The nightly job: extract both sides of a spec into new snapshot runs (one run id for both), \
-        then verify them as `snapdiff verify` does.\n\n\
+    about = "The nightly job: extract both sides into new runs, verify them, write the report",
+    long_about = "The nightly job: extract both sides of a spec into new snapshot runs (one run id for both; \
+        or reuse a run with --legacy-run/--target-run), verify them as `snapdiff verify` does, and write the \
+        report under <reports>/<run id>/. A lock keeps two runs of one spec apart; a run killed part-way \
+        leaves earlier runs and reports as they were.\n\n\
         Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done.",
-    after_help = "Example:\n  snapdiff run examples/school/verify.toml"
+    after_help = "Examples:\n  snapdiff run examples/school/verify.toml\n  \
+        snapdiff run verify.toml --keep 14             # keep two weeks of nightly runs and reports"
 )]
 pub struct RunArgs {
     /// The spec file (TOML).
     pub spec: PathBuf,
+    /// Reuse this complete legacy run instead of extracting the legacy side.
+    #[arg(long, value_name = "RUN")]
+    pub legacy_run: Option<String>,
+    /// Reuse this complete target run instead of extracting the target side.
+    #[arg(long, value_name = "RUN")]
+    pub target_run: Option<String>,
+    /// After the report is written, keep only the N newest complete snapshot runs of each
+    /// side and the N newest reports of the spec (never the runs just verified).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -99,102 +134,78 @@ pub struct PlanArgs {
     pub spec: PathBuf,
 }
 
-/// Print the outcome and return the exit status.
-fn finish(outcome: &Outcome, quiet: bool, progress: &TermProgress) -> u8 {
+#[derive(Debug, Args)]
+#[command(
+    about = "How the findings of a spec moved across its reports: new and fixed findings, by key",
+    long_about = "List the reports of a spec, oldest first: each report's status and findings per entity, \
+        and what changed since the report before it (findings new and fixed, by key).",
+    after_help = "Example:\n  snapdiff history examples/school/verify.toml"
+)]
+pub struct HistoryArgs {
+    /// The spec file (TOML).
+    pub spec: PathBuf,
+    /// The reports root (default: the spec's [reports] root).
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+    /// Show only the N newest reports.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// Print the outcome and return the exit status. With no human-readable report
+/// written, the findings' samples are printed too.
+fn finish(
+    outcome: &Outcome,
+    quiet: bool,
+    written: Option<(&Report, &Path)>,
+    progress: &TermProgress,
+) -> u8 {
     progress.println(&format!(
         "verified legacy {}  target {}  (row hash v{})",
-        outcome.legacy_run, outcome.target_run, outcome.row_hash_version
+        outcome.legacy.run_id, outcome.target.run_id, outcome.row_hash_version
     ));
+    let details = !quiet
+        && !written.is_some_and(|(r, _)| {
+            r.files
+                .iter()
+                .any(|f| f == "report.md" || f == "report.html")
+        });
     let lines = outcome.summary_lines();
     let (entity_lines, invariant_lines) = lines.split_at(outcome.entities.len());
     for (line, e) in entity_lines.iter().zip(&outcome.entities) {
         progress.println(line);
-        if quiet || e.status != Status::Fail {
-            continue;
-        }
-        for c in &e.checks {
-            // A differing digest is the summary line's "partitions x/y equal": not repeated.
-            let info = c.status == Status::Info && c.check != "hash";
-            if c.status == Status::Fail || info {
-                progress.println(&format!(
-                    "    {} {}: {}",
-                    status_word(c.status),
-                    c.check,
-                    c.summary
-                ));
+        if details && e.status == Status::Fail {
+            for l in entity_details(e) {
+                progress.println(&l);
             }
-        }
-        if let Some(d) = &e.diff {
-            let keys = |r: &snapdiff::report::Row| {
-                r.iter()
-                    .filter(|(c, _)| e.key.contains(c))
-                    .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            if !d.missing_rows.is_empty() {
-                progress.println(&format!(
-                    "    missing: {}",
-                    d.missing_rows
-                        .iter()
-                        .map(keys)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ));
-            }
-            if !d.extra_rows.is_empty() {
-                progress.println(&format!(
-                    "    extra: {}",
-                    d.extra_rows.iter().map(keys).collect::<Vec<_>>().join("; ")
-                ));
-            }
-            for c in &d.changed_rows {
-                let k = keys(&c.key);
-                let cells: Vec<String> = c
-                    .cells
-                    .iter()
-                    .filter(|x| x.differs)
-                    .map(|x| {
-                        format!(
-                            "{}: {} -> {}",
-                            x.column,
-                            x.legacy.as_deref().unwrap_or("NULL"),
-                            x.target.as_deref().unwrap_or("NULL")
-                        )
-                    })
-                    .collect();
-                progress.println(&format!("    changed {k}: {}", cells.join(", ")));
-            }
-            for dk in &d.duplicates {
-                progress.println(&format!(
-                    "    duplicate key in {}: {} ({} rows)",
-                    dk.side,
-                    keys(&dk.key),
-                    dk.rows
-                ));
-            }
-        }
-        for a in &e.aggregate_differences {
-            progress.println(&format!(
-                "    {} {}: legacy {} target {}",
-                a.column,
-                a.statistic,
-                a.legacy.as_deref().unwrap_or("NULL"),
-                a.target.as_deref().unwrap_or("NULL")
-            ));
         }
     }
     for (line, inv) in invariant_lines.iter().zip(&outcome.invariants) {
         progress.println(line);
-        if quiet || inv.status != Status::Fail {
+        if !details || inv.status != Status::Fail {
             continue;
         }
         for row in &inv.rows {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL")))
-                .collect();
-            progress.println(&format!("    row: {}", cells.join(", ")));
+            progress.println(&format!("    row: {}", key_text(row).replace(',', ", ")));
+        }
+    }
+    if let Some((report, dir)) = written {
+        if let Some(d) = &report.delta {
+            progress.println(&format!(
+                "since report {}: {} new, {} fixed",
+                d.previous_report, d.new, d.fixed
+            ));
+        }
+        let mut diffs = false;
+        for f in &report.files {
+            if f.starts_with("diffs/") {
+                diffs = true;
+            } else {
+                progress.println(&format!("report: {}", dir.join(f).display()));
+            }
+        }
+        if diffs {
+            progress.println(&format!("diffs:  {}", dir.join("diffs").display()));
         }
     }
     if outcome.passed() {
@@ -204,19 +215,127 @@ fn finish(outcome: &Outcome, quiet: bool, progress: &TermProgress) -> u8 {
     }
 }
 
+/// The failing checks of an entity and its sample rows, indented under its line.
+fn entity_details(e: &EntityReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &e.checks {
+        // A differing digest is the summary line's "partitions x/y equal": not repeated.
+        let info = c.status == Status::Info && c.check != "hash";
+        if c.status == Status::Fail || info {
+            out.push(format!(
+                "    {} {}: {}",
+                status_word(c.status),
+                c.check,
+                c.summary
+            ));
+        }
+    }
+    if let Some(d) = &e.diff {
+        let keys = |r: &Row| {
+            key_text(
+                &r.iter()
+                    .filter(|(c, _)| e.key.contains(c))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let list = |rows: &[Row]| rows.iter().map(keys).collect::<Vec<_>>().join("; ");
+        if !d.missing_rows.is_empty() {
+            out.push(format!("    missing: {}", list(&d.missing_rows)));
+        }
+        if !d.extra_rows.is_empty() {
+            out.push(format!("    extra: {}", list(&d.extra_rows)));
+        }
+        for c in &d.changed_rows {
+            let cells: Vec<String> = c
+                .cells
+                .iter()
+                .filter(|x| x.differs)
+                .map(|x| {
+                    format!(
+                        "{}: {} -> {}",
+                        x.column,
+                        x.legacy.as_deref().unwrap_or("NULL"),
+                        x.target.as_deref().unwrap_or("NULL")
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "    changed {}: {}",
+                keys(&c.key),
+                cells.join(", ")
+            ));
+        }
+        for dk in &d.duplicates {
+            out.push(format!(
+                "    duplicate key in {}: {} ({} rows)",
+                dk.side,
+                keys(&dk.key),
+                dk.rows
+            ));
+        }
+    }
+    for a in &e.aggregate_differences {
+        out.push(format!(
+            "    {} {}: legacy {} target {}",
+            a.column,
+            a.statistic,
+            a.legacy.as_deref().unwrap_or("NULL"),
+            a.target.as_deref().unwrap_or("NULL")
+        ));
+    }
+    out
+}
+
+/// Verify with `opts`, writing report `id` under `reports_root` when any format is
+/// chosen; then print and return the exit status.
+fn verify_and_report(
+    spec: &Spec,
+    mut opts: VerifyOptions,
+    common: &CommonArgs,
+    pending: Option<PendingReport>,
+    progress: &TermProgress,
+) -> anyhow::Result<(u8, Option<Report>)> {
+    let formats = common.formats()?;
+    opts.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
+    let outcome = check::verify(spec, &opts, &TermProgress::new(true))?;
+    let Some(pending) = pending else {
+        return Ok((finish(&outcome, common.quiet, None, progress), None));
+    };
+    let root = common.reports_root(spec);
+    let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
+    report.delta = store::delta_against_previous(&root, &report, &pending)?;
+    let dir = pending.commit(&mut report, formats)?;
+    let code = finish(
+        &report.outcome,
+        common.quiet,
+        Some((&report, &dir)),
+        progress,
+    );
+    Ok((code, Some(report)))
+}
+
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let spec = Spec::load(&args.spec)?;
+    let formats = args.common.formats()?;
     let opts = args
         .common
         .options(&spec, args.legacy_run.clone(), args.target_run.clone());
     let progress = TermProgress::new(true);
-    let outcome = check::verify(&spec, &opts, &progress)?;
-    Ok(finish(&outcome, args.common.quiet, &progress))
+    let pending = if formats.any() {
+        let root = args.common.reports_root(&spec);
+        Some(PendingReport::begin(&root, &store::new_report_id(&root))?)
+    } else {
+        None
+    };
+    Ok(verify_and_report(&spec, opts, &args.common, pending, &progress)?.0)
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let spec = Spec::load(&args.spec)?;
     let root = args.common.root(&spec);
+    let reports_root = args.common.reports_root(&spec);
+    let formats = args.common.formats()?;
     let sides = spec.sides();
     if sides.len() != 2 {
         bail!(
@@ -224,9 +343,34 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             args.spec.display()
         );
     }
+    for id in [&args.legacy_run, &args.target_run].into_iter().flatten() {
+        snapshot::check_name("run id", id)?;
+    }
+    if args.keep == Some(0) {
+        bail!("--keep must be at least 1: the newest run is always kept");
+    }
+    // One run of a spec at a time; the lock is released when this returns (or dies).
+    let _lock = store::lock_run(&root)?;
     let run_id = snapshot::new_run_id(&root, &sides);
+    // The report folder is claimed first: an unwritable one fails before any extraction.
+    let pending = if formats.any() {
+        Some(PendingReport::begin(&reports_root, &run_id)?)
+    } else {
+        None
+    };
     let progress = TermProgress::new(args.common.quiet);
+    let mut used = Vec::new();
     for side in sides {
+        let reused = if side == "legacy" {
+            &args.legacy_run
+        } else {
+            &args.target_run
+        };
+        if let Some(id) = reused {
+            progress.println(&format!("reusing {side:<7} {id}"));
+            used.push((side, id.clone()));
+            continue;
+        }
         let req = spec.extract_request(side)?;
         let opts = ExtractOptions::new(&root, &run_id);
         let outcome = extract::extract(&req, &opts, &progress)?;
@@ -238,13 +382,156 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             outcome.run_id,
             if n == 1 { "table" } else { "tables" },
         ));
+        used.push((side, run_id.clone()));
     }
+    let run_of = |side: &str| {
+        used.iter()
+            .find(|(s, _)| *s == side)
+            .map(|(_, id)| id.clone())
+    };
     let opts = args
         .common
-        .options(&spec, Some(run_id.clone()), Some(run_id));
-    let quiet_progress = TermProgress::new(true);
-    let outcome = check::verify(&spec, &opts, &quiet_progress)?;
-    Ok(finish(&outcome, args.common.quiet, &progress))
+        .options(&spec, run_of("legacy"), run_of("target"));
+    let (code, _) = verify_and_report(&spec, opts, &args.common, pending, &progress)?;
+    if let Some(keep) = args.keep {
+        let protect: Vec<(&str, &str)> = used.iter().map(|(s, id)| (*s, id.as_str())).collect();
+        let pruned = store::prune(keep, &root, &reports_root, &spec.name(), &protect)?;
+        if !pruned.runs.is_empty() || !pruned.reports.is_empty() {
+            progress.println(&format!(
+                "pruned (--keep {keep}): {} snapshot runs, {} reports",
+                pruned.runs.len(),
+                pruned.reports.len()
+            ));
+        }
+    }
+    Ok(code)
+}
+
+pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
+    let spec = Spec::load(&args.spec)?;
+    let root = args.reports.clone().unwrap_or_else(|| spec.reports_root());
+    let (reports, unreadable) = store::list_reports(&root, &spec.name())?;
+    for u in &unreadable {
+        eprintln!("warning: skipped a report that cannot be read: {u}");
+    }
+    if reports.is_empty() {
+        println!(
+            "no reports of spec {} under {} yet: `snapdiff run` or `snapdiff verify` writes them",
+            spec.name(),
+            root.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    let shown = &reports[reports.len().saturating_sub(args.limit)..];
+    for line in history_lines(&spec.name(), &root, shown) {
+        println!("{}", snapdiff::secrets::scrub(&line));
+    }
+    Ok(EXIT_OK)
+}
+
+/// The history table: one line per report (status, findings per entity, new and fixed
+/// since the report before), then under it what changed, by key.
+fn history_lines(name: &str, root: &Path, reports: &[(PathBuf, Report)]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (_, r) in reports {
+        for e in &r.outcome.entities {
+            if !names.contains(&e.name) {
+                names.push(e.name.clone());
+            }
+        }
+        for i in &r.outcome.invariants {
+            if !names.contains(&i.name) {
+                names.push(i.name.clone());
+            }
+        }
+    }
+    let mut out = vec![format!(
+        "spec {name}: {} reports in {} (findings per check; new and fixed since the report before)",
+        reports.len(),
+        root.display()
+    )];
+    let mut header = vec![
+        format!("{:<20}", "report"),
+        format!("{:<20}", "created"),
+        "status".into(),
+    ];
+    header.extend(names.iter().cloned());
+    header.push("new".into());
+    header.push("fixed".into());
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (_, r) in reports {
+        let mut row = vec![
+            format!("{:<20}", r.id),
+            format!("{:<20}", r.created_at.format("%Y-%m-%d %H:%M:%S")),
+            status_word(r.status).to_string(),
+        ];
+        for n in &names {
+            let e = r.outcome.entities.iter().find(|e| &e.name == n);
+            let i = r.outcome.invariants.iter().find(|i| &i.name == n);
+            row.push(match (e, i) {
+                (Some(e), _) => e.findings().to_string(),
+                (None, Some(i)) => i.violations.to_string(),
+                _ => "-".into(),
+            });
+        }
+        match &r.delta {
+            Some(d) => {
+                row.push(format!("+{}", d.new));
+                row.push(format!("-{}", d.fixed));
+            }
+            None => {
+                row.push("-".into());
+                row.push("-".into());
+            }
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let fmt = |r: &[String]| {
+        r.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    out.push(fmt(&header));
+    for (row, (_, r)) in rows.iter().zip(reports) {
+        out.push(fmt(row));
+        let Some(d) = &r.delta else { continue };
+        for g in &d.groups {
+            let mut line = format!("    {} {}: +{} -{}", g.name, g.kind, g.new, g.fixed);
+            if !g.by_key {
+                line.push_str(" (counts only: a diff file to match keys was not there)");
+            }
+            out.push(line);
+            if !g.new_items.is_empty() {
+                out.push(format!("      new:   {}", items(&g.new_items, g.new)));
+            }
+            if !g.fixed_items.is_empty() {
+                out.push(format!("      fixed: {}", items(&g.fixed_items, g.fixed)));
+            }
+        }
+    }
+    out
+}
+
+/// Listed findings, with how many more there are.
+fn items(listed: &[String], total: u64) -> String {
+    let mut s = listed.join("; ");
+    if total > listed.len() as u64 {
+        s.push_str(&format!("; and {} more", total - listed.len() as u64));
+    }
+    s
 }
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {

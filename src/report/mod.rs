@@ -1,13 +1,26 @@
 //! What a verification found, as plain data: one [`EntityReport`] per entity or query
 //! check, one [`InvariantReport`] per invariant, and the overall [`Outcome`]. The command
-//! line prints a line per check from these; report files are rendered from them too.
+//! line prints a line per entity from these, and the report files are rendered from them:
+//! [`Report`] (`report.json`, the machine contract documented in docs/report.md),
+//! [`markdown`], [`html`] and [`junit`]. [`store`] owns the reports folder (atomic
+//! writes, ids, the run lock, retention) and [`delta`] what changed since the previous
+//! report of the same spec.
+
+pub mod delta;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod store;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Thresholds;
 
 /// Whether a check passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Everything proven equal, or within thresholds.
@@ -21,7 +34,7 @@ pub enum Status {
 }
 
 /// One check of an entity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// schema, count, hash, diff, aggregate, multiset.
     pub check: String,
@@ -31,28 +44,44 @@ pub struct CheckOutcome {
 }
 
 /// Row counts per partition and how many partition digests matched.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Partitions {
     pub total: usize,
     pub equal: usize,
     /// The partitions whose digests differ (all of them: a report lists each).
     pub differing: Vec<String>,
-    /// Partitions whose row counts differ: (partition, legacy rows, target rows).
-    pub count_differences: Vec<(String, u64, u64)>,
+    /// Every partition, in order: its counts, whether its digest matched, and the
+    /// differences the row diff found in it.
+    pub rows: Vec<PartitionRow>,
+}
+
+/// One partition of an entity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartitionRow {
+    /// The partition's value as text (`None`: rows whose partition expression is NULL).
+    pub partition: Option<String>,
+    pub legacy_rows: u64,
+    pub target_rows: u64,
+    /// Whether the partition's digests are equal (`None` when the hash check did not run).
+    pub digest_equal: Option<bool>,
+    /// Rows the diff found missing, extra and changed in this partition.
+    pub missing: u64,
+    pub extra: u64,
+    pub changed: u64,
 }
 
 /// A row of a side, column by column (values as text, `None` for NULL).
 pub type Row = Vec<(String, Option<String>)>;
 
 /// A changed row: its key, and every compared column's values side by side.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChangedRow {
     pub key: Row,
     pub cells: Vec<Cell>,
 }
 
 /// One column of a changed row.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cell {
     pub column: String,
     pub legacy: Option<String>,
@@ -61,7 +90,7 @@ pub struct Cell {
 }
 
 /// A key that several rows of a side carry.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DuplicateKey {
     pub side: String,
     pub key: Row,
@@ -69,7 +98,7 @@ pub struct DuplicateKey {
 }
 
 /// What the row diff found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Diff {
     pub missing: u64,
     pub extra: u64,
@@ -91,7 +120,7 @@ pub struct Diff {
 }
 
 /// A column statistic that differs between the sides.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AggregateDifference {
     pub column: String,
     pub statistic: String,
@@ -100,7 +129,7 @@ pub struct AggregateDifference {
 }
 
 /// Everything about one entity (or query check).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EntityReport {
     pub name: String,
     /// `entity` or `query`.
@@ -120,10 +149,32 @@ pub struct EntityReport {
     pub diff: Option<Diff>,
     pub aggregate_differences: Vec<AggregateDifference>,
     pub checks: Vec<CheckOutcome>,
+    /// The limits the checks were judged by (the spec's defaults under the entity's own).
+    pub thresholds: Thresholds,
+    /// The files that hold every differing row, relative to the diffs folder
+    /// (`<entity>/missing.parquet`, ...); empty when none were written.
+    pub diff_files: Vec<String>,
+}
+
+impl EntityReport {
+    /// How many findings the entity has: differing rows, duplicate and NULL keys, schema
+    /// findings and aggregate differences.
+    pub fn findings(&self) -> u64 {
+        let d = self.diff.as_ref().map_or(0, |d| {
+            d.missing
+                + d.extra
+                + d.changed
+                + d.duplicate_keys_legacy
+                + d.duplicate_keys_target
+                + d.null_keys_legacy
+                + d.null_keys_target
+        });
+        d + self.schema_findings.len() as u64 + self.aggregate_differences.len() as u64
+    }
 }
 
 /// What an invariant found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InvariantReport {
     pub name: String,
     pub status: Status,
@@ -132,14 +183,138 @@ pub struct InvariantReport {
     pub seconds: f64,
 }
 
+/// A snapshot run as a report names it: a summary of its manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSummary {
+    pub run_id: String,
+    /// The source kind and its URL (never with a password).
+    pub source_kind: String,
+    pub source_url: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub consistency: String,
+    pub tables: Vec<TableSummary>,
+}
+
+/// A table of a snapshot run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableSummary {
+    pub name: String,
+    pub rows: u64,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl RunSummary {
+    /// The summary of a run's manifest.
+    pub fn of(m: &crate::snapshot::Manifest) -> RunSummary {
+        RunSummary {
+            run_id: m.run_id.clone(),
+            source_kind: m.source.kind.to_string(),
+            source_url: m.source.url.clone(),
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+            consistency: m.consistency.clone(),
+            tables: m
+                .tables
+                .iter()
+                .map(|(name, t)| TableSummary {
+                    name: name.clone(),
+                    rows: t.rows,
+                    files: t.files.len(),
+                    bytes: t.files.iter().map(|f| f.bytes).sum(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The whole verification.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
-    pub legacy_run: String,
-    pub target_run: String,
+    pub legacy: RunSummary,
+    pub target: RunSummary,
     pub row_hash_version: u32,
     pub entities: Vec<EntityReport>,
     pub invariants: Vec<InvariantReport>,
+    /// Seconds the verification took.
+    pub seconds: f64,
+}
+
+/// The version of `report.json`'s layout (docs/report.md, docs/report.schema.json).
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+/// `report.json`: one verification, with what identifies it and what changed since the
+/// previous report of the same spec. Every other report file is rendered from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// Always `snapdiff-report`.
+    pub format: String,
+    pub format_version: u32,
+    /// The report's id: its folder's name under the reports root.
+    pub id: String,
+    pub tool_version: String,
+    pub created_at: DateTime<Utc>,
+    /// `pass` or `fail`.
+    pub status: Status,
+    pub spec: SpecInfo,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// What changed since the previous report of the same spec (`None` for the first).
+    pub delta: Option<delta::Delta>,
+    /// The files written, relative to the report's folder.
+    pub files: Vec<String>,
+}
+
+/// Which spec a report verified.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpecInfo {
+    /// The spec file's name without `.toml`: reports of one spec share it.
+    pub name: String,
+    pub path: String,
+    /// SHA-256 of the spec file's bytes (before `${VAR}` expansion).
+    pub sha256: String,
+}
+
+impl SpecInfo {
+    /// What identifies `spec` in its reports.
+    pub fn of(spec: &crate::spec::Spec) -> SpecInfo {
+        SpecInfo {
+            name: spec.name(),
+            path: spec.path.display().to_string(),
+            sha256: spec.sha256(),
+        }
+    }
+}
+
+impl Report {
+    /// A report of `outcome`.
+    pub fn new(id: &str, spec: SpecInfo, outcome: Outcome) -> Report {
+        Report {
+            format: "snapdiff-report".into(),
+            format_version: REPORT_FORMAT_VERSION,
+            id: id.to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_at: Utc::now(),
+            status: if outcome.passed() {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            spec,
+            outcome,
+            delta: None,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// A key as `id=5` (`col=value,...`; NULL for a missing value).
+pub fn key_text(key: &Row) -> String {
+    key.iter()
+        .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL")))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Outcome {

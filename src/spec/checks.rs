@@ -37,7 +37,7 @@ fn opt_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>
 }
 
 /// Pass/fail limits. Unset limits are 0: any difference fails.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub max_missing: Option<u64>,

@@ -29,6 +29,14 @@ pub struct SnapshotsSection {
     pub root: Option<String>,
 }
 
+/// `[reports]`.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsSection {
+    /// The reports root, relative to the spec's folder (default `reports`).
+    pub root: Option<String>,
+}
+
 /// `[sources.<side>]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +72,8 @@ pub struct ExtractEntry {
 pub struct SpecFile {
     #[serde(default)]
     pub snapshots: SnapshotsSection,
+    #[serde(default)]
+    pub reports: ReportsSection,
     #[serde(default)]
     pub sources: SourcesSection,
     #[serde(default)]
@@ -472,8 +482,31 @@ impl Spec {
 
     /// The snapshot root: `[snapshots] root`, relative to the spec's folder.
     pub fn snapshot_root(&self) -> PathBuf {
-        let root = self.file.snapshots.root.as_deref().unwrap_or("snapshots");
-        let p = Path::new(root);
+        self.relative(self.file.snapshots.root.as_deref().unwrap_or("snapshots"))
+    }
+
+    /// Where reports are written: `[reports] root`, relative to the spec's folder
+    /// (default `reports`).
+    pub fn reports_root(&self) -> PathBuf {
+        self.relative(self.file.reports.root.as_deref().unwrap_or("reports"))
+    }
+
+    /// The spec's name: its file name without `.toml`. Reports of one spec share it.
+    pub fn name(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "spec".into())
+    }
+
+    /// SHA-256 of the spec's text as written (before `${VAR}` expansion), in hex.
+    pub fn sha256(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.text.as_bytes()))
+    }
+
+    fn relative(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
         if p.is_absolute() {
             p.to_path_buf()
         } else {

@@ -272,7 +272,7 @@ pub fn skip(what: &str, why: &str) {
     );
 }
 
-fn required() -> bool {
+pub fn required() -> bool {
     std::env::var("SNAPDIFF_REQUIRE_SERVICES")
         .map(|v| v == "1")
         .unwrap_or(false)

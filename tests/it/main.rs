@@ -13,6 +13,7 @@ mod extract_mysql;
 mod extract_postgres;
 mod extract_sqlite;
 mod properties;
+mod reports;
 mod school;
 mod secrets;
 mod slt;

@@ -36,7 +36,8 @@ fn a_good_spec_reports_duplicate_keys_as_findings() {
         "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\nignore = \"note\"\n[entity.normalize]\namount = { round = 2 }\n\
          placed = { legacy = { parse = \"%Y-%m-%d %H:%M:%S\", timezone = \"Europe/Berlin\" }, target = { timezone = \"UTC\" } }\n",
     );
-    let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap()]);
+    // No report files: the details go to standard output.
+    let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap(), "--format", "none"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stdout.contains(
@@ -100,7 +101,14 @@ fn a_failing_invariant_shows_its_first_rows() {
         "[[invariant]]\nname = \"amounts_are_whole\"\nsql = \"SELECT id, amount FROM target.orders WHERE amount <> round(amount) ORDER BY id\"\n\
          [invariant.thresholds]\nmax_rows = 1\n",
     );
-    let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap(), "--samples", "2"]);
+    let (code, stdout, stderr) = run(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--samples",
+        "2",
+        "--format",
+        "none",
+    ]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     let tail: Vec<&str> = stdout
         .lines()

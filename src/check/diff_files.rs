@@ -1,0 +1,149 @@
+//! Every differing row, written to Parquet as the diff finds it.
+//!
+//! The diff's queries (missing, extra, changed, duplicate and NULL keys) run once each:
+//! their rows stream into `<diffs>/<entity>/<kind>.parquet`, and the counts, samples and
+//! per-partition figures of the report are read back from those files, which are small
+//! next to the join that produced them. The files are what users query afterwards with
+//! `snapdiff sql`, DuckDB or Polars (their layout is in docs/report.md).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// A Parquet file being written from one or more query results of one schema.
+pub(crate) struct DiffWriter {
+    path: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    /// The file's schema: the batches' with view types (`Utf8View`) as plain ones, which
+    /// every Parquet reader knows.
+    schema: SchemaRef,
+    rows: u64,
+}
+
+impl DiffWriter {
+    /// Start `path`; every batch appended must have `schema`.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<DiffWriter> {
+        let schema = plain(&schema);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3")))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .map_err(|e| Error::io_other("start Parquet file", path, e))?;
+        Ok(DiffWriter {
+            path: path.to_path_buf(),
+            writer: Some(writer),
+            schema,
+            rows: 0,
+        })
+    }
+
+    /// Append one batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c.clone())
+                } else {
+                    arrow::compute::cast(c, f.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .and_then(|cols| RecordBatch::try_new(self.schema.clone(), cols))
+            .map_err(|e| Error::io_other("shape a diff batch", &self.path, e))?;
+        let w = self.writer.as_mut().expect("writer is open until finish");
+        w.write(&columns)
+            .map_err(|e| Error::io_other("write Parquet", &self.path, e))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Run `df` and append every row, each batch passed through `map` first. With
+    /// `keep`, batches are also kept in memory while they hold at most `keep` rows in
+    /// all (`None` once they would hold more). Returns the rows appended and those kept.
+    pub async fn append(
+        &mut self,
+        df: DataFrame,
+        mut map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
+        keep: usize,
+    ) -> std::result::Result<(u64, Option<Vec<RecordBatch>>), DiffError> {
+        let mut stream = df.execute_stream().await.map_err(DiffError::Query)?;
+        let (mut rows, mut kept) = (0u64, Some(Vec::new()));
+        while let Some(batch) = stream.next().await {
+            let batch = map(batch.map_err(DiffError::Query)?).map_err(DiffError::Write)?;
+            self.write(&batch).map_err(DiffError::Write)?;
+            rows += batch.num_rows() as u64;
+            if let Some(k) = &mut kept {
+                if rows as usize <= keep {
+                    k.push(batch);
+                } else {
+                    kept = None;
+                }
+            }
+        }
+        Ok((rows, kept))
+    }
+
+    /// Close the file. Returns the rows written.
+    pub fn finish(mut self) -> Result<u64> {
+        if let Some(w) = self.writer.take() {
+            w.close()
+                .map_err(|e| Error::io_other("close Parquet file", &self.path, e))?;
+        }
+        Ok(self.rows)
+    }
+}
+
+/// A failure while writing a query's rows: the query's own (explained by the entity, as
+/// any check's error) or the file's.
+pub(crate) enum DiffError {
+    Query(datafusion::error::DataFusionError),
+    Write(Error),
+}
+
+/// Read a diff file back as a DataFrame.
+pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame> {
+    ctx.read_parquet(
+        path.to_string_lossy().to_string(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .map_err(|e| Error::snapshot(format!("cannot read a diff file back: {e}")).with_file(path))
+}
+
+/// `schema` with top-level view types as their plain forms (`Utf8View` as `Utf8`,
+/// `BinaryView` as `Binary`).
+fn plain(schema: &SchemaRef) -> SchemaRef {
+    use arrow::datatypes::DataType;
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Utf8View => DataType::Utf8,
+                DataType::BinaryView => DataType::Binary,
+                t => t.clone(),
+            };
+            f.as_ref().clone().with_data_type(t)
+        })
+        .collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}

@@ -1,0 +1,262 @@
+//! What changed since the previous report of the same spec: findings that are new and
+//! findings that were fixed. Keyed findings (missing, extra, changed rows, duplicate
+//! keys) are matched by key, from both reports' `diffs/` Parquet files; the others
+//! (schema findings, aggregate differences, failing invariants, NULL keys) by what they
+//! say. `snapdiff history` reads the deltas stored in each report.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use serde::{Deserialize, Serialize};
+
+use super::{key_text, Report, Status};
+use crate::error::{Error, Result};
+
+/// How many new and fixed findings of each group a report lists by name (the counts are
+/// always whole).
+pub const LISTED: usize = 20;
+
+/// The kinds of finding matched by key, and the diff file each lives in.
+pub const KEYED_KINDS: [&str; 4] = ["missing", "extra", "changed", "duplicates"];
+
+/// What changed since the previous report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Delta {
+    /// The previous report of the same spec.
+    pub previous_report: String,
+    pub previous_created_at: DateTime<Utc>,
+    /// Findings in this report and not in the previous one.
+    pub new: u64,
+    /// Findings in the previous report and not in this one.
+    pub fixed: u64,
+    /// One group per check name and kind of finding that changed.
+    pub groups: Vec<DeltaGroup>,
+}
+
+/// New and fixed findings of one kind in one entity, query check or invariant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeltaGroup {
+    /// The entity, query check or invariant.
+    pub name: String,
+    /// missing, extra, changed, duplicates, null_keys, schema, aggregate or invariant.
+    pub kind: String,
+    /// Whether the findings were matched one by one (by key, or by what they say);
+    /// `false` when a diff file was not there to compare, so only counts moved.
+    pub by_key: bool,
+    pub new: u64,
+    pub fixed: u64,
+    /// The first new and fixed findings (`id=5`, or the finding's text), at most [`LISTED`].
+    pub new_items: Vec<String>,
+    pub fixed_items: Vec<String>,
+}
+
+/// The delta of `current` (whose diff files are under `current_dir/diffs`) against
+/// `previous` (under `previous_dir/diffs`).
+pub async fn compute(
+    current: &Report,
+    current_dir: &Path,
+    previous: &Report,
+    previous_dir: &Path,
+) -> Result<Delta> {
+    let mut groups = Vec::new();
+    let ctx = SessionContext::new();
+    for e in &current.outcome.entities {
+        let prev = previous.outcome.entities.iter().find(|p| p.name == e.name);
+        // Keyed findings, by key.
+        for kind in KEYED_KINDS {
+            let count = |r: &super::EntityReport| {
+                r.diff.as_ref().map_or(0, |d| match kind {
+                    "missing" => d.missing,
+                    "extra" => d.extra,
+                    "changed" => d.changed,
+                    _ => d.duplicate_keys_legacy + d.duplicate_keys_target,
+                })
+            };
+            let (cur_n, prev_n) = (count(e), prev.map_or(0, count));
+            if cur_n == 0 && prev_n == 0 {
+                continue;
+            }
+            let file = format!("{}/{kind}.parquet", e.name);
+            let (cur_f, prev_f) = (
+                current_dir.join("diffs").join(&file),
+                previous_dir.join("diffs").join(&file),
+            );
+            let mut g = DeltaGroup {
+                name: e.name.clone(),
+                kind: kind.into(),
+                ..Default::default()
+            };
+            if cur_f.is_file() && (prev_f.is_file() || prev.is_none() || prev_n == 0) {
+                let key: Vec<String> = if kind == "duplicates" {
+                    std::iter::once("__side".to_string())
+                        .chain(e.key.iter().cloned())
+                        .collect()
+                } else {
+                    e.key.clone()
+                };
+                let cur_keys = keys_of(&ctx, &cur_f, &key).await?;
+                let prev_keys = if prev_f.is_file() {
+                    keys_of(&ctx, &prev_f, &key).await?
+                } else {
+                    BTreeSet::new()
+                };
+                let new: Vec<&String> = cur_keys.difference(&prev_keys).collect();
+                let fixed: Vec<&String> = prev_keys.difference(&cur_keys).collect();
+                g.by_key = true;
+                g.new = new.len() as u64;
+                g.fixed = fixed.len() as u64;
+                g.new_items = new.into_iter().take(LISTED).cloned().collect();
+                g.fixed_items = fixed.into_iter().take(LISTED).cloned().collect();
+            } else {
+                g.new = cur_n.saturating_sub(prev_n);
+                g.fixed = prev_n.saturating_sub(cur_n);
+            }
+            groups.push(g);
+        }
+        // NULL keys: counted (such rows have no key to match them by).
+        let nulls = |r: &super::EntityReport| {
+            r.diff
+                .as_ref()
+                .map_or(0, |d| d.null_keys_legacy + d.null_keys_target)
+        };
+        let (cur_n, prev_n) = (nulls(e), prev.map_or(0, nulls));
+        if cur_n != prev_n {
+            groups.push(DeltaGroup {
+                name: e.name.clone(),
+                kind: "null_keys".into(),
+                by_key: false,
+                new: cur_n.saturating_sub(prev_n),
+                fixed: prev_n.saturating_sub(cur_n),
+                ..Default::default()
+            });
+        }
+        // Schema findings and aggregate differences, by what they say.
+        let texts = |r: Option<&super::EntityReport>, kind: &str| -> BTreeSet<String> {
+            r.map(|r| match kind {
+                "schema" => r.schema_findings.iter().cloned().collect(),
+                _ => r
+                    .aggregate_differences
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} {}: legacy {} target {}",
+                            a.column,
+                            a.statistic,
+                            a.legacy.as_deref().unwrap_or("NULL"),
+                            a.target.as_deref().unwrap_or("NULL")
+                        )
+                    })
+                    .collect(),
+            })
+            .unwrap_or_default()
+        };
+        for kind in ["schema", "aggregate"] {
+            groups.extend(by_text(
+                &e.name,
+                kind,
+                &texts(Some(e), kind),
+                &texts(prev, kind),
+            ));
+        }
+    }
+    // Entities that are gone: their findings count as fixed.
+    for p in &previous.outcome.entities {
+        if current.outcome.entities.iter().all(|e| e.name != p.name) && p.findings() > 0 {
+            groups.push(DeltaGroup {
+                name: p.name.clone(),
+                kind: "entity".into(),
+                by_key: false,
+                new: 0,
+                fixed: p.findings(),
+                new_items: Vec::new(),
+                fixed_items: vec![format!("{} is no longer verified", p.name)],
+            });
+        }
+    }
+    // Invariants: a failing invariant is a finding.
+    let failing = |r: &Report| -> BTreeSet<String> {
+        r.outcome
+            .invariants
+            .iter()
+            .filter(|i| i.status == Status::Fail)
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    let (cur_inv, prev_inv) = (failing(current), failing(previous));
+    for name in cur_inv.union(&prev_inv) {
+        let (c, p) = (cur_inv.contains(name), prev_inv.contains(name));
+        if c != p {
+            groups.push(DeltaGroup {
+                name: name.clone(),
+                kind: "invariant".into(),
+                by_key: true,
+                new: c as u64,
+                fixed: p as u64,
+                new_items: if c { vec![name.clone()] } else { Vec::new() },
+                fixed_items: if p { vec![name.clone()] } else { Vec::new() },
+            });
+        }
+    }
+    groups.retain(|g| g.new > 0 || g.fixed > 0);
+    Ok(Delta {
+        previous_report: previous.id.clone(),
+        previous_created_at: previous.created_at,
+        new: groups.iter().map(|g| g.new).sum(),
+        fixed: groups.iter().map(|g| g.fixed).sum(),
+        groups,
+    })
+}
+
+/// New and fixed findings matched by their text.
+fn by_text(
+    name: &str,
+    kind: &str,
+    cur: &BTreeSet<String>,
+    prev: &BTreeSet<String>,
+) -> Option<DeltaGroup> {
+    let new: Vec<&String> = cur.difference(prev).collect();
+    let fixed: Vec<&String> = prev.difference(cur).collect();
+    if new.is_empty() && fixed.is_empty() {
+        return None;
+    }
+    Some(DeltaGroup {
+        name: name.into(),
+        kind: kind.into(),
+        by_key: true,
+        new: new.len() as u64,
+        fixed: fixed.len() as u64,
+        new_items: new.into_iter().take(LISTED).cloned().collect(),
+        fixed_items: fixed.into_iter().take(LISTED).cloned().collect(),
+    })
+}
+
+/// The keys (`id=5`) of a diff file. Keys are compared as text, so a key whose type
+/// changed between runs (a spec edit) still matches its value.
+async fn keys_of(ctx: &SessionContext, file: &Path, key: &[String]) -> Result<BTreeSet<String>> {
+    let fail = |e: datafusion::error::DataFusionError| {
+        Error::snapshot(format!("cannot read the diff file: {e}")).with_file(file)
+    };
+    let path = file.to_string_lossy().to_string();
+    let df = ctx
+        .read_parquet(path, ParquetReadOptions::default())
+        .await
+        .map_err(fail)?;
+    let names: Vec<&str> = key.iter().map(String::as_str).collect();
+    let df = df.select_columns(&names).map_err(fail)?;
+    let batches = df.collect().await.map_err(fail)?;
+    let rows = crate::check::entity::rows(&batches, false);
+    Ok(rows
+        .iter()
+        .map(|r| {
+            // The side of a duplicate key reads as `legacy: id=5`.
+            match r.first() {
+                Some((c, Some(side))) if c == "__side" => {
+                    format!("{side}: {}", key_text(&r[1..].to_vec()))
+                }
+                _ => key_text(r),
+            }
+        })
+        .collect())
+}

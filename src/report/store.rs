@@ -1,0 +1,425 @@
+//! The reports folder, and what keeps nightly runs from hurting each other.
+//!
+//! ```text
+//! <reports root>/
+//!   .tmp-<id>/                 a report being written; never read
+//!   <id>/report.json           the machine contract (docs/report.md)
+//!   <id>/report.md             the summary for a pull request or a ticket
+//!   <id>/report.html           one self-contained page
+//!   <id>/junit.xml             one test case per check
+//!   <id>/diffs/<entity>/{missing,extra,changed,duplicates,null_keys}.parquet
+//! ```
+//!
+//! A report is written into `.tmp-<id>/` and renamed into place whole, so a run killed
+//! part-way leaves earlier reports as they were and nothing that looks complete.
+//! [`RunLock`] keeps two `snapdiff run`s of one spec from writing the same folders, and
+//! [`prune`] applies `--keep`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{delta, Report};
+use crate::error::{Error, ErrorKind, Result};
+use crate::snapshot;
+
+/// The files a report can have, as `--format` names them.
+pub const FORMAT_NAMES: [&str; 5] = ["json", "md", "html", "junit", "diffs"];
+
+/// Which report files to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formats {
+    pub json: bool,
+    pub md: bool,
+    pub html: bool,
+    pub junit: bool,
+    pub diffs: bool,
+}
+
+impl Formats {
+    /// Every file.
+    pub fn all() -> Formats {
+        Formats {
+            json: true,
+            md: true,
+            html: true,
+            junit: true,
+            diffs: true,
+        }
+    }
+
+    /// No report at all.
+    pub fn none() -> Formats {
+        Formats {
+            json: false,
+            md: false,
+            html: false,
+            junit: false,
+            diffs: false,
+        }
+    }
+
+    /// Parse `--format`: `all`, `none`, or a comma-separated list of [`FORMAT_NAMES`].
+    pub fn parse(list: &str) -> Result<Formats> {
+        let mut f = Formats::none();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name {
+                "all" => f = Formats::all(),
+                "none" => {}
+                "json" => f.json = true,
+                "md" | "markdown" => f.md = true,
+                "html" => f.html = true,
+                "junit" | "xml" => f.junit = true,
+                "diffs" | "parquet" => f.diffs = true,
+                other => {
+                    return Err(
+                        Error::spec(format!("unknown report format `{other}`")).with_hint(format!(
+                            "choose from all, none, {}",
+                            FORMAT_NAMES.join(", ")
+                        )),
+                    )
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether any file is written.
+    pub fn any(&self) -> bool {
+        self.json || self.md || self.html || self.junit || self.diffs
+    }
+}
+
+/// The file name of `report.json`.
+pub const REPORT_JSON: &str = "report.json";
+
+/// A report folder being written: `<root>/.tmp-<id>/` until [`PendingReport::commit`]
+/// renames it to `<root>/<id>/`. Dropped uncommitted, it is removed.
+pub struct PendingReport {
+    root: PathBuf,
+    id: String,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl PendingReport {
+    /// Start report `id` under `root` (created if needed). Fails, before any work is
+    /// done, when the folder cannot be written or the report exists.
+    pub fn begin(root: &Path, id: &str) -> Result<PendingReport> {
+        snapshot::check_name("report id", id)?;
+        std::fs::create_dir_all(root).map_err(|e| unwritable(root, e))?;
+        if root.join(id).exists() {
+            return Err(
+                Error::new(ErrorKind::Spec, format!("a report `{id}` exists already"))
+                    .with_file(root.join(id))
+                    .with_hint("reports are never overwritten: choose another run id"),
+            );
+        }
+        let tmp = root.join(format!("{}{id}", snapshot::TMP_PREFIX));
+        std::fs::create_dir(&tmp).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::new(
+                    ErrorKind::Interrupted,
+                    format!("report `{id}` is being written by another snapdiff"),
+                )
+                .with_file(&tmp)
+                .with_hint("wait for it to finish; if no snapdiff is running, remove the folder")
+            } else {
+                unwritable(root, e)
+            }
+        })?;
+        // Prove the folder takes files now, not after an hour of extraction.
+        let probe = tmp.join(".probe");
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"ok"))
+            .map_err(|e| unwritable(root, e))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(PendingReport {
+            root: root.to_path_buf(),
+            id: id.to_string(),
+            tmp,
+            committed: false,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The folder the report's files are written to until it is committed.
+    pub fn dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Where the verification writes every differing row.
+    pub fn diffs_dir(&self) -> PathBuf {
+        self.tmp.join("diffs")
+    }
+
+    /// The folder the report will have once committed.
+    pub fn final_dir(&self) -> PathBuf {
+        self.root.join(&self.id)
+    }
+
+    /// Write the chosen files, then rename the folder into place. `report.files` is
+    /// filled in. Returns the report's folder.
+    pub fn commit(mut self, report: &mut Report, formats: Formats) -> Result<PathBuf> {
+        let diffs = self.diffs_dir();
+        if formats.diffs {
+            report.files = diff_file_list(report);
+        } else {
+            report.files.clear();
+            if diffs.exists() {
+                std::fs::remove_dir_all(&diffs)
+                    .map_err(|e| Error::io("remove the diff files", &diffs, e))?;
+            }
+        }
+        let mut written: Vec<(&str, String)> = Vec::new();
+        if formats.json {
+            written.push((REPORT_JSON, String::new()));
+        }
+        if formats.md {
+            written.push(("report.md", super::markdown::render(report)));
+        }
+        if formats.html {
+            written.push(("report.html", super::html::render(report)));
+        }
+        if formats.junit {
+            written.push(("junit.xml", super::junit::render(report)));
+        }
+        let mut files: Vec<String> = written.iter().map(|(n, _)| n.to_string()).collect();
+        files.append(&mut report.files);
+        report.files = files;
+        for (name, text) in &written {
+            let path = self.tmp.join(name);
+            if *name == REPORT_JSON {
+                snapshot::writer::write_json_atomic(&path, report)?;
+            } else {
+                snapshot::writer::write_atomic(&path, text.as_bytes())?;
+            }
+        }
+        let dest = self.final_dir();
+        std::fs::rename(&self.tmp, &dest)
+            .map_err(|e| Error::io("move the report into place", &dest, e))?;
+        File::open(&self.root)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("sync folder", &self.root, e))?;
+        self.committed = true;
+        Ok(dest)
+    }
+}
+
+impl Drop for PendingReport {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// The diff files of a report's entities, relative to its folder.
+fn diff_file_list(report: &Report) -> Vec<String> {
+    report
+        .outcome
+        .entities
+        .iter()
+        .flat_map(|e| e.diff_files.iter().map(|f| format!("diffs/{f}")))
+        .collect()
+}
+
+fn unwritable(root: &Path, e: std::io::Error) -> Error {
+    Error::io("write the reports folder", root, e).with_hint(
+        "choose a folder you can write with --reports DIR (or [reports] root in the spec), or fix its permissions",
+    )
+}
+
+/// A new report id from the current UTC time (`20261122T021500Z`), unique under `root`.
+pub fn new_report_id(root: &Path) -> String {
+    let base = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let taken = |id: &str| {
+        root.join(id).exists() || root.join(format!("{}{id}", snapshot::TMP_PREFIX)).exists()
+    };
+    let mut id = base.clone();
+    let mut n = 2;
+    while taken(&id) {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+/// A report's folder and its `report.json`.
+pub type StoredReport = (PathBuf, Report);
+
+/// Every complete report of spec `spec_name` under `root`, oldest first (by creation
+/// time). Folders whose `report.json` cannot be read are listed in the second vector,
+/// with why.
+pub fn list_reports(root: &Path, spec_name: &str) -> Result<(Vec<StoredReport>, Vec<String>)> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(Error::io("list reports", root, e)),
+    };
+    let (mut reports, mut unreadable) = (Vec::new(), Vec::new());
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list reports", root, e))?;
+        let dir = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || !dir.is_dir() {
+            continue;
+        }
+        let path = dir.join(REPORT_JSON);
+        if !path.is_file() {
+            continue;
+        }
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Report>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(r) if r.spec.name == spec_name => reports.push((dir, r)),
+            Ok(_) => {}
+            Err(e) => unreadable.push(format!("{}: {e}", path.display())),
+        }
+    }
+    reports.sort_by(|a, b| (a.1.created_at, &a.1.id).cmp(&(b.1.created_at, &b.1.id)));
+    Ok((reports, unreadable))
+}
+
+/// The delta of `report` (being written in `pending`) against the newest earlier
+/// report of its spec under `root`, if there is one.
+pub fn delta_against_previous(
+    root: &Path,
+    report: &Report,
+    pending: &PendingReport,
+) -> Result<Option<delta::Delta>> {
+    let (reports, _) = list_reports(root, &report.spec.name)?;
+    let Some((dir, previous)) = reports.into_iter().rev().find(|(_, r)| r.id != report.id) else {
+        return Ok(None);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(delta::compute(report, pending.dir(), &previous, &dir))
+        .map(Some)
+}
+
+/// Held while a `snapdiff run` of one spec works: a second run of the same spec (same
+/// snapshot root) fails at once instead of writing the same folders. Released when
+/// dropped, and by the system when the process dies.
+pub struct RunLock {
+    _file: File,
+}
+
+/// Take the run lock of the snapshot root `root`.
+pub fn lock_run(root: &Path) -> Result<RunLock> {
+    std::fs::create_dir_all(root).map_err(|e| Error::io("create the snapshot root", root, e))?;
+    let path = root.join(".run.lock");
+    let mut file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("create the run lock", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // Who holds it, for the message a second run prints.
+            let _ = file.set_len(0);
+            let _ = writeln!(
+                file,
+                "pid {} since {}",
+                std::process::id(),
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+            );
+            Ok(RunLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            Err(Error::new(
+                ErrorKind::Interrupted,
+                format!(
+                    "another snapdiff run of this spec is in progress{}",
+                    if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({holder})")
+                    }
+                ),
+            )
+            .with_file(&path)
+            .with_hint("wait for it to finish; nothing was written"))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("take the run lock", &path, e)),
+    }
+}
+
+/// What `--keep N` removed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Pruned {
+    /// `legacy/<run>` and `target/<run>` snapshot folders.
+    pub runs: Vec<String>,
+    /// Report ids.
+    pub reports: Vec<String>,
+}
+
+/// Keep the `keep` newest complete snapshot runs of each side and the `keep` newest
+/// reports of the spec; remove older ones. Never removes a run in `protect` (the runs
+/// just verified), an incomplete run (it may be resumed, or be being written), or a
+/// folder being written. Call it holding the [`RunLock`].
+pub fn prune(
+    keep: usize,
+    snapshot_root: &Path,
+    reports_root: &Path,
+    spec_name: &str,
+    protect: &[(&str, &str)],
+) -> Result<Pruned> {
+    if keep == 0 {
+        return Err(Error::spec(
+            "--keep must be at least 1: the newest run is always kept",
+        ));
+    }
+    let mut pruned = Pruned::default();
+    for side in crate::spec::SIDES {
+        // Oldest first by when they finished (run ids given by hand need not sort).
+        let mut complete: Vec<(chrono::DateTime<chrono::Utc>, snapshot::RunInfo)> = Vec::new();
+        for run in snapshot::list_runs(snapshot_root, side)? {
+            if run.complete {
+                let finished = snapshot::read_manifest(&run.path)?.finished_at;
+                complete.push((finished, run));
+            }
+        }
+        complete.sort_by(|a, b| (a.0, &a.1.run_id).cmp(&(b.0, &b.1.run_id)));
+        let complete: Vec<snapshot::RunInfo> = complete.into_iter().map(|(_, r)| r).collect();
+        let old = complete.len().saturating_sub(keep);
+        for run in &complete[..old] {
+            if protect
+                .iter()
+                .any(|(s, id)| *s == side && *id == run.run_id)
+            {
+                continue;
+            }
+            remove_run(&run.path)?;
+            pruned.runs.push(format!("{side}/{}", run.run_id));
+        }
+    }
+    let (reports, _) = list_reports(reports_root, spec_name)?;
+    let old = reports.len().saturating_sub(keep);
+    for (dir, r) in &reports[..old] {
+        let trash = reports_root.join(format!(".trash-{}", r.id));
+        std::fs::rename(dir, &trash).map_err(|e| Error::io("remove an old report", dir, e))?;
+        std::fs::remove_dir_all(&trash)
+            .map_err(|e| Error::io("remove an old report", &trash, e))?;
+        pruned.reports.push(r.id.clone());
+    }
+    Ok(pruned)
+}
+
+/// Remove a complete snapshot run: its manifest first, so that from the first moment
+/// on no check can take what is left for a complete run.
+fn remove_run(dir: &Path) -> Result<()> {
+    let manifest = dir.join(snapshot::MANIFEST);
+    std::fs::remove_file(&manifest)
+        .map_err(|e| Error::io("remove an old run's manifest", &manifest, e))?;
+    std::fs::remove_dir_all(dir).map_err(|e| Error::io("remove an old run", dir, e))
+}
