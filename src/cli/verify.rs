@@ -539,6 +539,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     let mut out = Vec::new();
     out.push(format!("spec {} is valid", args.spec.display()));
     out.push(format!("snapshots: {}", spec.snapshot_root().display()));
+    out.push(format!("reports: {}", spec.reports_root().display()));
     for side in spec.sides() {
         let req = spec.extract_request(side)?;
         out.push(format!(

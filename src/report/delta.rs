@@ -232,8 +232,9 @@ fn by_text(
     })
 }
 
-/// The keys (`id=5`) of a diff file. Keys are compared as text, so a key whose type
-/// changed between runs (a spec edit) still matches its value.
+/// The keys (`id=5`) of a diff file; without a key, the whole rows. Keys are compared
+/// as text, so a key whose type changed between runs (a spec edit) still matches its
+/// value.
 async fn keys_of(ctx: &SessionContext, file: &Path, key: &[String]) -> Result<BTreeSet<String>> {
     let fail = |e: datafusion::error::DataFusionError| {
         Error::snapshot(format!("cannot read the diff file: {e}")).with_file(file)
@@ -243,6 +244,15 @@ async fn keys_of(ctx: &SessionContext, file: &Path, key: &[String]) -> Result<BT
         .read_parquet(path, ParquetReadOptions::default())
         .await
         .map_err(fail)?;
+    // Without a key (a query check compared as multisets) a row is its own identity.
+    let whole_row: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| !n.starts_with("__"))
+        .collect();
+    let key = if key.is_empty() { &whole_row[..] } else { key };
     let names: Vec<&str> = key.iter().map(String::as_str).collect();
     let df = df.select_columns(&names).map_err(fail)?;
     let batches = df.collect().await.map_err(fail)?;

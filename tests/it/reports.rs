@@ -756,3 +756,65 @@ fn bad_runs_stop_with_exit_2_and_damage_nothing() {
     );
     assert!(!err.contains("warning"), "{err}");
 }
+
+#[test]
+fn a_run_killed_part_way_leaves_earlier_runs_and_reports_as_they_were() {
+    let dir = tempdir();
+    let school = school_copy(dir.path());
+    let spec = school.join("verify.toml");
+    let spec_s = spec.to_str().unwrap();
+    let (code, out, err) = run(&["run", spec_s, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let before = fingerprint(&school);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    // Kill a second run while it writes its diff files (SIGKILL: no clean-up runs).
+    let mut child = cmd(&["run", spec_s, "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let writing = || {
+        std::fs::read_dir(school.join("reports"))
+            .ok()
+            .is_some_and(|d| {
+                d.filter_map(|e| e.ok()).any(|e| {
+                    e.file_name().to_string_lossy().starts_with(".tmp-")
+                        && e.path().join("diffs").is_dir()
+                })
+            })
+    };
+    while !writing() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started its report"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    for (path, hash) in &before {
+        assert_eq!(&sha256_file(path), hash, "{} is as it was", path.display());
+    }
+    assert_eq!(
+        reports_in(&school.join("reports")).len(),
+        1,
+        "no half report looks complete"
+    );
+    let (code, history, err) = run(&["history", spec_s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        history.starts_with("spec verify: 1 reports in "),
+        "{history}"
+    );
+    // The lock died with the process: the next run goes ahead.
+    let (code, out, err) = run(&["run", spec_s, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(reports_in(&school.join("reports")).len(), 2);
+}

@@ -100,6 +100,27 @@ fn passwords_from_urls_env_and_spec_never_leak() {
         let (_, stdout, stderr) = output(out);
         assert_clean("Spec-Secret-7713", &stdout, &stderr, dir.path());
     }
+
+    // A whole nightly run, reports included: no file of it names the password.
+    let nightly = dir.path().join("nightly.toml");
+    std::fs::write(
+        &nightly,
+        "[sources.legacy]\nurl = \"postgresql://postgres:${IT_SPEC_PASSWORD}@127.0.0.1:5432/test\"\n\
+         [sources.target]\nurl = \"postgresql://postgres:${IT_SPEC_PASSWORD}@127.0.0.1:5432/test\"\n\
+         [[extract]]\nside = \"legacy\"\nname = \"t\"\ntable = \"it_secrets.t\"\n\
+         [[extract]]\nside = \"target\"\nname = \"t\"\ntable = \"it_secrets.t\"\n\
+         [[entity]]\nname = \"t\"\nkey = \"id\"\ntable = \"t\"\n",
+    )
+    .unwrap();
+    let out = cmd(&["run", nightly.to_str().unwrap()])
+        .env("IT_SPEC_PASSWORD", "Spec-Secret-7713")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = output(out);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("report: "), "{stdout}");
+    assert!(dir.path().join("reports").is_dir());
+    assert_clean("Spec-Secret-7713", &stdout, &stderr, dir.path());
 }
 
 #[test]
