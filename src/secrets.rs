@@ -66,7 +66,10 @@ pub fn redact_url(url: &str) -> String {
                 .split('&')
                 .filter(|kv| {
                     let k = kv.split('=').next().unwrap_or("").to_ascii_lowercase();
-                    k != "password" && k != "pwd" && k != "passwd"
+                    // password, sslpassword, pwd, passwd, secret, token, api_token, ...
+                    !["pass", "pwd", "secret", "token"]
+                        .iter()
+                        .any(|s| k.contains(s))
                 })
                 .collect();
             if kept.is_empty() {
@@ -146,6 +149,11 @@ mod tests {
             "sqlite://data/legacy.db"
         );
         assert_eq!(redact_url("data/orders.parquet"), "data/orders.parquet");
+        // Any query parameter that names a password, a secret or a token.
+        assert_eq!(
+            redact_url("postgresql://app@db/x?sslmode=verify-full&sslpassword=k3y&api_token=t0k&client_secret=s"),
+            "postgresql://app@db/x?sslmode=verify-full"
+        );
         // Unencoded `#`, `/`, `?` and `@` in a password.
         assert_eq!(
             redact_url("postgresql://app:s3#c/r?e@t@db:5432/x"),

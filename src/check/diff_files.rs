@@ -105,8 +105,11 @@ impl DiffWriter {
     /// Close the file. Returns the rows written.
     pub fn finish(mut self) -> Result<u64> {
         if let Some(w) = self.writer.take() {
-            w.close()
+            let file = w
+                .into_inner()
                 .map_err(|e| Error::io_other("close Parquet file", &self.path, e))?;
+            file.sync_all()
+                .map_err(|e| Error::io("sync", &self.path, e))?;
         }
         Ok(self.rows)
     }
@@ -130,7 +133,7 @@ pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame>
 }
 
 /// `schema` with top-level view types as their plain forms (`Utf8View` as `Utf8`,
-/// `BinaryView` as `Binary`).
+/// `BinaryView` as `Binary`), every field nullable.
 fn plain(schema: &SchemaRef) -> SchemaRef {
     use arrow::datatypes::DataType;
     let fields: Vec<arrow::datatypes::Field> = schema
@@ -142,7 +145,9 @@ fn plain(schema: &SchemaRef) -> SchemaRef {
                 DataType::BinaryView => DataType::Binary,
                 t => t.clone(),
             };
-            f.as_ref().clone().with_data_type(t)
+            // Nullable: the sides' queries may disagree (a literal or COALESCE is
+            // non-nullable on one side, a plain column nullable on the other).
+            f.as_ref().clone().with_data_type(t).with_nullable(true)
         })
         .collect();
     std::sync::Arc::new(arrow::datatypes::Schema::new(fields))

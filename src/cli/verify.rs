@@ -304,7 +304,19 @@ fn verify_and_report(
     };
     let root = common.reports_root(spec);
     let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
-    report.delta = store::delta_against_previous(&root, &report, &pending)?;
+    // The delta is information: when it cannot be computed, the report still is.
+    report.delta = match store::delta_against_previous(&root, &report, &pending) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                snapdiff::secrets::scrub(&format!(
+                    "warning: no delta against the previous report: {e}"
+                ))
+            );
+            None
+        }
+    };
     let dir = pending.commit(&mut report, formats)?;
     let code = finish(
         &report.outcome,
@@ -324,7 +336,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let progress = TermProgress::new(true);
     let pending = if formats.any() {
         let root = args.common.reports_root(&spec);
-        Some(PendingReport::begin(&root, &store::new_report_id(&root))?)
+        Some(PendingReport::begin(&root, &store::new_report_id())?)
     } else {
         None
     };
@@ -351,10 +363,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     // One run of a spec at a time; the lock is released when this returns (or dies).
     let _lock = store::lock_run(&root)?;
-    let run_id = snapshot::new_run_id(&root, &sides);
+    let mut run_id = snapshot::new_run_id(&root, &sides);
     // The report folder is claimed first: an unwritable one fails before any extraction.
+    // Its id is the run id, or that id with a suffix when the reports root (shared by
+    // other specs) has it; the runs take the report's id when their root is free of it.
     let pending = if formats.any() {
-        Some(PendingReport::begin(&reports_root, &run_id)?)
+        let p = PendingReport::begin(&reports_root, &run_id)?;
+        if !sides
+            .iter()
+            .any(|s| snapshot::run_dir(&root, s, p.id()).exists())
+        {
+            run_id = p.id().to_string();
+        }
+        Some(p)
     } else {
         None
     };
@@ -392,16 +413,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let opts = args
         .common
         .options(&spec, run_of("legacy"), run_of("target"));
-    let (code, _) = verify_and_report(&spec, opts, &args.common, pending, &progress)?;
+    let (code, report) = verify_and_report(&spec, opts, &args.common, pending, &progress)?;
     if let Some(keep) = args.keep {
         let protect: Vec<(&str, &str)> = used.iter().map(|(s, id)| (*s, id.as_str())).collect();
-        let pruned = store::prune(keep, &root, &reports_root, &spec.name(), &protect)?;
-        if !pruned.runs.is_empty() || !pruned.reports.is_empty() {
-            progress.println(&format!(
-                "pruned (--keep {keep}): {} snapshot runs, {} reports",
-                pruned.runs.len(),
-                pruned.reports.len()
-            ));
+        let written = report.as_ref().map(|r| r.id.as_str());
+        // The verification is done and its report written: a pruning failure is a
+        // warning, never a reason to change the verdict.
+        match store::prune(
+            keep,
+            &root,
+            &reports_root,
+            &SpecInfo::of(&spec),
+            &protect,
+            written,
+        ) {
+            Ok(pruned) if !pruned.runs.is_empty() || !pruned.reports.is_empty() => progress
+                .println(&format!(
+                    "pruned (--keep {keep}): {} snapshot runs, {} reports",
+                    pruned.runs.len(),
+                    pruned.reports.len()
+                )),
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "{}",
+                snapdiff::secrets::scrub(&format!("warning: --keep {keep} could not prune: {e}"))
+            ),
         }
     }
     Ok(code)
@@ -410,7 +446,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     let spec = Spec::load(&args.spec)?;
     let root = args.reports.clone().unwrap_or_else(|| spec.reports_root());
-    let (reports, unreadable) = store::list_reports(&root, &spec.name())?;
+    let (reports, unreadable) = store::list_reports(&root, &SpecInfo::of(&spec))?;
     for u in &unreadable {
         eprintln!("warning: skipped a report that cannot be read: {u}");
     }

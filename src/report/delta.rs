@@ -7,11 +7,14 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use arrow::array::AsArray;
+
 use chrono::{DateTime, Utc};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde::{Deserialize, Serialize};
 
 use super::{key_text, Report, Status};
+use crate::check::sql::ident;
 use crate::error::{Error, Result};
 
 /// How many new and fixed findings of each group a report lists by name (the counts are
@@ -61,7 +64,6 @@ pub async fn compute(
     previous_dir: &Path,
 ) -> Result<Delta> {
     let mut groups = Vec::new();
-    let ctx = SessionContext::new();
     for e in &current.outcome.entities {
         let prev = previous.outcome.entities.iter().find(|p| p.name == e.name);
         // Keyed findings, by key.
@@ -88,7 +90,13 @@ pub async fn compute(
                 kind: kind.into(),
                 ..Default::default()
             };
-            if cur_f.is_file() && (prev_f.is_file() || prev.is_none() || prev_n == 0) {
+            // By key when both files are there (or the previous report had none of
+            // this kind) and the key did not change; otherwise, or when a file cannot
+            // be read, by count: the delta never stops a report.
+            let same_key = prev.is_none_or(|p| p.key == e.key);
+            let prev_file = prev_f.is_file().then_some(prev_f.as_path());
+            let comparable = same_key && cur_f.is_file() && (prev_file.is_some() || prev_n == 0);
+            let matched = if comparable {
                 let key: Vec<String> = if kind == "duplicates" {
                     std::iter::once("__side".to_string())
                         .chain(e.key.iter().cloned())
@@ -96,22 +104,19 @@ pub async fn compute(
                 } else {
                     e.key.clone()
                 };
-                let cur_keys = keys_of(&ctx, &cur_f, &key).await?;
-                let prev_keys = if prev_f.is_file() {
-                    keys_of(&ctx, &prev_f, &key).await?
-                } else {
-                    BTreeSet::new()
-                };
-                let new: Vec<&String> = cur_keys.difference(&prev_keys).collect();
-                let fixed: Vec<&String> = prev_keys.difference(&cur_keys).collect();
-                g.by_key = true;
-                g.new = new.len() as u64;
-                g.fixed = fixed.len() as u64;
-                g.new_items = new.into_iter().take(LISTED).cloned().collect();
-                g.fixed_items = fixed.into_iter().take(LISTED).cloned().collect();
+                by_key(&cur_f, prev_file, &key).await.ok()
             } else {
-                g.new = cur_n.saturating_sub(prev_n);
-                g.fixed = prev_n.saturating_sub(cur_n);
+                None
+            };
+            match matched {
+                Some(m) => {
+                    g.by_key = true;
+                    (g.new, g.fixed, g.new_items, g.fixed_items) = m;
+                }
+                None => {
+                    g.new = cur_n.saturating_sub(prev_n);
+                    g.fixed = prev_n.saturating_sub(cur_n);
+                }
             }
             groups.push(g);
         }
@@ -232,20 +237,31 @@ fn by_text(
     })
 }
 
-/// The keys (`id=5`) of a diff file; without a key, the whole rows. Keys are compared
-/// as text, so a key whose type changed between runs (a spec edit) still matches its
-/// value.
-async fn keys_of(ctx: &SessionContext, file: &Path, key: &[String]) -> Result<BTreeSet<String>> {
-    let fail = |e: datafusion::error::DataFusionError| {
-        Error::snapshot(format!("cannot read the diff file: {e}")).with_file(file)
+/// New and fixed keys between two diff files: (new, fixed, the first new, the first
+/// fixed). Without a key (a query check compared as multisets) a row is its own
+/// identity. Keys are compared as text, so a key whose type changed between runs still
+/// matches its value; the comparison runs in DataFusion (an anti-join), so a diff of
+/// millions of rows is counted without holding its keys.
+async fn by_key(
+    current: &Path,
+    previous: Option<&Path>,
+    key: &[String],
+) -> Result<(u64, u64, Vec<String>, Vec<String>)> {
+    let ctx = SessionContext::new();
+    let fail = |file: &Path| {
+        let file = file.to_path_buf();
+        move |e: datafusion::error::DataFusionError| {
+            Error::snapshot(format!("cannot compare diff files: {e}")).with_file(&file)
+        }
     };
-    let path = file.to_string_lossy().to_string();
-    let df = ctx
-        .read_parquet(path, ParquetReadOptions::default())
-        .await
-        .map_err(fail)?;
-    // Without a key (a query check compared as multisets) a row is its own identity.
-    let whole_row: Vec<String> = df
+    let read = |file: &Path| {
+        ctx.read_parquet(
+            file.to_string_lossy().to_string(),
+            ParquetReadOptions::default(),
+        )
+    };
+    let cur = read(current).await.map_err(fail(current))?;
+    let whole_row: Vec<String> = cur
         .schema()
         .fields()
         .iter()
@@ -253,20 +269,62 @@ async fn keys_of(ctx: &SessionContext, file: &Path, key: &[String]) -> Result<BT
         .filter(|n| !n.starts_with("__"))
         .collect();
     let key = if key.is_empty() { &whole_row[..] } else { key };
-    let names: Vec<&str> = key.iter().map(String::as_str).collect();
-    let df = df.select_columns(&names).map_err(fail)?;
-    let batches = df.collect().await.map_err(fail)?;
-    let rows = crate::check::entity::rows(&batches, false);
-    Ok(rows
+    let cols = key
         .iter()
-        .map(|r| {
-            // The side of a duplicate key reads as `legacy: id=5`.
-            match r.first() {
+        .map(|k| format!("CAST({q} AS VARCHAR) AS {q}", q = ident(k)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = (1..=key.len())
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    ctx.register_table("cur", cur.into_view())
+        .map_err(fail(current))?;
+    let prev_sql = match previous {
+        Some(p) => {
+            let df = read(p).await.map_err(fail(p))?;
+            ctx.register_table("prev", df.into_view())
+                .map_err(fail(p))?;
+            format!("SELECT {cols} FROM prev")
+        }
+        None => format!("SELECT {cols} FROM cur WHERE false"),
+    };
+    let cur_sql = format!("SELECT {cols} FROM cur");
+    let mut out = Vec::new();
+    for (this, other) in [(&cur_sql, &prev_sql), (&prev_sql, &cur_sql)] {
+        let only = format!("{this} EXCEPT {other}");
+        let ctx = &ctx;
+        let q = |sql: String| async move { ctx.sql(&sql).await?.collect().await };
+        let n = q(format!("SELECT count(*) FROM ({only}) AS d"))
+            .await
+            .map_err(fail(current))?;
+        let n = n
+            .first()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .value(0)
+            })
+            .unwrap_or(0) as u64;
+        let listed = q(format!(
+            "SELECT * FROM ({only}) AS d ORDER BY {order} LIMIT {LISTED}"
+        ))
+        .await
+        .map_err(fail(current))?;
+        let items = crate::check::entity::rows(&listed, false)
+            .iter()
+            .map(|r| match r.first() {
+                // The side of a duplicate key reads as `legacy: id=5`.
                 Some((c, Some(side))) if c == "__side" => {
                     format!("{side}: {}", key_text(&r[1..].to_vec()))
                 }
                 _ => key_text(r),
-            }
-        })
-        .collect())
+            })
+            .collect::<Vec<_>>();
+        out.push((n, items));
+    }
+    let (fixed, fixed_items) = out.pop().expect("two directions");
+    let (new, new_items) = out.pop().expect("two directions");
+    Ok((new, fixed, new_items, fixed_items))
 }

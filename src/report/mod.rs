@@ -269,21 +269,30 @@ pub struct Report {
 /// Which spec a report verified.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SpecInfo {
-    /// The spec file's name without `.toml`: reports of one spec share it.
+    /// The spec file's name without `.toml`.
     pub name: String,
+    /// The spec file's absolute path: the reports of one spec share name and path.
     pub path: String,
     /// SHA-256 of the spec file's bytes (before `${VAR}` expansion).
     pub sha256: String,
 }
 
 impl SpecInfo {
-    /// What identifies `spec` in its reports.
+    /// What identifies `spec` in its reports: its name and its absolute path.
     pub fn of(spec: &crate::spec::Spec) -> SpecInfo {
+        let path = std::fs::canonicalize(&spec.path).unwrap_or_else(|_| spec.path.clone());
         SpecInfo {
             name: spec.name(),
-            path: spec.path.display().to_string(),
+            path: path.display().to_string(),
             sha256: spec.sha256(),
         }
+    }
+
+    /// Whether two reports verified the same spec file, by name and path: two specs
+    /// named `verify.toml` that share a reports root stay apart, and an edited spec
+    /// stays the same spec.
+    pub fn same_spec(&self, other: &SpecInfo) -> bool {
+        self.name == other.name && self.path == other.path
     }
 }
 

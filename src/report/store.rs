@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{delta, Report};
+use super::{delta, Report, SpecInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::snapshot;
 
@@ -103,31 +103,31 @@ pub struct PendingReport {
 }
 
 impl PendingReport {
-    /// Start report `id` under `root` (created if needed). Fails, before any work is
-    /// done, when the folder cannot be written or the report exists.
-    pub fn begin(root: &Path, id: &str) -> Result<PendingReport> {
-        snapshot::check_name("report id", id)?;
+    /// Start a report under `root` (created if needed), with id `base` or, when a
+    /// report of that id exists or is being written, `base-2`, `base-3`, ... The id is
+    /// claimed atomically (`create_dir`), so two snapdiffs never share one. Fails,
+    /// before any work is done, when the folder cannot be written.
+    pub fn begin(root: &Path, base: &str) -> Result<PendingReport> {
+        snapshot::check_name("report id", base)?;
         std::fs::create_dir_all(root).map_err(|e| unwritable(root, e))?;
-        if root.join(id).exists() {
-            return Err(
-                Error::new(ErrorKind::Spec, format!("a report `{id}` exists already"))
-                    .with_file(root.join(id))
-                    .with_hint("reports are never overwritten: choose another run id"),
-            );
-        }
-        let tmp = root.join(format!("{}{id}", snapshot::TMP_PREFIX));
-        std::fs::create_dir(&tmp).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::new(
-                    ErrorKind::Interrupted,
-                    format!("report `{id}` is being written by another snapdiff"),
-                )
-                .with_file(&tmp)
-                .with_hint("wait for it to finish; if no snapdiff is running, remove the folder")
+        let mut n = 1;
+        let (id, tmp) = loop {
+            let id = if n == 1 {
+                base.to_string()
             } else {
-                unwritable(root, e)
+                format!("{base}-{n}")
+            };
+            n += 1;
+            if root.join(&id).exists() {
+                continue;
             }
-        })?;
+            let tmp = root.join(format!("{}{id}", snapshot::TMP_PREFIX));
+            match std::fs::create_dir(&tmp) {
+                Ok(()) => break (id, tmp),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(unwritable(root, e)),
+            }
+        };
         // Prove the folder takes files now, not after an hour of extraction.
         let probe = tmp.join(".probe");
         File::create(&probe)
@@ -136,7 +136,7 @@ impl PendingReport {
         let _ = std::fs::remove_file(&probe);
         Ok(PendingReport {
             root: root.to_path_buf(),
-            id: id.to_string(),
+            id,
             tmp,
             committed: false,
         })
@@ -169,6 +169,9 @@ impl PendingReport {
             report.files = diff_file_list(report);
         } else {
             report.files.clear();
+            for e in &mut report.outcome.entities {
+                e.diff_files.clear();
+            }
             if diffs.exists() {
                 std::fs::remove_dir_all(&diffs)
                     .map_err(|e| Error::io("remove the diff files", &diffs, e))?;
@@ -192,12 +195,20 @@ impl PendingReport {
         report.files = files;
         for (name, text) in &written {
             let path = self.tmp.join(name);
-            if *name == REPORT_JSON {
-                snapshot::writer::write_json_atomic(&path, report)?;
+            let text = if *name == REPORT_JSON {
+                let mut json = serde_json::to_string_pretty(report).map_err(|e| {
+                    Error::internal(format!("cannot serialize {}: {e}", path.display()))
+                })?;
+                json.push('\n');
+                json
             } else {
-                snapshot::writer::write_atomic(&path, text.as_bytes())?;
-            }
+                text.clone()
+            };
+            // Reports are shared (pull requests, CI artefacts): no registered secret
+            // may reach one, whatever field it hid in.
+            snapshot::writer::write_atomic(&path, crate::secrets::scrub(&text).as_bytes())?;
         }
+        sync_folders(&self.tmp)?;
         let dest = self.final_dir();
         std::fs::rename(&self.tmp, &dest)
             .map_err(|e| Error::io("move the report into place", &dest, e))?;
@@ -217,6 +228,19 @@ impl Drop for PendingReport {
     }
 }
 
+/// Fsync `dir` and every folder under it, so a renamed report's files are all on disk.
+fn sync_folders(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+        let path = entry.map_err(|e| Error::io("list", dir, e))?.path();
+        if path.is_dir() {
+            sync_folders(&path)?;
+        }
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync folder", dir, e))
+}
+
 /// The diff files of a report's entities, relative to its folder.
 fn diff_file_list(report: &Report) -> Vec<String> {
     report
@@ -233,28 +257,19 @@ fn unwritable(root: &Path, e: std::io::Error) -> Error {
     )
 }
 
-/// A new report id from the current UTC time (`20261122T021500Z`), unique under `root`.
-pub fn new_report_id(root: &Path) -> String {
-    let base = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let taken = |id: &str| {
-        root.join(id).exists() || root.join(format!("{}{id}", snapshot::TMP_PREFIX)).exists()
-    };
-    let mut id = base.clone();
-    let mut n = 2;
-    while taken(&id) {
-        id = format!("{base}-{n}");
-        n += 1;
-    }
-    id
+/// A report id from the current UTC time (`20261122T021500Z`); [`PendingReport::begin`]
+/// makes it unique.
+pub fn new_report_id() -> String {
+    chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()
 }
 
 /// A report's folder and its `report.json`.
 pub type StoredReport = (PathBuf, Report);
 
-/// Every complete report of spec `spec_name` under `root`, oldest first (by creation
-/// time). Folders whose `report.json` cannot be read are listed in the second vector,
-/// with why.
-pub fn list_reports(root: &Path, spec_name: &str) -> Result<(Vec<StoredReport>, Vec<String>)> {
+/// Every complete report of `spec` (same name and path) under `root`, oldest first (by
+/// creation time). Folders whose `report.json` cannot be read are listed in the second
+/// vector, with why.
+pub fn list_reports(root: &Path, spec: &SpecInfo) -> Result<(Vec<StoredReport>, Vec<String>)> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
@@ -276,7 +291,7 @@ pub fn list_reports(root: &Path, spec_name: &str) -> Result<(Vec<StoredReport>, 
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<Report>(&t).map_err(|e| e.to_string()))
         {
-            Ok(r) if r.spec.name == spec_name => reports.push((dir, r)),
+            Ok(r) if r.spec.same_spec(spec) => reports.push((dir, r)),
             Ok(_) => {}
             Err(e) => unreadable.push(format!("{}: {e}", path.display())),
         }
@@ -292,7 +307,7 @@ pub fn delta_against_previous(
     report: &Report,
     pending: &PendingReport,
 ) -> Result<Option<delta::Delta>> {
-    let (reports, _) = list_reports(root, &report.spec.name)?;
+    let (reports, _) = list_reports(root, &report.spec)?;
     let Some((dir, previous)) = reports.into_iter().rev().find(|(_, r)| r.id != report.id) else {
         return Ok(None);
     };
@@ -365,14 +380,16 @@ pub struct Pruned {
 
 /// Keep the `keep` newest complete snapshot runs of each side and the `keep` newest
 /// reports of the spec; remove older ones. Never removes a run in `protect` (the runs
-/// just verified), an incomplete run (it may be resumed, or be being written), or a
-/// folder being written. Call it holding the [`RunLock`].
+/// just verified), the report `protect_report` (just written), an incomplete run (it
+/// may be resumed, or be being written), or a folder being written. Call it holding
+/// the [`RunLock`].
 pub fn prune(
     keep: usize,
     snapshot_root: &Path,
     reports_root: &Path,
-    spec_name: &str,
+    spec: &SpecInfo,
     protect: &[(&str, &str)],
+    protect_report: Option<&str>,
 ) -> Result<Pruned> {
     if keep == 0 {
         return Err(Error::spec(
@@ -403,9 +420,12 @@ pub fn prune(
             pruned.runs.push(format!("{side}/{}", run.run_id));
         }
     }
-    let (reports, _) = list_reports(reports_root, spec_name)?;
+    let (reports, _) = list_reports(reports_root, spec)?;
     let old = reports.len().saturating_sub(keep);
     for (dir, r) in &reports[..old] {
+        if protect_report == Some(r.id.as_str()) {
+            continue;
+        }
         let trash = reports_root.join(format!(".trash-{}", r.id));
         std::fs::rename(dir, &trash).map_err(|e| Error::io("remove an old report", dir, e))?;
         std::fs::remove_dir_all(&trash)
@@ -415,11 +435,14 @@ pub fn prune(
     Ok(pruned)
 }
 
-/// Remove a complete snapshot run: its manifest first, so that from the first moment
-/// on no check can take what is left for a complete run.
+/// Remove a complete snapshot run: renamed aside to a hidden folder first (one atomic
+/// step: from then on no check lists it, complete or not), then deleted.
 fn remove_run(dir: &Path) -> Result<()> {
-    let manifest = dir.join(snapshot::MANIFEST);
-    std::fs::remove_file(&manifest)
-        .map_err(|e| Error::io("remove an old run's manifest", &manifest, e))?;
-    std::fs::remove_dir_all(dir).map_err(|e| Error::io("remove an old run", dir, e))
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let trash = dir.with_file_name(format!(".trash-{name}"));
+    std::fs::rename(dir, &trash).map_err(|e| Error::io("remove an old run", dir, e))?;
+    std::fs::remove_dir_all(&trash).map_err(|e| Error::io("remove an old run", &trash, e))
 }

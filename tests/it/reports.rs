@@ -643,7 +643,19 @@ fn formats_choose_the_files_and_none_prints_the_details() {
         .collect();
     files.sort();
     assert_eq!(files, ["junit.xml", "report.json"]);
-    assert_schema_valid(&json(&r.join("report.json")));
+    let report = json(&r.join("report.json"));
+    assert_schema_valid(&report);
+    assert_eq!(
+        report["files"],
+        serde_json::json!(["report.json", "junit.xml"])
+    );
+    for e in report["entities"].as_array().unwrap() {
+        assert_eq!(
+            e["diff_files"],
+            serde_json::json!([]),
+            "no diff file is named"
+        );
+    }
 
     let (code, out, err) = run(&[
         "verify",
@@ -817,4 +829,88 @@ fn a_run_killed_part_way_leaves_earlier_runs_and_reports_as_they_were() {
     let (code, out, err) = run(&["run", spec_s, "-q"]);
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(reports_in(&school.join("reports")).len(), 2);
+}
+
+#[test]
+fn specs_sharing_a_reports_root_keep_their_own_history_and_a_changed_key_still_reports() {
+    let dir = tempdir();
+    let shared = dir.path().join("shared-reports");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (a, b) = (school_copy(&a), school_copy(&b));
+    let shared_s = shared.to_str().unwrap();
+    for school in [&a, &b] {
+        let spec = school.join("verify.toml");
+        let (code, out, err) = run(&["run", spec.to_str().unwrap(), "-q", "--reports", shared_s]);
+        assert_eq!(code, 1, "{out}{err}");
+    }
+    // Both specs are named `verify`, in one root: each sees only its own report.
+    assert_eq!(reports_in(&shared).len(), 2);
+    for school in [&a, &b] {
+        let (code, history, err) = run(&[
+            "history",
+            school.join("verify.toml").to_str().unwrap(),
+            "--reports",
+            shared_s,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            history.starts_with("spec verify: 1 reports in "),
+            "{history}"
+        );
+    }
+
+    // Re-key an entity: its findings cannot be matched by key, so the delta counts
+    // them, and the run still reports.
+    let spec = a.join("verify.toml");
+    std::fs::write(
+        &spec,
+        read(&spec).replacen(
+            "name = \"user\"\nkey = \"id\"",
+            "name = \"user\"\nkey = [\"id\", \"email\"]",
+            1,
+        ),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["run", spec.to_str().unwrap(), "-q", "--reports", shared_s]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!err.contains("warning"), "{err}");
+    let newest = reports_in(&shared)
+        .into_iter()
+        .map(|d| json(&d.join("report.json")))
+        .filter(|r| {
+            r["spec"]["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(a.to_str().unwrap())
+                || r["spec"]["path"].as_str().unwrap().contains("/a/school/")
+        })
+        .max_by_key(|r| r["created_at"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_schema_valid(&newest);
+    let groups: Vec<(String, String, bool, u64, u64)> = newest["delta"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap().to_string(),
+                g["kind"].as_str().unwrap().to_string(),
+                g["by_key"].as_bool().unwrap(),
+                g["new"].as_u64().unwrap(),
+                g["fixed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // User 7's changed e-mail is now a missing (legacy e-mail) and an extra row.
+    assert_eq!(
+        groups,
+        [
+            ("user".to_string(), "missing".to_string(), false, 1, 0),
+            ("user".to_string(), "extra".to_string(), false, 1, 0),
+            ("user".to_string(), "changed".to_string(), false, 0, 1),
+        ]
+    );
 }

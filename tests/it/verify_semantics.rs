@@ -331,3 +331,47 @@ fn a_tolerance_without_the_diff_is_refused_and_schema_always_runs() {
         ["column x is not compared: legacy Float64 and target Utf8 differ: give both sides the `numeric` rule to compare them as numbers"]
     );
 }
+
+#[test]
+fn rows_with_null_keys_are_written_whatever_each_side_says_of_nullability() {
+    use arrow::datatypes::{DataType, Field, Schema};
+    // Legacy declares `c` NOT NULL (a literal or COALESCE would); the target has a row
+    // with a NULL key and a NULL `c`. Both go to one null_keys file.
+    let legacy_schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("c", DataType::Utf8, false),
+    ]));
+    let legacy = RecordBatch::try_new(
+        legacy_schema.clone(),
+        vec![ints(&[1, 2]), Arc::new(StringArray::from(vec!["a", "b"]))],
+    )
+    .unwrap();
+    let target_schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("c", DataType::Utf8, true),
+    ]));
+    let target = RecordBatch::try_new(
+        target_schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![Some(1), Some(2), None])),
+            Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])),
+        ],
+    )
+    .unwrap();
+    let r = verify(
+        MemTable::try_new(legacy_schema, vec![vec![legacy]]).unwrap(),
+        MemTable::try_new(target_schema, vec![vec![target]]).unwrap(),
+        "",
+        &ALL,
+    )
+    .unwrap();
+    let d = r.diff.as_ref().unwrap();
+    assert_eq!((d.null_keys_legacy, d.null_keys_target), (0, 1));
+    assert_eq!(
+        d.null_key_rows,
+        vec![(
+            "target".to_string(),
+            vec![("id".to_string(), None), ("c".to_string(), None)]
+        )]
+    );
+}
