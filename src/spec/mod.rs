@@ -156,7 +156,42 @@ impl Spec {
 
     fn check(&self) -> Result<()> {
         self.check_extract()?;
+        self.check_thresholds()?;
         self.check_checks()
+    }
+
+    /// Every ratio limit is a finite number from 0 up.
+    fn check_thresholds(&self) -> Result<()> {
+        let all = std::iter::once(("thresholds".to_string(), &self.file.thresholds))
+            .chain(
+                self.file
+                    .entity
+                    .iter()
+                    .map(|e| (format!("entity {}", e.name), &e.thresholds)),
+            )
+            .chain(
+                self.file
+                    .query
+                    .iter()
+                    .map(|q| (format!("query {}", q.name), &q.thresholds)),
+            );
+        for (owner, t) in all {
+            for (key, r) in [
+                ("max_missing_ratio", t.max_missing_ratio),
+                ("max_extra_ratio", t.max_extra_ratio),
+                ("max_changed_ratio", t.max_changed_ratio),
+            ] {
+                if let Some(r) = r {
+                    if !(r.is_finite() && r >= 0.0) {
+                        return Err(Error::spec(format!(
+                            "{owner}: {key} = {r} is not a ratio: give a number from 0 (none allowed) up, 0.01 for 1%"
+                        ))
+                        .with_file(&self.path));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Validate entities, invariants and queries without touching any data: names, keys,
@@ -717,6 +752,24 @@ mod tests {
             e.to_string(),
             "/specs/verify.toml:7:1: unknown key `partiton_on` in [[extract]]; did you mean `partition_on`?"
         );
+    }
+
+    #[test]
+    fn ratio_limits_are_numbers_from_zero_up() {
+        let e = parse("[[entity]]\nname = \"a\"\nkey = \"id\"\ntable = \"t\"\n[entity.thresholds]\nmax_missing_ratio = -0.5\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "file /specs/verify.toml: entity a: max_missing_ratio = -0.5 is not a ratio: give a number from 0 (none allowed) up, 0.01 for 1%"
+        );
+        let e = parse("[thresholds]\nmax_changed_ratio = nan\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "file /specs/verify.toml: thresholds: max_changed_ratio = NaN is not a ratio"
+            ),
+            "{e}"
+        );
+        assert!(parse("[thresholds]\nmax_changed_ratio = 0.01\n").is_ok());
     }
 
     #[test]
