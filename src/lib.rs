@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod normalize;
 pub mod progress;
+pub mod query;
 pub mod report;
 pub mod secrets;
 pub mod snapshot;

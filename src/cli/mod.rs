@@ -4,8 +4,10 @@
 //! a source is read. Exit status: 0 success, 1 differences found, 2 the run could not be
 //! done. Errors go to standard error, with their hint, and never contain a password.
 
+mod diff;
 mod extract;
 mod progress;
+mod sql;
 mod verify;
 
 use std::process::ExitCode;
@@ -35,6 +37,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Plan(verify::PlanArgs),
     History(verify::HistoryArgs),
+    Sql(sql::SqlArgs),
+    Diff(diff::DiffArgs),
 }
 
 /// Parse the arguments, run the command, and turn its outcome into an exit status.
@@ -46,6 +50,8 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::verify(args),
         Command::Plan(args) => verify::plan(args),
         Command::History(args) => verify::history(args),
+        Command::Sql(args) => sql::sql(args),
+        Command::Diff(args) => diff::diff(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -216,7 +216,7 @@ fn finish(
 }
 
 /// The failing checks of an entity and its sample rows, indented under its line.
-fn entity_details(e: &EntityReport) -> Vec<String> {
+pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
     let mut out = Vec::new();
     for c in &e.checks {
         // A differing digest is the summary line's "partitions x/y equal": not repeated.

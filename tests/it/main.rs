@@ -6,6 +6,7 @@
 
 mod common;
 
+mod adhoc;
 mod atomic;
 mod cli;
 mod extract_files;

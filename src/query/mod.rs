@@ -1,0 +1,461 @@
+//! Ad hoc SQL over the snapshots: the session `snapdiff sql` and `snapdiff diff` query,
+//! the library of ready queries in `queries/adhoc/`, and streaming result output.
+//!
+//! A session holds the chosen complete runs as `legacy.<table>` and `target.<table>`,
+//! the diff files of the newest report of those runs as `diffs.<entity>_<kind>`, and
+//! every snapdiff function.
+
+pub mod output;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use crate::check::{choose_run, new_session, register_run, LoadedRun};
+use crate::error::{Error, Result};
+use crate::report::{store, SpecInfo};
+
+/// Where a session's tables come from.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub snapshot_root: PathBuf,
+    /// The reports root, for the diffs of the runs (none when `None`).
+    pub reports_root: Option<PathBuf>,
+    /// The spec whose reports to look in.
+    pub spec: Option<SpecInfo>,
+    pub legacy_run: Option<String>,
+    pub target_run: Option<String>,
+}
+
+/// A session over the snapshots, and what it holds.
+pub struct SqlSession {
+    pub ctx: SessionContext,
+    pub legacy: Option<LoadedRun>,
+    pub target: Option<LoadedRun>,
+    /// The report whose diff files are registered, if any.
+    pub report: Option<String>,
+}
+
+/// Open a session: the runs asked for (an error when missing), else the newest complete
+/// run of each side (a side without one is left out), and the diffs of the newest
+/// report of exactly those runs.
+pub async fn open(opts: &SessionOptions) -> Result<SqlSession> {
+    let ctx = new_session();
+    let mut runs = Vec::new();
+    for (side, asked) in [("legacy", &opts.legacy_run), ("target", &opts.target_run)] {
+        let run = match asked {
+            Some(id) => Some(choose_run(&opts.snapshot_root, side, Some(id))?),
+            None => choose_run(&opts.snapshot_root, side, None).ok(),
+        };
+        if let Some(r) = &run {
+            register_run(&ctx, r).await?;
+        }
+        runs.push(run);
+    }
+    let target = runs.pop().flatten();
+    let legacy = runs.pop().flatten();
+    let mut report = None;
+    if let (Some(root), Some(spec), Some(l), Some(t)) =
+        (&opts.reports_root, &opts.spec, &legacy, &target)
+    {
+        let (reports, _) = store::list_reports(root, spec)?;
+        if let Some((dir, r)) = reports.iter().rev().find(|(_, r)| {
+            r.outcome.legacy.run_id == l.run_id && r.outcome.target.run_id == t.run_id
+        }) {
+            register_diffs(&ctx, dir).await?;
+            report = Some(r.id.clone());
+        }
+    }
+    Ok(SqlSession {
+        ctx,
+        legacy,
+        target,
+        report,
+    })
+}
+
+/// Register a report's `diffs/<entity>/<kind>.parquet` as `diffs.<entity>_<kind>`.
+pub async fn register_diffs(ctx: &SessionContext, report_dir: &Path) -> Result<()> {
+    let diffs = report_dir.join("diffs");
+    let Ok(entities) = std::fs::read_dir(&diffs) else {
+        return Ok(());
+    };
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| Error::internal("the session has no default catalog"))?;
+    catalog
+        .register_schema("diffs", Arc::new(MemorySchemaProvider::new()))
+        .map_err(|e| Error::internal(format!("cannot create schema diffs: {e}")))?;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for e in entities.flatten() {
+        let entity = e.file_name().to_string_lossy().to_string();
+        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            let path = f.path();
+            if path.extension().is_some_and(|x| x == "parquet") {
+                let kind = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                files.push((format!("{entity}_{kind}"), path));
+            }
+        }
+    }
+    files.sort();
+    for (name, path) in files {
+        let df = ctx
+            .read_parquet(
+                path.to_string_lossy().to_string(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .map_err(|e| {
+                Error::snapshot(format!("cannot read a diff file: {e}")).with_file(&path)
+            })?;
+        ctx.register_table(
+            datafusion::sql::TableReference::partial("diffs", name.as_str()),
+            df.into_view(),
+        )
+        .map_err(|e| Error::internal(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Register one input of `snapdiff diff` as `<schema>.t`: a Parquet, CSV or NDJSON
+/// file, a folder of Parquet files, or `SIDE.TABLE` (the table in the newest complete
+/// run of that side under `snapshot_root`). Returns what it was, for the summary.
+pub async fn register_input(
+    ctx: &SessionContext,
+    input: &str,
+    schema: &str,
+    snapshot_root: &Path,
+) -> Result<String> {
+    use datafusion::prelude::{CsvReadOptions, NdJsonReadOptions};
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| Error::internal("the session has no default catalog"))?;
+    if catalog.schema(schema).is_none() {
+        catalog
+            .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+            .map_err(|e| Error::internal(format!("cannot create schema {schema}: {e}")))?;
+    }
+    let path = Path::new(input);
+    let fail = |e: datafusion::error::DataFusionError| {
+        Error::source(format!("cannot read {input}: {e}")).with_file(path)
+    };
+    let (df, what) = if path.exists() {
+        let p = input.to_string();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let df = match ext.as_str() {
+            "csv" => ctx.read_csv(p, CsvReadOptions::new()).await,
+            "ndjson" | "jsonl" | "json" => {
+                ctx.read_json(
+                    p,
+                    NdJsonReadOptions::default().file_extension(&format!(".{ext}")),
+                )
+                .await
+            }
+            _ => ctx.read_parquet(p, ParquetReadOptions::default()).await,
+        }
+        .map_err(fail)?;
+        (df, input.to_string())
+    } else if let Some((side, table)) = input
+        .split_once('.')
+        .filter(|(s, _)| crate::spec::SIDES.contains(s))
+    {
+        let run = choose_run(snapshot_root, side, None)?;
+        let t = run.manifest.tables.get(table).ok_or_else(|| {
+            Error::snapshot(format!(
+                "the {side} run {} has no table `{table}`",
+                run.run_id
+            ))
+            .with_file(&run.dir)
+            .with_hint(format!(
+                "its tables: {}",
+                run.manifest
+                    .tables
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let files: Vec<String> = t
+            .files
+            .iter()
+            .map(|f| run.dir.join(&f.path).to_string_lossy().to_string())
+            .collect();
+        let df = ctx
+            .read_parquet(files, ParquetReadOptions::default())
+            .await
+            .map_err(fail)?;
+        (df, format!("{input} (run {})", run.run_id))
+    } else {
+        return Err(Error::spec(format!(
+            "`{input}` is neither a file or folder nor a snapshot table (legacy.TABLE, target.TABLE)"
+        ))
+        .with_hint("give a Parquet, CSV or NDJSON file, a folder of Parquet files, or SIDE.TABLE"));
+    };
+    ctx.register_table(
+        datafusion::sql::TableReference::partial(schema, "t"),
+        df.into_view(),
+    )
+    .map_err(|e| Error::internal(e.to_string()))?;
+    Ok(what)
+}
+
+/// Every table of the session as `schema.table`, sorted.
+pub fn tables(ctx: &SessionContext) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(c) = ctx.catalog("datafusion") {
+        for s in ["legacy", "target", "diffs"] {
+            if let Some(schema) = c.schema(s) {
+                let mut names = schema.table_names();
+                names.sort();
+                out.extend(names.into_iter().map(|t| format!("{s}.{t}")));
+            }
+        }
+    }
+    out
+}
+
+/// Explain a failed query: DataFusion's message (with the position of a syntax error),
+/// and for an unknown table, the tables there are.
+pub fn explain(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> Error {
+    let text = e.to_string();
+    let mut err = Error::source(format!("the query fails: {}", text.trim()));
+    if text.contains("not found") && (text.contains("table") || text.contains("Table")) {
+        let t = tables(ctx);
+        err = err.with_hint(if t.is_empty() {
+            "no table is registered: extract snapshots first (`snapdiff extract SPEC`)".to_string()
+        } else {
+            format!("the tables are: {}", t.join(", "))
+        });
+    }
+    err
+}
+
+/// A ready query of `queries/adhoc/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdhocQuery {
+    pub name: &'static str,
+    /// What it computes (its header comment's first sentence and what follows).
+    pub description: String,
+    /// The parameters it takes, in order of appearance (without `legacy_`/`target_`).
+    pub params: Vec<String>,
+    /// Parameter defaults (`-- Default <name>: <value>`).
+    pub defaults: BTreeMap<String, String>,
+    pub sql: &'static str,
+}
+
+const ADHOC: [(&str, &str); 5] = [
+    (
+        "counts_per_partition",
+        include_str!("../../queries/adhoc/counts_per_partition.sql"),
+    ),
+    (
+        "key_overlap",
+        include_str!("../../queries/adhoc/key_overlap.sql"),
+    ),
+    (
+        "column_profile",
+        include_str!("../../queries/adhoc/column_profile.sql"),
+    ),
+    (
+        "changed_rows",
+        include_str!("../../queries/adhoc/changed_rows.sql"),
+    ),
+    (
+        "duplicate_keys",
+        include_str!("../../queries/adhoc/duplicate_keys.sql"),
+    ),
+];
+
+/// The ready queries, by name.
+pub fn library() -> Vec<AdhocQuery> {
+    ADHOC
+        .iter()
+        .map(|(name, sql)| parse_adhoc(name, sql))
+        .collect()
+}
+
+fn parse_adhoc(name: &'static str, sql: &'static str) -> AdhocQuery {
+    let comments: Vec<&str> = sql
+        .lines()
+        .take_while(|l| l.starts_with("--"))
+        .map(|l| l.trim_start_matches("--").trim())
+        .collect();
+    let mut description = Vec::new();
+    for c in &comments {
+        if c.starts_with("Parameters:") || c.starts_with("Default ") || c.starts_with("A `legacy_`")
+        {
+            break;
+        }
+        description.push(*c);
+    }
+    let description = description
+        .join(" ")
+        .trim_start_matches(&format!("{name}:"))
+        .trim()
+        .to_string();
+    let mut defaults = BTreeMap::new();
+    for c in &comments {
+        if let Some(rest) = c.strip_prefix("Default ") {
+            if let Some((k, v)) = rest.split_once(':') {
+                defaults.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+    let mut params: Vec<String> = Vec::new();
+    let body: String = sql
+        .lines()
+        .filter(|l| !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let p = &after[..end];
+        let p = p
+            .strip_prefix("legacy_")
+            .or_else(|| p.strip_prefix("target_"))
+            .unwrap_or(p)
+            .to_string();
+        if !params.contains(&p) {
+            params.push(p);
+        }
+        rest = &after[end + 2..];
+    }
+    AdhocQuery {
+        name,
+        description,
+        params,
+        defaults,
+        sql,
+    }
+}
+
+/// The SQL of ready query `name` with `params` filled in. A `legacy_x`/`target_x`
+/// parameter not given takes `x`; a parameter with neither a value nor a default is an
+/// error that names it.
+pub fn render_adhoc(name: &str, params: &BTreeMap<String, String>) -> Result<String> {
+    let lib = library();
+    let q = lib.iter().find(|q| q.name == name).ok_or_else(|| {
+        Error::spec(format!("there is no ready query `{name}`")).with_hint(format!(
+            "the ready queries are: {} (`snapdiff sql --list-queries`)",
+            lib.iter().map(|q| q.name).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let value =
+        |p: &str| -> Option<String> { params.get(p).or_else(|| q.defaults.get(p)).cloned() };
+    let mut values: Vec<(String, String)> = Vec::new();
+    for p in &q.params {
+        let base = value(p);
+        for name in [p.clone(), format!("legacy_{p}"), format!("target_{p}")] {
+            let v = params
+                .get(&name)
+                .cloned()
+                .or_else(|| base.clone())
+                .ok_or_else(|| {
+                    Error::spec(format!(
+                        "ready query `{}` needs the parameter `{p}`",
+                        q.name
+                    ))
+                    .with_hint(format!(
+                        "give it with --param {p}=VALUE (its parameters: {})",
+                        q.params.join(", ")
+                    ))
+                })?;
+            values.push((name, v));
+        }
+    }
+    for k in params.keys() {
+        let known = q
+            .params
+            .iter()
+            .any(|p| k == p || *k == format!("legacy_{p}") || *k == format!("target_{p}"));
+        if !known {
+            return Err(
+                Error::spec(format!("ready query `{}` has no parameter `{k}`", q.name))
+                    .with_hint(format!("its parameters: {}", q.params.join(", "))),
+            );
+        }
+    }
+    let refs: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    crate::check::sql::render(q.sql, &refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_reads_its_headers() {
+        let lib = library();
+        let names: Vec<&str> = lib.iter().map(|q| q.name).collect();
+        assert_eq!(
+            names,
+            [
+                "counts_per_partition",
+                "key_overlap",
+                "column_profile",
+                "changed_rows",
+                "duplicate_keys"
+            ]
+        );
+        let overlap = &lib[1];
+        assert_eq!(overlap.params, ["key", "table"]);
+        assert_eq!(
+            overlap.description,
+            "how many distinct keys of a table are only in legacy, in both, or only in target."
+        );
+        assert_eq!(
+            lib[0].defaults.get("partition").map(String::as_str),
+            Some("'all'")
+        );
+    }
+
+    #[test]
+    fn parameters_fill_in_per_side_and_a_missing_one_is_named() {
+        let mut p = BTreeMap::new();
+        p.insert("table".to_string(), "orders".to_string());
+        let e = render_adhoc("key_overlap", &p).unwrap_err().to_string();
+        assert!(
+            e.starts_with("ready query `key_overlap` needs the parameter `key`"),
+            "{e}"
+        );
+        p.insert("key".to_string(), "id".to_string());
+        p.insert("target_key".to_string(), "legacy_id".to_string());
+        let sql = render_adhoc("key_overlap", &p).unwrap();
+        assert!(
+            sql.contains("SELECT DISTINCT id AS k FROM legacy.orders WHERE id IS NOT NULL"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                "SELECT DISTINCT legacy_id AS k FROM target.orders WHERE legacy_id IS NOT NULL"
+            ),
+            "{sql}"
+        );
+        p.insert("colour".to_string(), "red".to_string());
+        let e = render_adhoc("key_overlap", &p).unwrap_err().to_string();
+        assert!(
+            e.starts_with("ready query `key_overlap` has no parameter `colour`"),
+            "{e}"
+        );
+        assert!(render_adhoc("nope", &p)
+            .unwrap_err()
+            .to_string()
+            .contains("there is no ready query `nope`"));
+    }
+}
