@@ -190,6 +190,7 @@ fn the_prompt_lists_describes_queries_and_quits_in_a_pseudo_terminal() {
     let mut stdin = child.stdin.take().unwrap();
     for line in [
         "\\d",
+        "\\timing",
         "SELECT count(*) AS n",
         "  FROM legacy.users;",
         "\\d legacy.courses",
