@@ -143,10 +143,8 @@ pub async fn write(
                 w.write(&b).map_err(|e| wfail(&e))?;
             }
             w.finish().map_err(|e| wfail(&e))?;
+            // The writer writes `[]` itself when there is no row.
             let mut sink = w.into_inner();
-            if written.rows == 0 {
-                sink.write_all(b"[]").map_err(|e| wfail(&e))?;
-            }
             sink.write_all(b"\n").map_err(|e| wfail(&e))?;
             sink.flush().map_err(|e| wfail(&e))?;
         }

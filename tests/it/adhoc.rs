@@ -90,6 +90,15 @@ fn sql_output_formats_stream_and_errors_say_where_and_what() {
         out,
         "[{\"id\":1,\"email\":\"ada.knuth1@school.example\"},{\"id\":2,\"email\":\"frances.hopper2@school.example\"}]\n"
     );
+    let (_, out, _) = sql(
+        &spec,
+        &[
+            "SELECT id FROM legacy.users WHERE false",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out, "[]\n", "no rows is an empty array");
     let (_, out, _) = sql(&spec, &[q, "--format", "ndjson"]);
     assert_eq!(
         out,
