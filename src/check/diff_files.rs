@@ -134,7 +134,7 @@ pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame>
 
 /// `schema` with top-level view types as their plain forms (`Utf8View` as `Utf8`,
 /// `BinaryView` as `Binary`), every field nullable.
-fn plain(schema: &SchemaRef) -> SchemaRef {
+pub(crate) fn plain(schema: &SchemaRef) -> SchemaRef {
     use arrow::datatypes::DataType;
     let fields: Vec<arrow::datatypes::Field> = schema
         .fields()

@@ -59,7 +59,7 @@ pub async fn write(
     let fail = |e: datafusion::error::DataFusionError| {
         Error::source(format!("the query fails: {}", e.to_string().trim()))
     };
-    let schema = plain_schema(&Arc::new(df.schema().as_arrow().clone()));
+    let schema = crate::check::diff_files::plain(&Arc::new(df.schema().as_arrow().clone()));
     let mut stream = df.execute_stream().await.map_err(fail)?;
     let target = out.map(Path::to_path_buf);
     let sink: Box<dyn Write + Send> = match &target {
@@ -172,24 +172,6 @@ pub async fn write(
         }
     }
     Ok(written)
-}
-
-/// `schema` with view types as their plain forms, which every writer and reader knows.
-fn plain_schema(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let t = match f.data_type() {
-                    DataType::Utf8View => DataType::Utf8,
-                    DataType::BinaryView => DataType::Binary,
-                    t => t.clone(),
-                };
-                f.as_ref().clone().with_data_type(t).with_nullable(true)
-            })
-            .collect::<Vec<_>>(),
-    ))
 }
 
 /// `schema` with nested columns (lists, structs, maps) as text.

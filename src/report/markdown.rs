@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use super::delta::Delta;
 use super::{
-    key_text, status_word, AggregateDifference, Cell, ChangedRow, Diff, EntityReport,
-    InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
+    grid, key_text, status_word, AggregateDifference, Cell, ChangedRow, Diff, EntityReport,
+    GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
 
 /// The Markdown report of `report`.
@@ -611,47 +611,6 @@ fn rows_table(md: &mut Markdown, rows: &[Row]) {
         .map(|cells| cells.into_iter().map(grid_value).collect())
         .collect();
     md.table(&head, "", &body);
-}
-
-/// A grid cell: `None` is a column the row lacks (an empty cell), not a NULL.
-type GridCell<'a> = Option<Option<&'a str>>;
-
-/// The columns of `rows` and each row's values under them. Rows that all have the same
-/// columns are read by position (a query may repeat a column name); otherwise columns
-/// are matched by name, in the order they first appear.
-fn grid<'a>(rows: &[&'a Row]) -> (Vec<String>, Vec<Vec<GridCell<'a>>>) {
-    let first: Vec<&str> = rows
-        .first()
-        .map(|r| r.iter().map(|(c, _)| c.as_str()).collect())
-        .unwrap_or_default();
-    let same = rows.iter().all(|r| {
-        r.len() == first.len() && r.iter().zip(&first).all(|((c, _), f)| c.as_str() == *f)
-    });
-    if same {
-        let head = first.iter().map(|c| c.to_string()).collect();
-        let body = rows
-            .iter()
-            .map(|&r| r.iter().map(|(_, v)| Some(v.as_deref())).collect())
-            .collect();
-        return (head, body);
-    }
-    let mut head: Vec<String> = Vec::new();
-    for &r in rows {
-        for (c, _) in r {
-            if !head.contains(c) {
-                head.push(c.clone());
-            }
-        }
-    }
-    let body = rows
-        .iter()
-        .map(|&r| {
-            head.iter()
-                .map(|h| r.iter().find(|(c, _)| c == h).map(|(_, v)| v.as_deref()))
-                .collect()
-        })
-        .collect();
-    (head, body)
 }
 
 fn grid_value(cell: GridCell<'_>) -> String {

@@ -318,6 +318,47 @@ impl Report {
     }
 }
 
+/// A grid cell: `None` is a column the row lacks (an empty cell), not a NULL.
+pub(crate) type GridCell<'a> = Option<Option<&'a str>>;
+
+/// The columns of `rows` and each row's values under them. Rows that all have the same
+/// columns are read by position (a query may repeat a column name); otherwise columns
+/// are matched by name, in the order they first appear.
+pub(crate) fn grid<'a>(rows: &[&'a Row]) -> (Vec<String>, Vec<Vec<GridCell<'a>>>) {
+    let first: Vec<&str> = rows
+        .first()
+        .map(|r| r.iter().map(|(c, _)| c.as_str()).collect())
+        .unwrap_or_default();
+    let same = rows.iter().all(|r| {
+        r.len() == first.len() && r.iter().zip(&first).all(|((c, _), f)| c.as_str() == *f)
+    });
+    if same {
+        let head = first.iter().map(|c| c.to_string()).collect();
+        let body = rows
+            .iter()
+            .map(|&r| r.iter().map(|(_, v)| Some(v.as_deref())).collect())
+            .collect();
+        return (head, body);
+    }
+    let mut head: Vec<String> = Vec::new();
+    for &r in rows {
+        for (c, _) in r {
+            if !head.contains(c) {
+                head.push(c.clone());
+            }
+        }
+    }
+    let body = rows
+        .iter()
+        .map(|&r| {
+            head.iter()
+                .map(|h| r.iter().find(|(c, _)| c == h).map(|(_, v)| v.as_deref()))
+                .collect()
+        })
+        .collect();
+    (head, body)
+}
+
 /// A key as `id=5` (`col=value,...`; NULL for a missing value).
 pub fn key_text(key: &Row) -> String {
     key.iter()
