@@ -55,19 +55,7 @@ impl DiffWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c.clone())
-                } else {
-                    arrow::compute::cast(c, f.data_type())
-                }
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .and_then(|cols| RecordBatch::try_new(self.schema.clone(), cols))
+        let columns = cast_to(&self.schema, batch)
             .map_err(|e| Error::io_other("shape a diff batch", &self.path, e))?;
         let w = self.writer.as_mut().expect("writer is open until finish");
         w.write(&columns)
@@ -151,4 +139,25 @@ pub(crate) fn plain(schema: &SchemaRef) -> SchemaRef {
         })
         .collect();
     std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// `batch` with each column cast to `schema`'s type where it differs (view types to
+/// plain ones, nested ones to text, ...).
+pub(crate) fn cast_to(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }

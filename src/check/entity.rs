@@ -1209,22 +1209,26 @@ impl<'a> EntityRun<'a> {
         Ok(rows)
     }
 
-    /// The first `n` rows of a diff file in key order (`filter`: an SQL predicate).
-    async fn diff_sample(&self, kind: &str, filter: &str, n: usize) -> Result<Vec<RecordBatch>> {
+    /// Run `sql` over this entity's diff file of `kind`, which it names `{{file}}`.
+    async fn query_diff_file(&self, kind: &str, sql: &str) -> Result<Vec<RecordBatch>> {
         let path = self.diff_dir().join(format!("{kind}.parquet"));
         let table = format!("__sd_diff_{}_{kind}", self.def.name);
         let df = diff_files::read(self.ctx, &path).await?;
         self.ctx
             .register_table(&table, df.into_view())
             .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
-        let q = format!(
-            "SELECT * FROM {} WHERE {filter} ORDER BY {} LIMIT {n}",
-            ident(&table),
-            self.keys_list("")
-        );
-        let out = self.query(&q).await;
+        let out = self.query(&sql.replace("{{file}}", &ident(&table))).await;
         let _ = self.ctx.deregister_table(&table);
         out
+    }
+
+    /// The first `n` rows of a diff file in key order (`filter`: an SQL predicate).
+    async fn diff_sample(&self, kind: &str, filter: &str, n: usize) -> Result<Vec<RecordBatch>> {
+        let q = format!(
+            "SELECT * FROM {{{{file}}}} WHERE {filter} ORDER BY {} LIMIT {n}",
+            self.keys_list("")
+        );
+        self.query_diff_file(kind, &q).await
     }
 
     /// Rows per partition of a diff file (`__partition`), when the entity is partitioned.
@@ -1232,21 +1236,14 @@ impl<'a> EntityRun<'a> {
         if !self.partitioned() {
             return Ok(Vec::new());
         }
-        let path = self.diff_dir().join(format!("{kind}.parquet"));
-        let table = format!("__sd_diff_{}_{kind}", self.def.name);
-        let df = diff_files::read(self.ctx, &path).await?;
-        self.ctx
-            .register_table(&table, df.into_view())
-            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
-        let b = self
-            .query(&format!(
-                "SELECT __partition, count(*) AS n FROM {} GROUP BY __partition",
-                ident(&table)
-            ))
-            .await;
-        let _ = self.ctx.deregister_table(&table);
+        let batches = self
+            .query_diff_file(
+                kind,
+                "SELECT __partition, count(*) AS n FROM {{file}} GROUP BY __partition",
+            )
+            .await?;
         let mut out = Vec::new();
-        for b in &b? {
+        for b in &batches {
             for r in 0..b.num_rows() {
                 out.push((cell(b, 0, r), u64_cell(b, "n", r)));
             }
@@ -1260,17 +1257,21 @@ impl<'a> EntityRun<'a> {
         let Some(parts) = self.report.partitions.as_mut() else {
             return Ok(());
         };
+        let mut index: std::collections::HashMap<Option<String>, usize> = parts
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.partition.clone(), i))
+            .collect();
         for (p, n) in counts {
-            let row = match parts.rows.iter_mut().position(|r| r.partition == p) {
-                Some(i) => &mut parts.rows[i],
-                None => {
-                    parts.rows.push(PartitionRow {
-                        partition: p,
-                        ..Default::default()
-                    });
-                    parts.rows.last_mut().expect("just pushed")
-                }
-            };
+            let i = *index.entry(p.clone()).or_insert_with(|| {
+                parts.rows.push(PartitionRow {
+                    partition: p,
+                    ..Default::default()
+                });
+                parts.rows.len() - 1
+            });
+            let row = &mut parts.rows[i];
             match kind {
                 "missing" => row.missing = n,
                 "extra" => row.extra = n,

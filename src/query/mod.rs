@@ -106,15 +106,7 @@ pub async fn register_diffs(ctx: &SessionContext, report_dir: &Path) -> Result<(
     }
     files.sort();
     for (name, path) in files {
-        let df = ctx
-            .read_parquet(
-                path.to_string_lossy().to_string(),
-                ParquetReadOptions::default(),
-            )
-            .await
-            .map_err(|e| {
-                Error::snapshot(format!("cannot read a diff file: {e}")).with_file(&path)
-            })?;
+        let df = crate::check::diff_files::read(ctx, &path).await?;
         ctx.register_table(
             datafusion::sql::TableReference::partial("diffs", name.as_str()),
             df.into_view(),

@@ -193,19 +193,6 @@ fn text_for_nested(schema: &SchemaRef) -> SchemaRef {
 
 /// `b` cast to `schema` (view types to plain ones, nested ones to text where asked).
 fn plain(schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
-    let cols = b
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                arrow::compute::cast(c, f.data_type())
-            }
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .and_then(|c| RecordBatch::try_new(schema.clone(), c))
-        .map_err(|e| Error::internal(format!("cannot shape a result batch: {e}")))?;
-    Ok(cols)
+    crate::check::diff_files::cast_to(schema, b)
+        .map_err(|e| Error::internal(format!("cannot shape a result batch: {e}")))
 }

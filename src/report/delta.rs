@@ -10,7 +10,7 @@ use std::path::Path;
 use arrow::array::AsArray;
 
 use chrono::{DateTime, Utc};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use super::{key_text, Report, Status};
@@ -254,13 +254,8 @@ async fn by_key(
             Error::snapshot(format!("cannot compare diff files: {e}")).with_file(&file)
         }
     };
-    let read = |file: &Path| {
-        ctx.read_parquet(
-            file.to_string_lossy().to_string(),
-            ParquetReadOptions::default(),
-        )
-    };
-    let cur = read(current).await.map_err(fail(current))?;
+    let read = crate::check::diff_files::read;
+    let cur = read(&ctx, current).await?;
     let whole_row: Vec<String> = cur
         .schema()
         .fields()
@@ -282,7 +277,7 @@ async fn by_key(
         .map_err(fail(current))?;
     let prev_sql = match previous {
         Some(p) => {
-            let df = read(p).await.map_err(fail(p))?;
+            let df = read(&ctx, p).await?;
             ctx.register_table("prev", df.into_view())
                 .map_err(fail(p))?;
             format!("SELECT {cols} FROM prev")

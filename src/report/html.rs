@@ -1236,37 +1236,14 @@ const SCRIPT: &str = r##"(function () {
 mod tests {
     use std::collections::BTreeMap;
 
-    use chrono::{DateTime, Utc};
-
     use super::render;
     use crate::report::delta::Delta;
+    use crate::report::test_support::{at, run, v};
     use crate::report::{
         Cell, ChangedRow, CheckOutcome, Diff, EntityReport, InvariantReport, Outcome, PartitionRow,
-        Partitions, Report, RunSummary, SpecInfo, Status,
+        Partitions, Report, SpecInfo, Status,
     };
     use crate::spec::Thresholds;
-
-    fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn run(id: &str, kind: &str, url: &str) -> RunSummary {
-        RunSummary {
-            run_id: id.into(),
-            source_kind: kind.into(),
-            source_url: url.into(),
-            started_at: at(),
-            finished_at: at(),
-            consistency: "snapshot".into(),
-            tables: Vec::new(),
-        }
-    }
-
-    fn v(s: &str) -> Option<String> {
-        Some(s.to_string())
-    }
 
     fn partition(p: Option<&str>, l: u64, t: u64, eq: Option<bool>, c: u64) -> PartitionRow {
         PartitionRow {

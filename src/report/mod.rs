@@ -444,3 +444,35 @@ pub fn status_word(s: Status) -> &'static str {
         Status::Skipped => "SKIP",
     }
 }
+
+/// Fixtures the renderers' tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use chrono::{DateTime, Utc};
+
+    use super::RunSummary;
+
+    /// A fixed instant.
+    pub fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// A run summary of no tables.
+    pub fn run(id: &str, kind: &str, url: &str) -> RunSummary {
+        RunSummary {
+            run_id: id.into(),
+            source_kind: kind.into(),
+            source_url: url.into(),
+            started_at: at(),
+            finished_at: at(),
+            consistency: "snapshot".into(),
+            tables: Vec::new(),
+        }
+    }
+
+    pub fn v(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+}
