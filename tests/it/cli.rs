@@ -171,6 +171,9 @@ fn progress_is_a_bar_on_a_terminal_lines_off_it_and_silent_when_quiet() {
                 &format!("{} {args}", bin().display()),
                 typescript.to_str().unwrap(),
             ])
+            // A terminal says what it is: without TERM (a bare `env -i` shell) a
+            // terminal counts as dumb and draws no bar.
+            .env("TERM", "xterm-256color")
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
