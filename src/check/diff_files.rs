@@ -64,30 +64,21 @@ impl DiffWriter {
         Ok(())
     }
 
-    /// Run `df` and append every row, each batch passed through `map` first. With
-    /// `keep`, batches are also kept in memory while they hold at most `keep` rows in
-    /// all (`None` once they would hold more). Returns the rows appended and those kept.
+    /// Run `df` and append every row, each batch passed through `map` first. Returns
+    /// the rows appended.
     pub async fn append(
         &mut self,
         df: DataFrame,
         mut map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
-        keep: usize,
-    ) -> std::result::Result<(u64, Option<Vec<RecordBatch>>), DiffError> {
+    ) -> std::result::Result<u64, DiffError> {
         let mut stream = df.execute_stream().await.map_err(DiffError::Query)?;
-        let (mut rows, mut kept) = (0u64, Some(Vec::new()));
+        let mut rows = 0u64;
         while let Some(batch) = stream.next().await {
             let batch = map(batch.map_err(DiffError::Query)?).map_err(DiffError::Write)?;
             self.write(&batch).map_err(DiffError::Write)?;
             rows += batch.num_rows() as u64;
-            if let Some(k) = &mut kept {
-                if rows as usize <= keep {
-                    k.push(batch);
-                } else {
-                    kept = None;
-                }
-            }
         }
-        Ok((rows, kept))
+        Ok(rows)
     }
 
     /// Close the file. Returns the rows written.

@@ -4,7 +4,9 @@
 //!
 //! Each view holds the key columns, the compared columns, `__part` (the partition) and
 //! `__h` (the row hash of key and compared columns, tolerance columns left out). Views
-//! are plain DataFusion views: nothing is materialised, every check is one query.
+//! are plain DataFusion views: nothing is materialised but the diff's candidate rows.
+//! The diff starts with the narrow pass ([`super::buckets`]), which proves most rows
+//! equal without a join; only the rows of differing key buckets are fetched and diffed.
 //!
 //! The views and the diff agree on what "equal" means: values are brought to one type
 //! before either hashes or compares them (exact casts only: integers widened, decimals
@@ -21,6 +23,7 @@ use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
+use super::buckets::{self, BucketPass, InBuckets};
 use super::diff_files::{self, DiffError, DiffWriter};
 use super::sql::{self, ident, key_match};
 use super::VerifyOptions;
@@ -220,14 +223,101 @@ fn without_final_semicolons(sql: &str) -> &str {
 
 /// Duplicate keys held in memory to copy to the target side when every digest is equal;
 /// beyond this many the target's are queried.
-const MIRROR_ROWS: usize = 100_000;
+/// A diff file being written, and the rows each of its queries added.
+struct OpenDiff {
+    kind: &'static str,
+    writer: DiffWriter,
+    rows: Vec<u64>,
+}
 
-/// A duplicates batch relabelled with another side (`__side` is its first column).
-fn with_side(b: &RecordBatch, side: &str) -> Result<RecordBatch> {
-    let mut cols = b.columns().to_vec();
-    cols[0] = Arc::new(arrow::array::StringArray::from(vec![side; b.num_rows()]));
-    RecordBatch::try_new(b.schema(), cols)
-        .map_err(|e| Error::internal(format!("cannot relabel duplicate keys: {e}")))
+/// How a round of the diff runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Plan the queries and create the files; run nothing.
+    Plan,
+    /// Run over the views, key counts as subqueries.
+    Views,
+    /// Run over candidate tables, each side's key counts computed once and held.
+    Held,
+}
+
+/// The diff files of one entity, opened as the diff's rounds first use them.
+#[derive(Default)]
+struct DiffFiles {
+    writers: Vec<OpenDiff>,
+}
+
+/// The schema of candidate tables: text and binary views as plain arrays.
+fn plain_schema(schema: &Schema) -> arrow::datatypes::SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+                DataType::BinaryView => f.as_ref().clone().with_data_type(DataType::Binary),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `batches` in batches of about 8192 rows, text and binary views copied out as plain arrays
+/// (`schema`, from [`plain_schema`]). A filter keeps a few rows of each scanned batch, and
+/// their views would hold every buffer of the scan alive (and be counted whole by the
+/// joins' memory accounting); a plain array is copied by every filter.
+fn compact(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> std::result::Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
+    let mut out = Vec::new();
+    let mut group: Vec<RecordBatch> = Vec::new();
+    let mut rows = 0;
+    for b in batches {
+        rows += b.num_rows();
+        group.push(diff_files::cast_to(schema, b)?);
+        // Batches of about 8192 rows, each owning its buffers (never slices of a larger
+        // one, which the memory accounting would count whole, once per slice).
+        if rows >= 8192 {
+            out.push(arrow::compute::concat_batches(schema, &group)?);
+            group.clear();
+            rows = 0;
+        }
+    }
+    if !group.is_empty() {
+        out.push(arrow::compute::concat_batches(schema, &group)?);
+    }
+    Ok(out)
+}
+
+/// The digest rows (as digest.sql returns them) of one unpartitioned entity whose
+/// digests the narrow pass computed.
+fn digest_batch(pass: &BucketPass) -> Result<Vec<RecordBatch>> {
+    use arrow::array::{BooleanArray, Int64Array, StringArray};
+    use arrow::datatypes::Field;
+    if pass.legacy.rows == 0 && pass.target.rows == 0 {
+        return Ok(Vec::new());
+    }
+    let equal = pass.legacy == pass.target && pass.differing_buckets == 0;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("null_partition", DataType::Boolean, false),
+        Field::new("partition", DataType::Utf8, true),
+        Field::new("legacy_rows", DataType::Int64, true),
+        Field::new("target_rows", DataType::Int64, true),
+        Field::new("equal", DataType::Boolean, false),
+    ]));
+    let b = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(BooleanArray::from(vec![false])),
+            Arc::new(StringArray::from(vec!["all"])),
+            Arc::new(Int64Array::from(vec![pass.legacy.rows as i64])),
+            Arc::new(Int64Array::from(vec![pass.target.rows as i64])),
+            Arc::new(BooleanArray::from(vec![equal])),
+        ],
+    )
+    .map_err(|e| Error::internal(format!("cannot build the digest row: {e}")))?;
+    Ok(vec![b])
 }
 
 /// A batch of changed.sql (keys, `__c{i}_l`/`__c{i}_t` pairs, `__c{i}_d` flags,
@@ -307,6 +397,12 @@ pub(crate) struct EntityRun<'a> {
     /// The digest query's result (digest.sql), when the hash check runs: the count
     /// check reads its per-partition counts from it rather than scanning again.
     digests: Option<Vec<RecordBatch>>,
+    /// The diff check runs (and the entity has a key).
+    diff_follows: bool,
+    /// The narrow pass, when the digests came from it: the diff reuses it.
+    buckets: Option<BucketPass>,
+    /// About how many bytes a row of the views takes in memory.
+    row_bytes: u64,
     report: EntityReport,
 }
 
@@ -383,6 +479,9 @@ pub(crate) async fn run_entity(
         totals_known: false,
         digests_equal: false,
         digests: None,
+        diff_follows: false,
+        buckets: None,
+        row_bytes: 64,
         report,
     };
     let clock = Instant::now();
@@ -407,6 +506,7 @@ pub(crate) async fn run_entity(
 
     let multiset = def.kind == "query" && def.key.is_empty();
     let diff_follows = enabled("diff") && !def.key.is_empty();
+    run.diff_follows = diff_follows;
     if !run.tolerance.is_empty() && !diff_follows {
         let cols: Vec<&str> = run.tolerance.iter().map(|(c, _)| c.as_str()).collect();
         return Err(run
@@ -893,6 +993,16 @@ impl<'a> EntityRun<'a> {
                 }
             })?;
         }
+        // About what a row takes in memory (text and binary values counted at 32 bytes).
+        if let Ok(df) = self.ctx.table(self.legacy_view.as_str()).await {
+            let bytes: usize = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.data_type().primitive_width().unwrap_or(32))
+                .sum();
+            self.row_bytes = 16 + bytes as u64;
+        }
         if def.keys_file.is_some() {
             let n = self
                 .count(&format!(
@@ -974,13 +1084,20 @@ impl<'a> EntityRun<'a> {
         Ok(())
     }
 
-    /// A template whose parameters are the two views, `{{legacy}}` and `{{target}}`.
+    /// A per-partition template (count.sql, digest.sql) over the two views.
     fn render_views(&self, template: &str) -> Result<String> {
+        let (part, group) = if self.partitioned() {
+            ("__part", "GROUP BY __part")
+        } else {
+            ("'all'", "HAVING count(*) > 0")
+        };
         sql::render(
             template,
             &[
                 ("legacy", &ident(&self.legacy_view)),
                 ("target", &ident(&self.target_view)),
+                ("part", part),
+                ("group", group),
             ],
         )
     }
@@ -990,7 +1107,15 @@ impl<'a> EntityRun<'a> {
         if let Some(d) = &self.digests {
             return Ok(d.clone());
         }
-        let d = self.query(&self.render_views(sql::DIGEST)?).await?;
+        // Unpartitioned, with a diff to follow: the narrow pass yields the digests too.
+        let d = if self.narrow_pass_applies() && !self.partitioned() {
+            let pass = self.bucket_pass("true").await?;
+            let d = digest_batch(&pass)?;
+            self.buckets = Some(pass);
+            d
+        } else {
+            self.query(&self.render_views(sql::DIGEST)?).await?
+        };
         self.digests = Some(d.clone());
         Ok(d)
     }
@@ -1169,44 +1294,49 @@ impl<'a> EntityRun<'a> {
         w: &mut DiffWriter,
         sql: &str,
         map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
-        keep: usize,
-    ) -> Result<(u64, Option<Vec<RecordBatch>>)> {
+    ) -> Result<u64> {
         let df = self.frame(sql).await?;
-        match w.append(df, map, keep).await {
+        match w.append(df, map).await {
             Ok(r) => Ok(r),
             Err(DiffError::Query(e)) => Err(self.explain(e).await),
             Err(DiffError::Write(e)) => Err(e),
         }
     }
 
-    /// A diff file of `kind` holding every row of each query in `sqls` (the first
-    /// fixes the schema), each batch passed through `map`. Returns the rows per query.
+    /// Append the rows of each query in `sqls` to the diff file of `kind` (created, with
+    /// the first query's schema after `map`, when first used), adding each query's rows
+    /// to the file's counts. With `execute` false the file is created but nothing runs.
     async fn write_diff(
-        &mut self,
-        kind: &str,
+        &self,
+        files: &mut DiffFiles,
+        kind: &'static str,
         sqls: &[String],
+        execute: bool,
         mut map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
-    ) -> Result<Vec<u64>> {
-        let path = self.diff_dir().join(format!("{kind}.parquet"));
-        let first = self.frame(&sqls[0]).await?;
-        let empty = RecordBatch::new_empty(Arc::new(first.schema().as_arrow().clone()));
-        let mut w = DiffWriter::create(&path, map(empty)?.schema())?;
-        let mut rows = Vec::new();
-        // Rows of partitions being diffed: with none (every digest equal) the file is
-        // empty, and the queries (whose key counts would scan both sides) do not run.
-        let nothing = kind != "null_keys" && self.scope("") == "false";
-        for q in sqls {
-            rows.push(if nothing {
-                0
-            } else {
-                self.append(&mut w, q, &mut map, 0).await?.0
-            });
+    ) -> Result<()> {
+        let at = match files.writers.iter().position(|f| f.kind == kind) {
+            Some(at) => at,
+            None => {
+                let path = self.diff_dir().join(format!("{kind}.parquet"));
+                let first = self.frame(&sqls[0]).await?;
+                let empty = RecordBatch::new_empty(Arc::new(first.schema().as_arrow().clone()));
+                let writer = DiffWriter::create(&path, map(empty)?.schema())?;
+                files.writers.push(OpenDiff {
+                    kind,
+                    writer,
+                    rows: vec![0; sqls.len()],
+                });
+                files.writers.len() - 1
+            }
+        };
+        if !execute {
+            return Ok(());
         }
-        w.finish()?;
-        self.report
-            .diff_files
-            .push(format!("{}/{kind}.parquet", self.def.name));
-        Ok(rows)
+        for (i, q) in sqls.iter().enumerate() {
+            let f = &mut files.writers[at];
+            f.rows[i] += self.append(&mut f.writer, q, &mut map).await?;
+        }
+        Ok(())
     }
 
     /// Run `sql` over this entity's diff file of `kind`, which it names `{{file}}`.
@@ -1281,83 +1411,273 @@ impl<'a> EntityRun<'a> {
         Ok(())
     }
 
-    /// The diff check: key multiplicities over the whole entity, then missing, extra
-    /// and changed rows in the partitions being diffed. Every differing row goes to the
-    /// entity's diff files; counts and samples are read back from them.
-    async fn check_diff(&mut self, diff_needed: bool, clock: Instant) -> Result<()> {
-        let n = self.opts.sample_rows;
+    /// The narrow first pass ([`buckets`]) over the rows `scope` selects: both sides'
+    /// digests, and which key buckets differ.
+    async fn bucket_pass(&mut self, scope: &str) -> Result<BucketPass> {
+        if !self.totals_known {
+            self.count_totals().await?;
+        }
+        let rows = self.report.legacy_rows.max(self.report.target_rows);
+        let bits = buckets::choose_bits(rows, self.opts.memory_limit / 4);
         let keys = self.keys_list("");
-        let not_null = self
-            .key
-            .iter()
-            .map(|k| format!("{} IS NOT NULL", ident(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let any_null = format!(
-            "({})",
-            self.key
-                .iter()
-                .map(|k| format!("{} IS NULL", ident(k)))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        );
-        let (lv, tv) = (ident(&self.legacy_view), ident(&self.target_view));
-        // Key multiplicities over the whole entity: a key is unique or duplicated wherever
-        // its rows are.
-        let key_view = |side_view: &str| {
-            sql::render(
-                sql::KEYS,
-                &[
-                    ("side", side_view),
-                    ("keys", &keys),
-                    ("keys_not_null", &not_null),
-                    ("scope", "true"),
-                ],
+        let q = |v: &str| {
+            format!(
+                "SELECT sd_row_hash({keys}) AS __kh, __h FROM {} WHERE {scope}",
+                ident(v)
             )
         };
-        let (lk, tk) = (
-            format!("({})", key_view(&lv)?),
-            format!("({})", key_view(&tv)?),
-        );
-        let mut diff = Diff::default();
+        let l = self.frame(&q(&self.legacy_view)).await?;
+        let t = self.frame(&q(&self.target_view)).await?;
+        let clock = Instant::now();
+        let pass = match buckets::run(l, t, bits).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.explain(e).await),
+        };
+        self.debug(&format!(
+            "-- narrow pass: {} of {} key buckets differ ({:.2}s)",
+            pass.differing_buckets,
+            pass.buckets(),
+            clock.elapsed().as_secs_f64()
+        ));
+        Ok(pass)
+    }
 
-        // Duplicate keys: over the whole entity, whatever the digests say. Equal digests
-        // prove both sides hold the same keys as often (keys are hashed), so then the
-        // target's duplicates are the legacy's: copied, not searched for again.
-        let dups = |side: &str, side_keys: &str| -> Result<String> {
-            let q = sql::render(
-                sql::DUPLICATES,
-                &[("side_keys", side_keys), ("keys", &keys)],
-            )?;
-            Ok(format!("SELECT '{side}' AS __side, d.* FROM ({q}) AS d"))
+    /// Whether the diff starts with the narrow pass: it needs a key, and digests that
+    /// cover every compared column (a tolerance column is left out of them).
+    fn narrow_pass_applies(&self) -> bool {
+        self.diff_follows && !self.key.is_empty() && self.tolerance.is_empty()
+    }
+
+    /// How many chunks the candidate rows of `pass` are fetched in, so that one chunk's
+    /// rows (both sides) fit a quarter of the memory budget.
+    fn chunks_for(&self, pass: &BucketPass, rows_in_scope: u64) -> u64 {
+        let share = pass.differing_buckets as f64 / pass.buckets() as f64;
+        let rows = (share * rows_in_scope as f64).ceil() as u64;
+        let bytes = rows.saturating_mul(self.row_bytes);
+        bytes.div_ceil((self.opts.memory_limit / 4).max(1)).max(1)
+    }
+
+    /// Fetch one chunk of candidate rows of both sides into memory tables; returns their
+    /// names. The filter is pushed into the Parquet scan, which decodes the other
+    /// columns only for rows whose key lies in a differing bucket.
+    async fn fetch_candidates(
+        &self,
+        pass: &BucketPass,
+        chunks: u64,
+        chunk: u64,
+        scope: &str,
+    ) -> Result<(String, String)> {
+        use datafusion::execution::SessionStateBuilder;
+        let func = "__sd_in_differing_buckets";
+        self.ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            InBuckets::new(func, pass, chunks, chunk),
+        ));
+        let mut config = self.ctx.state().config().clone();
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        // The catalog is shared with the entity's session: never replace it.
+        config.options_mut().catalog.create_default_catalog_and_schema = false;
+        let pushdown = SessionContext::new_with_state(
+            SessionStateBuilder::new_from_existing(self.ctx.state())
+                .with_config(config)
+                .build(),
+        );
+        let mut names = Vec::new();
+        for (side, view) in [("legacy", &self.legacy_view), ("target", &self.target_view)] {
+            let sql = format!(
+                "SELECT * FROM {} WHERE {func}({}) AND {scope}",
+                ident(view),
+                self.keys_list("")
+            );
+            self.debug(&sql);
+            let df = match pushdown.sql(&sql).await {
+                Ok(df) => df,
+                Err(e) => return Err(self.explain(e).await),
+            };
+            let name = format!("__sd_{}_{side}_candidates", self.def.name);
+            self.hold(df, &name).await?;
+            names.push(name);
+        }
+        Ok((names[0].clone(), names[1].clone()))
+    }
+
+    /// Run `df` and hold its rows as the memory table `name` ([`compact`]ed, text and
+    /// binary as plain arrays), replacing any table of that name.
+    async fn hold(&self, df: datafusion::prelude::DataFrame, name: &str) -> Result<()> {
+        let schema = plain_schema(df.schema().as_arrow());
+        let held = async {
+            let parts = df
+                .collect_partitioned()
+                .await?
+                .into_iter()
+                .map(|batches| compact(&schema, &batches))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            datafusion::datasource::MemTable::try_new(schema.clone(), parts)
         };
-        let path = self.diff_dir().join("duplicates.parquet");
-        let first = self.frame(&dups("legacy", &lk)?).await?;
-        let mut w = DiffWriter::create(&path, Arc::new(first.schema().as_arrow().clone()))?;
-        let (l, kept) = self
-            .append(&mut w, &dups("legacy", &lk)?, Ok, MIRROR_ROWS)
-            .await?;
-        let t = match (self.digests_equal, kept) {
-            (true, Some(batches)) => {
-                for b in batches {
-                    w.write(&with_side(&b, "target")?)?;
+        let table = match held.await {
+            Ok(t) => t,
+            Err(e) => return Err(self.explain(e).await),
+        };
+        let _ = self.ctx.deregister_table(name);
+        self.ctx
+            .register_table(name, Arc::new(table))
+            .map_err(|e| Error::internal(format!("cannot register {name}: {e}")))?;
+        Ok(())
+    }
+
+    /// Views over the candidate tables `lc` and `tc` holding the rows whose key bucket
+    /// is `round` modulo `rounds`; returns their quoted names.
+    async fn round_views(
+        &self,
+        pass: &BucketPass,
+        rounds: u64,
+        round: u64,
+        lc: &str,
+        tc: &str,
+    ) -> Result<(String, String)> {
+        let func = "__sd_in_round";
+        self.ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            InBuckets::new(func, pass, rounds, round),
+        ));
+        let mut out = Vec::new();
+        for table in [lc, tc] {
+            let name = format!("{table}_round");
+            let df = self
+                .frame(&format!(
+                    "SELECT * FROM {} WHERE {func}({})",
+                    ident(table),
+                    self.keys_list("")
+                ))
+                .await?;
+            let _ = self.ctx.deregister_table(name.as_str());
+            self.ctx
+                .register_table(name.as_str(), df.into_view())
+                .map_err(|e| Error::internal(format!("cannot register {name}: {e}")))?;
+            out.push(ident(&name));
+        }
+        Ok((out[0].clone(), out[1].clone()))
+    }
+
+    /// The diff check. Rows are diffed in rounds: with the narrow pass, one round per
+    /// chunk of candidate rows (those whose key lies in a differing bucket, fetched into
+    /// memory); without it (a tolerance column), one round over the views, in the
+    /// partitions being diffed. Every differing row goes to the entity's diff files;
+    /// counts and samples are read back from them.
+    async fn check_diff(&mut self, diff_needed: bool, clock: Instant) -> Result<()> {
+        let n = self.opts.sample_rows;
+        let (lv, tv) = (ident(&self.legacy_view), ident(&self.target_view));
+        let mut files = DiffFiles::default();
+        let mut per_column = vec![0u64; self.compared.len()];
+        if !diff_needed {
+            // Every digest is equal: the files are created empty, nothing runs.
+            self.diff_round(&mut files, &lv, &tv, &|_| "false".into(), Round::Plan, &mut per_column)
+                .await?;
+        } else if !self.narrow_pass_applies() {
+            let scope = |p: &str| self.scope(p);
+            self.diff_round(&mut files, &lv, &tv, &scope, Round::Views, &mut per_column)
+                .await?;
+        } else {
+            let scope = self.scope("");
+            let pass = match self.buckets.take() {
+                Some(p) => p,
+                None => self.bucket_pass(&scope).await?,
+            };
+            let rows_in_scope = match &self.report.partitions {
+                Some(p) if self.scope_parts.is_some() => p
+                    .rows
+                    .iter()
+                    .filter(|r| r.digest_equal != Some(true))
+                    .map(|r| r.legacy_rows + r.target_rows)
+                    .sum(),
+                _ => self.report.legacy_rows + self.report.target_rows,
+            };
+            let chunks = self.chunks_for(&pass, rows_in_scope);
+            let mut candidates = 0u64;
+            let mut rounds_done = 1;
+            let fetch_clock = Instant::now();
+            for chunk in 0..chunks {
+                let (lc, tc) = self.fetch_candidates(&pass, chunks, chunk, &scope).await?;
+                let fetched = self
+                    .count(&format!(
+                        "SELECT 1 FROM {} UNION ALL SELECT 1 FROM {}",
+                        ident(&lc),
+                        ident(&tc)
+                    ))
+                    .await?;
+                candidates += fetched;
+                // The diff's joins hold about four times their rows: rounds of candidate
+                // buckets whose joins fit half of the memory budget.
+                let round_bytes = (self.opts.memory_limit / 8).max(1);
+                let rounds = fetched
+                    .saturating_mul(self.row_bytes)
+                    .div_ceil(round_bytes)
+                    .max(1);
+                rounds_done = rounds_done.max(rounds);
+                self.debug(&format!(
+                    "-- chunk {chunk}: {fetched} candidate rows, {rounds} round(s) ({:.2}s)",
+                    fetch_clock.elapsed().as_secs_f64()
+                ));
+                let all = |_: &str| "true".to_string();
+                let mut r = Ok(());
+                for round in 0..rounds {
+                    let (l, t) = if rounds == 1 {
+                        (ident(&lc), ident(&tc))
+                    } else {
+                        match self.round_views(&pass, chunks * rounds, chunk + chunks * round, &lc, &tc).await {
+                            Ok(v) => v,
+                            Err(e) => {
+                                r = Err(e);
+                                break;
+                            }
+                        }
+                    };
+                    r = self
+                        .diff_round(
+                            &mut files,
+                            &l,
+                            &t,
+                            &all,
+                            if fetched > 0 { Round::Held } else { Round::Plan },
+                            &mut per_column,
+                        )
+                        .await;
+                    if r.is_err() {
+                        break;
+                    }
                 }
-                l
+                for name in [&lc, &tc] {
+                    let _ = self.ctx.deregister_table(name.as_str());
+                    let _ = self.ctx.deregister_table(format!("{name}_round").as_str());
+                }
+                for side in ["legacy", "target"] {
+                    let _ = self
+                        .ctx
+                        .deregister_table(format!("__sd_{}_{side}_keys", self.def.name).as_str());
+                }
+                r?;
             }
-            (true, None) => {
-                // Too many to hold: the legacy's duplicates again, labelled target.
-                self.append(&mut w, &dups("target", &lk)?, Ok, 0).await?.0
-            }
-            (false, _) => self.append(&mut w, &dups("target", &tk)?, Ok, 0).await?.0,
+            self.debug(&format!(
+                "-- candidates: {candidates} rows in {chunks} chunk(s) of up to {rounds_done} round(s), diffed in {:.2}s",
+                fetch_clock.elapsed().as_secs_f64()
+            ));
+        }
+        let counts = self.finish_files(files)?;
+        let count = |kind: &str, i: usize| counts.get(kind).map(|c| c[i]).unwrap_or(0);
+
+        let mut diff = Diff {
+            duplicate_keys_legacy: count("duplicates", 0),
+            duplicate_keys_target: count("duplicates", 1),
+            null_keys_legacy: count("null_keys", 0),
+            null_keys_target: count("null_keys", 1),
+            missing: count("missing", 0),
+            extra: count("extra", 0),
+            changed: count("changed", 0),
+            ..Default::default()
         };
-        w.finish()?;
-        self.report
-            .diff_files
-            .push(format!("{}/duplicates.parquet", self.def.name));
-        diff.duplicate_keys_legacy = l;
-        diff.duplicate_keys_target = t;
-        for (side, count) in [("legacy", l), ("target", t)] {
-            if count == 0 {
+        for (side, c) in [
+            ("legacy", diff.duplicate_keys_legacy),
+            ("target", diff.duplicate_keys_target),
+        ] {
+            if c == 0 {
                 continue;
             }
             for b in &self
@@ -1381,33 +1701,8 @@ impl<'a> EntityRun<'a> {
                 }
             }
         }
-
-        // Rows with a NULL in their key, over the whole entity.
-        let columns = self
-            .key
-            .iter()
-            .chain(&self.compared)
-            .map(|c| ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut nulls = Vec::new();
-        for (side, view) in [("legacy", &lv), ("target", &tv)] {
-            let q = sql::render(
-                sql::NULL_KEYS,
-                &[
-                    ("side", view),
-                    ("any_key_null", &any_null),
-                    ("scope", "true"),
-                ],
-            )?;
-            nulls.push(format!(
-                "SELECT '{side}' AS __side, {columns} FROM ({q}) AS z"
-            ));
-        }
-        let counts = self.write_diff("null_keys", &nulls, Ok).await?;
-        (diff.null_keys_legacy, diff.null_keys_target) = (counts[0], counts[1]);
-        for (side, count) in [("legacy", counts[0]), ("target", counts[1])] {
-            if count == 0 {
+        for (side, c) in [("legacy", diff.null_keys_legacy), ("target", diff.null_keys_target)] {
+            if c == 0 {
                 continue;
             }
             let sample = self
@@ -1419,16 +1714,150 @@ impl<'a> EntityRun<'a> {
                     .map(|r| (side.to_string(), r)),
             );
         }
+        for kind in ["missing", "extra"] {
+            let c = count(kind, 0);
+            if c == 0 {
+                continue;
+            }
+            let sample = Self::rows(&self.diff_sample(kind, "true", n).await?);
+            if kind == "missing" {
+                diff.missing_rows = sample;
+            } else {
+                diff.extra_rows = sample;
+            }
+            self.count_per_partition(kind).await?;
+        }
+        if diff.changed > 0 {
+            for (c, v) in self.compared.iter().zip(&per_column) {
+                if *v > 0 {
+                    diff.changed_by_column.insert(c.clone(), *v);
+                }
+            }
+            self.changed_sample(&mut diff).await?;
+            self.count_per_partition("changed").await?;
+        }
+        self.judge_diff(diff, clock, diff_needed);
+        Ok(())
+    }
 
-        // Missing and extra rows, in the partitions being diffed (none when every digest
-        // is equal: the files are then empty).
+    /// Close the diff files and list them in the report; the rows each query added.
+    fn finish_files(
+        &mut self,
+        files: DiffFiles,
+    ) -> Result<std::collections::HashMap<&'static str, Vec<u64>>> {
+        let mut counts = std::collections::HashMap::new();
+        for f in files.writers {
+            f.writer.finish()?;
+            self.report
+                .diff_files
+                .push(format!("{}/{}.parquet", self.def.name, f.kind));
+            counts.insert(f.kind, f.rows);
+        }
+        Ok(counts)
+    }
+
+    /// One round of the diff over `lv` and `tv` (views or candidate tables), `scope(p)`
+    /// selecting the rows of table `p` to diff: key multiplicities, duplicate keys, rows
+    /// with NULL keys, missing, extra and changed rows, each appended to its file.
+    async fn diff_round(
+        &self,
+        files: &mut DiffFiles,
+        lv: &str,
+        tv: &str,
+        scope: &dyn Fn(&str) -> String,
+        mode: Round,
+        per_column: &mut [u64],
+    ) -> Result<()> {
+        let execute = mode != Round::Plan;
+        let hold_keys = mode == Round::Held;
+        let keys = self.keys_list("");
+        let not_null = self
+            .key
+            .iter()
+            .map(|k| format!("{} IS NOT NULL", ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let any_null = format!(
+            "({})",
+            self.key
+                .iter()
+                .map(|k| format!("{} IS NULL", ident(k)))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        );
+        let key_view = |side_view: &str| {
+            sql::render(
+                sql::KEYS,
+                &[
+                    ("side", side_view),
+                    ("keys", &keys),
+                    ("keys_not_null", &not_null),
+                    ("scope", &scope("")),
+                ],
+            )
+        };
+        // Over candidate rows, each side's key counts are computed once and held (their
+        // batches compacted), rather than re-aggregated inside every query: the joins'
+        // memory accounting counts the slices of an aggregate's output whole, once each.
+        let (lk, tk) = if hold_keys && execute {
+            let mut names = Vec::new();
+            for (side, v) in [("legacy", lv), ("target", tv)] {
+                let name = format!("__sd_{}_{side}_keys", self.def.name);
+                let df = self.frame(&key_view(v)?).await?;
+                self.hold(df, &name).await?;
+                names.push(ident(&name));
+            }
+            (names[0].clone(), names[1].clone())
+        } else {
+            (
+                format!("({})", key_view(lv)?),
+                format!("({})", key_view(tv)?),
+            )
+        };
+
+        // Duplicate keys.
+        let dups = |side: &str, side_keys: &str| -> Result<String> {
+            let q = sql::render(
+                sql::DUPLICATES,
+                &[("side_keys", side_keys), ("keys", &keys)],
+            )?;
+            Ok(format!("SELECT '{side}' AS __side, d.* FROM ({q}) AS d"))
+        };
+        let q = [dups("legacy", &lk)?, dups("target", &tk)?];
+        self.write_diff(files, "duplicates", &q, execute, Ok).await?;
+
+        // Rows with a NULL in their key.
+        let columns = self
+            .key
+            .iter()
+            .chain(&self.compared)
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut nulls = Vec::new();
+        for (side, view) in [("legacy", lv), ("target", tv)] {
+            let q = sql::render(
+                sql::NULL_KEYS,
+                &[
+                    ("side", view),
+                    ("any_key_null", &any_null),
+                    ("scope", &scope("")),
+                ],
+            )?;
+            nulls.push(format!(
+                "SELECT '{side}' AS __side, {columns} FROM ({q}) AS z"
+            ));
+        }
+        self.write_diff(files, "null_keys", &nulls, execute, Ok).await?;
+
+        // Missing and extra rows.
         let part = if self.partitioned() {
             ", CAST(__part AS VARCHAR) AS __partition"
         } else {
             ""
         };
         for (kind, this, this_keys, other_keys) in
-            [("missing", &lv, &lk, &tk), ("extra", &tv, &tk, &lk)]
+            [("missing", lv, &lk, &tk), ("extra", tv, &tk, &lk)]
         {
             let q = sql::render(
                 sql::MISSING,
@@ -1438,29 +1867,20 @@ impl<'a> EntityRun<'a> {
                     ("other_keys", other_keys),
                     ("key_match_this", &key_match("r", "k", &self.key)),
                     ("key_match_other", &key_match("r", "o", &self.key)),
-                    ("scope", &self.scope("r.")),
+                    ("scope", &scope("r.")),
                 ],
             )?;
             let q = format!("SELECT {columns}{part} FROM ({q}) AS m");
-            let count = self.write_diff(kind, &[q], Ok).await?[0];
-            if count == 0 {
-                continue;
-            }
-            let sample = Self::rows(&self.diff_sample(kind, "true", n).await?);
-            if kind == "missing" {
-                (diff.missing, diff.missing_rows) = (count, sample);
-            } else {
-                (diff.extra, diff.extra_rows) = (count, sample);
-            }
-            self.count_per_partition(kind).await?;
+            self.write_diff(files, kind, &[q], execute, Ok).await?;
         }
         if !self.compared.is_empty() {
-            self.changed(&mut diff, &lv, &tv, &lk, &tk).await?;
-            if diff.changed > 0 {
-                self.count_per_partition("changed").await?;
-            }
+            let q = self.changed_query(lv, tv, &lk, &tk, &scope("l."))?;
+            let keep_partition = self.partitioned();
+            let nkeys = self.key.len();
+            let names = self.compared.clone();
+            let map = |b: RecordBatch| changed_batch(b, nkeys, &names, keep_partition, per_column);
+            self.write_diff(files, "changed", &[q], execute, map).await?;
         }
-        self.judge_diff(diff, clock, diff_needed);
         Ok(())
     }
 
@@ -1501,21 +1921,13 @@ impl<'a> EntityRun<'a> {
         format!("(l.{q} IS DISTINCT FROM t.{q})")
     }
 
-    /// Changed rows, and which columns changed. The query names its columns by position
-    /// (`__c0_l`, `__c0_t`, `__c0_d`), so no user column can collide with them; the file
-    /// names them `legacy__<column>` and `target__<column>`, with `__differs` listing the
-    /// columns that differ.
-    async fn changed(
-        &mut self,
-        diff: &mut Diff,
-        lv: &str,
-        tv: &str,
-        lk: &str,
-        tk: &str,
-    ) -> Result<()> {
-        let n = self.opts.sample_rows;
-        let compared = self.compared.clone();
-        for c in &compared {
+    /// The changed rows' query. It names its columns by position (`__c0_l`, `__c0_t`,
+    /// `__c0_d`), so no user column can collide with them; the file names them
+    /// `legacy__<column>` and `target__<column>`, with `__differs` listing the columns
+    /// that differ.
+    fn changed_query(&self, lv: &str, tv: &str, lk: &str, tk: &str, scope: &str) -> Result<String> {
+        let compared = &self.compared;
+        for c in compared {
             for name in [format!("legacy__{c}"), format!("target__{c}")] {
                 if self.key.contains(&name) {
                     return Err(self
@@ -1543,7 +1955,7 @@ impl<'a> EntityRun<'a> {
             .map(|c| format!("({})", self.differs(c)))
             .collect::<Vec<_>>()
             .join(" OR ");
-        let q = sql::render(
+        sql::render(
             sql::CHANGED,
             &[
                 ("legacy", lv),
@@ -1557,23 +1969,15 @@ impl<'a> EntityRun<'a> {
                 ("pairs", &pairs),
                 ("flags", &flags),
                 ("any_differs", &any),
-                ("scope", &self.scope("l.")),
+                ("scope", scope),
             ],
-        )?;
-        let mut per_column = vec![0u64; compared.len()];
-        let keep_partition = self.partitioned();
-        let nkeys = self.key.len();
-        let names = compared.clone();
-        let map = |b: RecordBatch| changed_batch(b, nkeys, &names, keep_partition, &mut per_column);
-        diff.changed = self.write_diff("changed", &[q], map).await?[0];
-        if diff.changed == 0 {
-            return Ok(());
-        }
-        for (c, v) in compared.iter().zip(&per_column) {
-            if *v > 0 {
-                diff.changed_by_column.insert(c.clone(), *v);
-            }
-        }
+        )
+    }
+
+    /// The first changed rows, in key order, from the changed file.
+    async fn changed_sample(&self, diff: &mut Diff) -> Result<()> {
+        let n = self.opts.sample_rows;
+        let compared = &self.compared;
         for b in &self.diff_sample("changed", "true", n).await? {
             let differs = b
                 .column_by_name("__differs")
@@ -1718,6 +2122,7 @@ impl<'a> EntityRun<'a> {
         self.ctx
             .register_table(&table, Arc::new(mem))
             .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
+        let mut files = DiffFiles::default();
         for (kind, more, less) in [
             ("missing", "__legacy_copies", "__target_copies"),
             ("extra", "__target_copies", "__legacy_copies"),
@@ -1727,8 +2132,9 @@ impl<'a> EntityRun<'a> {
                 cols.join(", "),
                 ident(&table)
             );
-            self.write_diff(kind, &[q], Ok).await?;
+            self.write_diff(&mut files, kind, &[q], true, Ok).await?;
         }
+        self.finish_files(files)?;
         let _ = self.ctx.deregister_table(&table);
         let mut diff = Diff::default();
         for b in &batches {

@@ -5,8 +5,10 @@
 //! entity and query check ([`entity`]), runs the invariants, and applies the thresholds.
 //! The SQL of every check is in `queries/*.sql` ([`sql`]).
 
+pub(crate) mod buckets;
 pub(crate) mod diff_files;
 pub mod entity;
+pub mod memory;
 pub mod session;
 pub mod sql;
 
@@ -18,7 +20,7 @@ use crate::progress::Progress;
 use crate::report::{InvariantReport, Outcome, RunSummary, Status};
 use crate::spec::Spec;
 
-pub use session::{choose_run, new_session, register_run, LoadedRun};
+pub use session::{choose_run, new_session, register_run, session_with_memory, LoadedRun};
 
 /// How to verify, beyond what the spec says.
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct VerifyOptions {
     /// Where every differing row is written (`<entity>/missing.parquet`, ...); a
     /// temporary folder, removed afterwards, when `None`.
     pub diffs_dir: Option<PathBuf>,
+    /// The memory budget in bytes ([`memory`]): bigger data means more passes, never
+    /// more memory.
+    pub memory_limit: u64,
 }
 
 /// Sample rows kept of each kind of difference unless asked otherwise.
@@ -46,6 +51,7 @@ impl VerifyOptions {
             target_run: None,
             sample_rows: DEFAULT_SAMPLE_ROWS,
             diffs_dir: None,
+            memory_limit: memory::default_limit(),
         }
     }
 }
@@ -74,7 +80,7 @@ pub async fn verify_runs(
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let clock = Instant::now();
-    let ctx = new_session();
+    let ctx = session_with_memory(opts.memory_limit);
     register_run(&ctx, legacy).await?;
     register_run(&ctx, target).await?;
     let entities = verify_entities(&ctx, &spec.entity_defs(), opts, progress).await?;

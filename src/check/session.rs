@@ -12,6 +12,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::TableReference;
 
@@ -27,15 +29,25 @@ pub struct LoadedRun {
     pub manifest: Manifest,
 }
 
-/// A session with snapdiff's functions and settings.
+/// A session with snapdiff's functions and settings, within the default memory budget.
 pub fn new_session() -> SessionContext {
+    session_with_memory(super::memory::default_limit())
+}
+
+/// A session whose memory pool holds half of `limit` bytes ([`super::memory`]): sorts
+/// and aggregations spill to disk beyond it.
+pub fn session_with_memory(limit: u64) -> SessionContext {
     let mut config = SessionConfig::new().with_information_schema(true);
     config
         .options_mut()
         .execution
         .parquet
         .schema_force_view_types = false;
-    let ctx = SessionContext::new_with_config(config);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new((limit / 2) as usize)))
+        .build_arc()
+        .expect("a runtime with a memory pool and the default disk manager");
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     crate::normalize::register_all(&ctx);
     ctx
 }

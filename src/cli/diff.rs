@@ -71,6 +71,14 @@ pub struct DiffArgs {
     /// Print only the summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The checks to run, comma-separated: schema (always runs), count, hash, diff,
+    /// aggregate.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "count,hash,diff,aggregate")]
+    pub checks: Vec<String>,
+    /// The memory the checks keep within: a size (8G, 512M) or a share of RAM (50%).
+    /// Bigger data takes more passes, never more memory. Default: half of RAM.
+    #[arg(long, value_name = "SIZE", value_parser = super::memory_limit)]
+    pub memory_limit: Option<u64>,
 }
 
 /// `COL=VALUE` pairs of a repeatable flag.
@@ -89,7 +97,18 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let ctx = check::new_session();
+    let memory_limit = args
+        .memory_limit
+        .unwrap_or_else(snapdiff::check::memory::default_limit);
+    for c in &args.checks {
+        if !snapdiff::spec::checks::ENTITY_CHECKS.contains(&c.as_str()) {
+            anyhow::bail!(
+                "--checks {c}: not a check; choose from {}",
+                snapdiff::spec::checks::ENTITY_CHECKS.join(", ")
+            );
+        }
+    }
+    let ctx = check::session_with_memory(memory_limit);
     let (a, b) = rt.block_on(async {
         let a = snapdiff::query::register_input(&ctx, &args.a, "legacy", &args.snapshots).await?;
         let b = snapdiff::query::register_input(&ctx, &args.b, "target", &args.snapshots).await?;
@@ -176,10 +195,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         target_filter: None,
         sample: None,
         keys_file: None,
-        checks: snapdiff::spec::checks::ENTITY_CHECKS
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+        checks: args.checks.clone(),
         normalize,
         thresholds: Thresholds::default(),
     };
@@ -191,6 +207,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     };
     let mut opts = VerifyOptions::new(&args.snapshots);
     opts.sample_rows = args.samples;
+    opts.memory_limit = memory_limit;
     opts.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
     let clock = std::time::Instant::now();
     let entities = rt.block_on(check::verify_entities(

@@ -73,3 +73,11 @@ pub fn report_error(e: &anyhow::Error) {
     }
     eprintln!("{}", snapdiff::secrets::scrub(&text));
 }
+
+/// `--memory-limit`: a size (8G, 512M) or a share of RAM (50%), in bytes.
+fn memory_limit(text: &str) -> Result<u64, String> {
+    snapdiff::check::memory::parse_limit(text).map_err(|e| match &e.hint {
+        Some(h) => format!("{} ({h})", e.message),
+        None => e.message.clone(),
+    })
+}

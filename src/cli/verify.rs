@@ -64,6 +64,10 @@ pub struct CommonArgs {
     /// Print only the one-line-per-check summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The memory every check keeps within: a size (8G, 512M) or a share of RAM (50%).
+    /// Bigger data takes more passes, never more memory. Default: half of RAM.
+    #[arg(long, value_name = "SIZE", value_parser = super::memory_limit)]
+    pub memory_limit: Option<u64>,
 }
 
 impl CommonArgs {
@@ -78,6 +82,9 @@ impl CommonArgs {
         opts.legacy_run = legacy_run;
         opts.target_run = target_run;
         opts.sample_rows = self.samples;
+        if let Some(m) = self.memory_limit {
+            opts.memory_limit = m;
+        }
         opts
     }
 

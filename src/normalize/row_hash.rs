@@ -1,32 +1,39 @@
-//! `sd_row_hash(c1, c2, ...)`: the stable, versioned hash of a row's values: xxh3-64
-//! over a canonical encoding, never over Arrow's in-memory layout, so equal values hash
+//! `sd_row_hash(c1, c2, ...)`: the stable, versioned hash of a row's values, computed
+//! from their canonical values, never from Arrow's in-memory layout, so equal values hash
 //! alike whatever their physical type (Int32 or Int64, Utf8 or Utf8View, any timestamp
 //! unit) and whichever file or batch they come from.
 //!
-//! Encoding version [`ROW_HASH_VERSION`] = 1. For each argument in order:
+//! Version [`ROW_HASH_VERSION`] = 2. Each value gets a 64-bit hash by its kind, then the
+//! row's values are folded in order: `h = ROW_SEED`, for each value `v`:
+//! `h = mix(h ^ v, STEP)`, and finally `h = mix(h ^ n, FINAL)` for `n` values, where
+//! `mix(a, b)` is the 128-bit product of `a` and `b` folded to 64 bits (high xor low).
 //!
-//! | value | bytes |
+//! | value | its hash |
 //! |---|---|
-//! | NULL | `00` |
-//! | integer (any width, signed or not) | `01 'i'` i128 little-endian |
-//! | decimal | `01 'd'` scale (i8) i128 little-endian (unscaled) |
-//! | float | `01 'f'` f64 bits little-endian; -0.0 is 0.0, every NaN one NaN |
-//! | text | `01 's'` u64 length little-endian, UTF-8 bytes |
-//! | binary | `01 'x'` u64 length little-endian, bytes |
-//! | boolean | `01 'b'` one byte, 0 or 1 |
-//! | date | `01 'D'` i32 days since 1970-01-01 |
-//! | timestamp | `01 't'` i64 microseconds since the epoch (UTC for zoned ones) |
-//! | time of day | `01 'T'` i64 microseconds since midnight |
-//! | list | `01 'l'` u64 count, then each element encoded as above |
+//! | NULL | the constant `NULL` |
+//! | integer (any width, signed or not) | `mix(lo ^ INT, hi ^ HIGH)` of its value as i128 |
+//! | decimal | `mix(lo ^ DEC ^ scale·STEP, hi ^ HIGH)` of its unscaled i128 |
+//! | float | `mix(bits ^ FLOAT, HIGH)` of its f64 bits; -0.0 is 0.0, every NaN one NaN |
+//! | text | xxh3-64 of its UTF-8 bytes, seeded with `TEXT` |
+//! | binary | xxh3-64 of its bytes, seeded with `BIN` |
+//! | boolean | `mix(0 or 1 ^ BOOL, HIGH)` |
+//! | date | `mix(days since 1970-01-01 ^ DATE, HIGH)` |
+//! | timestamp | `mix(microseconds since the epoch (UTC for zoned ones) ^ TS, HIGH)` |
+//! | time of day | `mix(microseconds since midnight ^ TIME, HIGH)` |
+//! | list | xxh3-64, seeded with `LIST`, of the version-1 encoding: `01 'l'`, the u64 count, then each element (`00` for NULL; `01`, a kind tag and the value's bytes) |
 //!
-//! The kind tags keep values of different kinds apart (the integer 1 and the text "1"
-//! never collide by construction); the schema check makes both sides' kinds match after
-//! normalisation before any hash is compared.
+//! The constants are below. Each kind has its own seed, so the integer 1 and the text
+//! "1" do not collide by construction; the schema check makes both sides' kinds match
+//! after normalisation before any hash is compared. Values are hashed column by column
+//! (one loop per column, of the column's own type), which is what makes the digest of a
+//! table about as fast as reading it. Version 1 (xxh3 over the concatenated byte
+//! encoding of a row) gave the same guarantees at twice the cost.
 
 use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, UInt64Array};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 use arrow::datatypes::*;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
@@ -34,7 +41,7 @@ use datafusion::logical_expr::{
 };
 
 /// The version of the encoding above; it goes into every report.
-pub const ROW_HASH_VERSION: u32 = 1;
+pub const ROW_HASH_VERSION: u32 = 2;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RowHash {
@@ -85,7 +92,10 @@ enum Enc {
     Dec(ArrayRef, i8),
     Float(ArrayRef),
     Str(ArrayRef),
+    /// Text as views (`Utf8View`), read in place.
+    StrView(ArrayRef),
     Bin(ArrayRef),
+    BinView(ArrayRef),
     Bool(ArrayRef),
     Date(ArrayRef),
     Ts(ArrayRef),
@@ -102,8 +112,10 @@ impl Enc {
             t if t.is_unsigned_integer() => Enc::UInt(cast(DataType::UInt64)?),
             t if t.is_floating() => Enc::Float(cast(DataType::Float64)?),
             DataType::Decimal128(_, s) => Enc::Dec(a.clone(), *s),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Enc::Str(cast(DataType::Utf8)?),
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Enc::Bin(cast(DataType::Binary)?),
+            DataType::Utf8View => Enc::StrView(a.clone()),
+            DataType::BinaryView => Enc::BinView(a.clone()),
+            DataType::Utf8 | DataType::LargeUtf8 => Enc::Str(cast(DataType::Utf8)?),
+            DataType::Binary | DataType::LargeBinary => Enc::Bin(cast(DataType::Binary)?),
             DataType::Boolean => Enc::Bool(a.clone()),
             DataType::Date32 | DataType::Date64 => Enc::Date(cast(DataType::Date32)?),
             DataType::Timestamp(_, tz) => Enc::Ts(cast(DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?),
@@ -135,7 +147,9 @@ impl Enc {
             | Enc::Dec(a, _)
             | Enc::Float(a)
             | Enc::Str(a)
-            | Enc::Bin(a) => Some(a),
+            | Enc::StrView(a)
+            | Enc::Bin(a)
+            | Enc::BinView(a) => Some(a),
             Enc::Bool(a) | Enc::Date(a) | Enc::Ts(a) | Enc::Time(a) | Enc::List(a, _) => Some(a),
         }
     }
@@ -191,6 +205,18 @@ impl Enc {
                 buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
                 buf.extend_from_slice(v);
             }
+            Enc::StrView(a) => {
+                let v = a.as_string_view().value(i).as_bytes();
+                buf.push(b's');
+                buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                buf.extend_from_slice(v);
+            }
+            Enc::BinView(a) => {
+                let v = a.as_binary_view().value(i);
+                buf.push(b'x');
+                buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                buf.extend_from_slice(v);
+            }
             Enc::Bin(a) => {
                 let v = a.as_binary::<i32>().value(i);
                 buf.push(b'x');
@@ -234,19 +260,153 @@ impl Enc {
     }
 }
 
-/// The row hashes of `columns` (all of one length).
+/// The row hashes of `columns` (all of one length), column by column: each column's
+/// values are hashed and folded into their rows' states in a loop of the column's own
+/// type, with no per-row dispatch or buffer.
 pub fn hash_rows(columns: &[ArrayRef], rows: usize) -> Result<UInt64Array> {
     let encs: Vec<Enc> = columns.iter().map(Enc::new).collect::<Result<_>>()?;
-    let mut buf = Vec::with_capacity(256);
-    let mut out = Vec::with_capacity(rows);
-    for i in 0..rows {
-        buf.clear();
-        for e in &encs {
-            e.encode(i, &mut buf);
-        }
-        out.push(xxhash_rust::xxh3::xxh3_64(&buf));
+    let mut state = vec![ROW_SEED; rows];
+    for e in &encs {
+        e.fold_into(&mut state);
     }
-    Ok(UInt64Array::from(out))
+    let n = encs.len() as u64;
+    for h in state.iter_mut() {
+        *h = mix(*h ^ n, FINAL);
+    }
+    Ok(UInt64Array::from(state))
+}
+
+// The constants of the version-2 hash (digits of pi and e, odd).
+const ROW_SEED: u64 = 0x243F_6A88_85A3_08D3;
+const STEP: u64 = 0x1319_8A2E_0370_7345;
+const FINAL: u64 = 0xA409_3822_299F_31D1;
+const HIGH: u64 = 0x082E_FA98_EC4E_6C89;
+const NULL: u64 = 0x4528_21E6_38D0_1377;
+const INT: u64 = 0xBE54_66CF_34E9_0C6D;
+const DEC: u64 = 0xC0AC_29B7_C97C_50DD;
+const FLOAT: u64 = 0x3F84_D5B5_B547_0917;
+const TEXT: u64 = 0x9216_D5D9_8979_FB1B;
+const BIN: u64 = 0xD131_0BA6_98DF_B5AD;
+const BOOL: u64 = 0x2FFD_72DB_D01A_DFB7;
+const DATE: u64 = 0xB8E1_AFED_6A26_7E97;
+const TS: u64 = 0x6A0B_3A7D_A6B1_2C43;
+const TIME: u64 = 0x4B7A_70E9_B5B3_2945;
+const LIST: u64 = 0xBA7C_9045_F12C_7F99;
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits.
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let r = (a as u128).wrapping_mul(b as u128);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// The hash of a 128-bit payload of one kind.
+#[inline(always)]
+fn value128(kind: u64, v: i128) -> u64 {
+    mix((v as u64) ^ kind, ((v >> 64) as u64) ^ HIGH)
+}
+
+/// The hash of a 64-bit payload of one kind.
+#[inline(always)]
+fn value64(kind: u64, v: u64) -> u64 {
+    mix(v ^ kind, HIGH)
+}
+
+impl Enc {
+    /// Fold every value of this column into its row's state.
+    fn fold_into(&self, state: &mut [u64]) {
+        let Some(a) = self.array() else {
+            state.iter_mut().for_each(|h| *h = mix(*h ^ NULL, STEP));
+            return;
+        };
+        let nulls = a.logical_nulls();
+        // `f(i)`: value i's hash; NULLs hash to NULL.
+        fn fold(state: &mut [u64], nulls: &Option<arrow::buffer::NullBuffer>, f: impl Fn(usize) -> u64) {
+            match nulls {
+                None => {
+                    for (i, h) in state.iter_mut().enumerate() {
+                        *h = mix(*h ^ f(i), STEP);
+                    }
+                }
+                Some(n) => {
+                    for (i, h) in state.iter_mut().enumerate() {
+                        let v = if n.is_valid(i) { f(i) } else { NULL };
+                        *h = mix(*h ^ v, STEP);
+                    }
+                }
+            }
+        }
+        match self {
+            Enc::Null => unreachable!("handled above"),
+            Enc::Int(a) => {
+                let v = a.as_primitive::<Int64Type>().values();
+                fold(state, &nulls, |i| value128(INT, v[i] as i128))
+            }
+            Enc::UInt(a) => {
+                let v = a.as_primitive::<UInt64Type>().values();
+                fold(state, &nulls, |i| value128(INT, v[i] as i128))
+            }
+            Enc::Dec(a, s) => {
+                let v = a.as_primitive::<Decimal128Type>().values();
+                let kind = DEC ^ (*s as u8 as u64).wrapping_mul(STEP);
+                fold(state, &nulls, |i| value128(kind, v[i]))
+            }
+            Enc::Float(a) => {
+                let v = a.as_primitive::<Float64Type>().values();
+                fold(state, &nulls, |i| {
+                    let f = v[i];
+                    let bits = if f.is_nan() {
+                        f64::NAN.to_bits()
+                    } else if f == 0.0 {
+                        0
+                    } else {
+                        f.to_bits()
+                    };
+                    value64(FLOAT, bits)
+                })
+            }
+            Enc::Str(a) => {
+                let a = a.as_string::<i32>();
+                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i).as_bytes(), TEXT))
+            }
+            Enc::StrView(a) => {
+                let a = a.as_string_view();
+                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i).as_bytes(), TEXT))
+            }
+            Enc::Bin(a) => {
+                let a = a.as_binary::<i32>();
+                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i), BIN))
+            }
+            Enc::BinView(a) => {
+                let a = a.as_binary_view();
+                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i), BIN))
+            }
+            Enc::Bool(a) => {
+                let a = a.as_boolean();
+                fold(state, &nulls, |i| value64(BOOL, a.value(i) as u64))
+            }
+            Enc::Date(a) => {
+                let v = a.as_primitive::<Date32Type>().values();
+                fold(state, &nulls, |i| value64(DATE, v[i] as i64 as u64))
+            }
+            Enc::Ts(a) => {
+                let v = a.as_primitive::<TimestampMicrosecondType>().values();
+                fold(state, &nulls, |i| value64(TS, v[i] as u64))
+            }
+            Enc::Time(a) => {
+                let v = a.as_primitive::<Time64MicrosecondType>().values();
+                fold(state, &nulls, |i| value64(TIME, v[i] as u64))
+            }
+            Enc::List(..) => {
+                // A list: its canonical bytes (the table above), hashed as one value.
+                fold(state, &nulls, |i| {
+                    let mut b = Vec::new();
+                    self.encode(i, &mut b);
+                    xxh3_64_with_seed(&b, LIST)
+                })
+            }
+        }
+    }
 }
 
 impl ScalarUDFImpl for RowHash {
@@ -324,17 +484,63 @@ mod tests {
     }
 
     #[test]
-    fn the_encoding_is_stable() {
-        // Pinned: a change here is a new encoding version.
+    fn a_row_hashes_alike_in_any_batch_or_slice() {
+        use arrow::array::{BinaryArray, BooleanArray, Date32Array, Decimal128Array, NullArray};
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![Some(1), None, Some(-3), Some(i32::MAX)])),
+            Arc::new(StringArray::from(vec![Some(""), Some("é"), None, Some("abc")])),
+            Arc::new(Float64Array::from(vec![Some(-0.0), Some(f64::NAN), None, Some(1.5)])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(12345), None, Some(-1), Some(0)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)])),
+            Arc::new(Date32Array::from(vec![Some(0), Some(19000), None, Some(-5)])),
+            Arc::new(BinaryArray::from(vec![Some(&b"\x00"[..]), None, Some(&b""[..]), Some(&b"zz"[..])])),
+            Arc::new(NullArray::new(4)),
+            Arc::new(StringViewArray::from(vec![
+                Some("a long text that is not inlined in its view"),
+                None,
+                Some("short"),
+                Some(""),
+            ])),
+        ];
+        let whole = h(cols.clone());
+        for (r, want) in whole.iter().enumerate() {
+            let one: Vec<ArrayRef> = cols.iter().map(|c| c.slice(r, 1)).collect();
+            assert_eq!(h(one), vec![*want], "row {r}");
+        }
+        let distinct: std::collections::BTreeSet<u64> = whole.iter().copied().collect();
+        assert_eq!(distinct.len(), 4);
+    }
+
+    #[test]
+    fn integers_hash_by_value_and_lists_by_elements() {
+        use arrow::array::{ListArray, UInt64Array as U64};
+        use arrow::datatypes::Int32Type;
+        let signed = h(vec![Arc::new(Int64Array::from(vec![5, -1]))]);
+        let unsigned = h(vec![Arc::new(U64::from(vec![5, u64::MAX]))]);
+        assert_eq!(signed[0], unsigned[0]);
+        assert_ne!(signed[1], unsigned[1], "-1 is not 2^64-1");
+        let list = |v: Vec<Option<Vec<Option<i32>>>>| -> ArrayRef {
+            Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(v))
+        };
+        let a = h(vec![list(vec![Some(vec![Some(1), Some(2)]), Some(vec![]), None])]);
+        let b = h(vec![list(vec![Some(vec![Some(2), Some(1)]), Some(vec![]), None])]);
+        assert_ne!(a[0], b[0], "element order counts");
+        assert_eq!(a[1..], b[1..]);
+        assert_ne!(a[1], a[2], "an empty list is not NULL");
+    }
+
+    #[test]
+    fn the_hash_is_stable() {
+        // Pinned: a change here is a new hash version (ROW_HASH_VERSION).
         let v = h(vec![
             Arc::new(Int64Array::from(vec![42])),
             Arc::new(StringArray::from(vec!["snapdiff"])),
         ]);
-        let mut buf = vec![1u8, b'i'];
-        buf.extend_from_slice(&42i128.to_le_bytes());
-        buf.extend_from_slice(&[1, b's']);
-        buf.extend_from_slice(&8u64.to_le_bytes());
-        buf.extend_from_slice(b"snapdiff");
-        assert_eq!(v, vec![xxhash_rust::xxh3::xxh3_64(&buf)]);
+        assert_eq!(v, vec![PINNED]);
     }
+    const PINNED: u64 = 7_439_464_546_567_744_223;
 }

@@ -15,6 +15,7 @@ mod extract_postgres;
 mod extract_sqlite;
 mod properties;
 mod reports;
+mod scale;
 mod school;
 mod secrets;
 mod slt;

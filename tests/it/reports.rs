@@ -122,7 +122,7 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
     assert_eq!(report["legacy"]["run_id"], id.as_str());
     assert_eq!(report["target"]["run_id"], id.as_str());
     assert_eq!(report["legacy"]["source_kind"], "sqlite");
-    assert_eq!(report["row_hash_version"], 1);
+    assert_eq!(report["row_hash_version"], 2);
     assert_eq!(report["delta"], Value::Null);
     let counts = |name: &str| {
         let d = &entity(&report, name)["diff"];

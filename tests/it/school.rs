@@ -47,7 +47,7 @@ fn run_finds_exactly_the_injected_differences() {
     opts.sample_rows = 1000;
     let outcome = snapdiff::check::verify(&spec, &opts, &snapdiff::progress::NoProgress).unwrap();
     assert!(!outcome.passed());
-    assert_eq!(outcome.row_hash_version, 1);
+    assert_eq!(outcome.row_hash_version, 2);
     let e = |name: &str| {
         outcome
             .entities

@@ -1,0 +1,268 @@
+//! The diff's narrow first pass: key-bucket digests.
+//!
+//! Joining two large tables row by row is what makes a diff slow and memory-hungry. Most
+//! rows are equal, so the diff first proves them equal without a join: every row of both
+//! sides goes to a bucket chosen by the hash of its key, and each bucket keeps the
+//! wrapping sum of its rows' hashes, legacy rows added and target rows taken away. A bucket whose cell ends at zero holds the same rows on both sides; only the
+//! rows of the other buckets (their keys hash there, on both sides) are fetched whole and
+//! diffed by key. The pass reads each side once, streams, and needs memory for the
+//! cells alone (8 bytes each), whatever the number of rows; the same pass yields each
+//! side's digest (rows, wrapping sum, xor), so the hash check costs no extra scan.
+//!
+//! A key always lands in the same bucket, so the rows fetched for a bucket hold every
+//! row with those keys on both sides: key counts, duplicates, missing, extra and changed
+//! rows computed over them are exact. A key duplicated identically on both sides lies in
+//! a bucket that is equal, and is not a difference.
+
+use std::any::Any;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use arrow::datatypes::{DataType, UInt64Type};
+use datafusion::common::{exec_err, DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+
+use crate::normalize::row_hash::hash_rows;
+
+/// Bytes one bucket takes.
+pub(crate) const CELL_BYTES: u64 = 8;
+
+/// The buckets are split in this many shards, each behind its own lock: a task sorts a
+/// batch's rows by shard and applies each shard's share in one go. Plain (not atomic)
+/// additions let the CPU overlap the cache misses of many updates; an atomic one waits
+/// for each.
+const SHARD_BITS: u32 = 6;
+
+/// One side's digest: rows, wrapping sum and xor of row hashes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Digest {
+    pub rows: u64,
+    pub sum: u64,
+    pub xor: u64,
+}
+
+impl Digest {
+    fn merge(&mut self, o: &Digest) {
+        self.rows += o.rows;
+        self.sum = self.sum.wrapping_add(o.sum);
+        self.xor ^= o.xor;
+    }
+}
+
+/// The result of the pass.
+pub(crate) struct BucketPass {
+    /// log2 of the number of buckets.
+    pub bits: u32,
+    pub legacy: Digest,
+    pub target: Digest,
+    /// One bit per bucket: set where the sides differ.
+    pub differing: Arc<Vec<u64>>,
+    /// How many buckets differ.
+    pub differing_buckets: u64,
+}
+
+impl BucketPass {
+    pub fn buckets(&self) -> u64 {
+        1u64 << self.bits
+    }
+}
+
+/// The bucket of a key hash: its top `bits` bits.
+#[inline]
+fn bucket(kh: u64, bits: u32) -> usize {
+    (kh >> (64 - bits)) as usize
+}
+
+/// How many bucket bits to use for `rows` rows (the larger side) within `budget` bytes:
+/// about two rows a bucket, at least 2^10 buckets.
+pub(crate) fn choose_bits(rows: u64, budget: u64) -> u32 {
+    let want = (rows.max(2) / 2).next_power_of_two().trailing_zeros().max(10);
+    let afford = (budget / CELL_BYTES).max(1024);
+    let cap = 63 - afford.leading_zeros();
+    want.min(cap).clamp(10, 40)
+}
+
+/// Run the pass. `legacy` and `target` each yield two UInt64 columns: the key hash
+/// and the row hash. A bucket holds the wrapping sum of its legacy rows' hashes minus
+/// its target rows' hashes.
+pub(crate) async fn run(legacy: DataFrame, target: DataFrame, bits: u32) -> Result<BucketPass> {
+    let shard_bits = SHARD_BITS.min(bits);
+    let shards = 1usize << shard_bits;
+    let per_shard = 1usize << (bits - shard_bits);
+    let cells: Arc<Vec<Mutex<Vec<u64>>>> = Arc::new(
+        (0..shards)
+            .map(|_| Mutex::new(vec![0u64; per_shard]))
+            .collect(),
+    );
+    let mut tasks = Vec::new();
+    for (side, df) in [(0usize, legacy), (1, target)] {
+        for mut stream in df.execute_stream_partitioned().await? {
+            let cells = cells.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut d = Digest::default();
+                // Each shard's pending (bucket within the shard, signed hash) pairs.
+                let mut pending: Vec<Vec<(u32, u64)>> = vec![Vec::new(); shards];
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    let kh = batch.column(0).as_primitive::<UInt64Type>();
+                    let h = batch.column(1).as_primitive::<UInt64Type>();
+                    if kh.null_count() > 0 || h.null_count() > 0 {
+                        return exec_err!("a key or row hash is NULL");
+                    }
+                    for (k, h) in kh.values().iter().zip(h.values()) {
+                        let b = bucket(*k, bits);
+                        let signed = if side == 0 { *h } else { h.wrapping_neg() };
+                        pending[b >> (bits - shard_bits)].push(((b & (per_shard - 1)) as u32, signed));
+                        d.sum = d.sum.wrapping_add(*h);
+                        d.xor ^= *h;
+                    }
+                    d.rows += batch.num_rows() as u64;
+                    for (shard, p) in pending.iter_mut().enumerate() {
+                        if p.len() >= 4096 {
+                            apply(&cells[shard], p);
+                        }
+                    }
+                }
+                for (shard, p) in pending.iter_mut().enumerate() {
+                    apply(&cells[shard], p);
+                }
+                Ok::<_, DataFusionError>((side, d))
+            }));
+        }
+    }
+    let (mut legacy, mut target) = (Digest::default(), Digest::default());
+    for t in tasks {
+        let (side, d) = t
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        if side == 0 {
+            legacy.merge(&d);
+        } else {
+            target.merge(&d);
+        }
+    }
+    let n = 1usize << bits;
+    let mut differing = vec![0u64; n.div_ceil(64)];
+    let mut count = 0;
+    for (shard, cells) in cells.iter().enumerate() {
+        let cells = cells.lock().expect("no task panicked holding a shard");
+        for (j, c) in cells.iter().enumerate() {
+            if *c != 0 {
+                let i = shard * per_shard + j;
+                differing[i / 64] |= 1 << (i % 64);
+                count += 1;
+            }
+        }
+    }
+    Ok(BucketPass {
+        bits,
+        legacy,
+        target,
+        differing: Arc::new(differing),
+        differing_buckets: count,
+    })
+}
+
+/// Add a shard's pending hashes to its cells, and clear them.
+fn apply(cells: &Mutex<Vec<u64>>, pending: &mut Vec<(u32, u64)>) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut cells = cells.lock().expect("no task panicked holding a shard");
+    for (j, h) in pending.iter() {
+        let c = &mut cells[*j as usize];
+        *c = c.wrapping_add(*h);
+    }
+    pending.clear();
+}
+
+/// `<name>(key columns...)`: whether a row's key lies in a differing bucket of one chunk
+/// (bucket % chunks = chunk). The bitmap is the pass's; the function is registered per
+/// entity under its own name and filters the fetch of candidate rows.
+#[derive(Debug)]
+pub(crate) struct InBuckets {
+    name: String,
+    signature: Signature,
+    bits: u32,
+    bitmap: Arc<Vec<u64>>,
+    chunks: u64,
+    chunk: u64,
+}
+
+impl InBuckets {
+    pub fn new(name: &str, pass: &BucketPass, chunks: u64, chunk: u64) -> Self {
+        InBuckets {
+            name: name.to_string(),
+            signature: Signature::variadic_any(Volatility::Immutable),
+            bits: pass.bits,
+            bitmap: pass.differing.clone(),
+            chunks,
+            chunk,
+        }
+    }
+}
+
+impl PartialEq for InBuckets {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name
+            && Arc::ptr_eq(&self.bitmap, &o.bitmap)
+            && (self.bits, self.chunks, self.chunk) == (o.bits, o.chunks, o.chunk)
+    }
+}
+impl Eq for InBuckets {}
+impl Hash for InBuckets {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Never the bitmap's contents: plans hash their functions.
+        (&self.name, Arc::as_ptr(&self.bitmap) as usize, self.bits, self.chunks, self.chunk)
+            .hash(state)
+    }
+}
+
+impl ScalarUDFImpl for InBuckets {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let columns: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
+        let n = columns.first().map(|c| c.len()).unwrap_or(args.number_rows);
+        let kh = hash_rows(&columns, n)?;
+        let out: BooleanArray = kh
+            .values()
+            .iter()
+            .map(|k| {
+                let b = bucket(*k, self.bits);
+                let set = self.bitmap[b / 64] >> (b % 64) & 1 == 1;
+                Some(set && b as u64 % self.chunks == self.chunk)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bits_follow_rows_and_budget() {
+        assert_eq!(choose_bits(0, 1 << 30), 10);
+        assert_eq!(choose_bits(60_000_000, 8 << 30), 25);
+        // 1 GiB of cells at most: 2^27 buckets of 8 bytes.
+        assert_eq!(choose_bits(600_000_000, 1 << 30), 27);
+        assert_eq!(choose_bits(600_000_000, 1), 10);
+    }
+}

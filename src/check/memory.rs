@@ -1,0 +1,77 @@
+//! The memory budget every check keeps to (`--memory-limit`).
+//!
+//! One figure is shared out: half to DataFusion's memory pool (sorts and aggregations
+//! spill to disk when it is full), a quarter to the diff's bucket digests, and a quarter
+//! to the candidate rows the diff fetches at a time (more rows than fit means more
+//! chunks, never more memory).
+
+use crate::error::{Error, Result};
+
+/// The default: half of the machine's memory (4 GiB when it cannot be read).
+pub fn default_limit() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024 / 2)
+        .unwrap_or(4 << 30)
+}
+
+/// A size such as `8G`, `512M`, `1.5GiB`, `2000000000` or `50%` (of the machine's memory).
+pub fn parse_limit(text: &str) -> Result<u64> {
+    let bad = || {
+        Error::spec(format!("memory limit `{text}` is not a size"))
+            .with_hint("give a size such as 8G, 512M, 1.5GiB, or a share of RAM such as 50%")
+    };
+    let t = text.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(bad());
+        }
+        return Ok((default_limit() as f64 * 2.0 * p / 100.0) as u64);
+    }
+    let lower = t.to_ascii_lowercase();
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(num_end);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let bytes = (n * mult as f64) as u64;
+    if bytes < 64 << 20 {
+        return Err(Error::spec(format!(
+            "memory limit `{text}` is below the 64 MiB snapdiff needs"
+        ))
+        .with_hint("give at least 64M"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_their_units() {
+        assert_eq!(parse_limit("8G").unwrap(), 8 << 30);
+        assert_eq!(parse_limit("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_limit("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_limit("2000000000").unwrap(), 2_000_000_000);
+        assert_eq!(parse_limit("100%").unwrap(), default_limit() * 2);
+        for bad in ["", "8X", "-1G", "0%", "150%", "1M", "G"] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
+        }
+    }
+}
