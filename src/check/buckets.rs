@@ -81,7 +81,10 @@ fn bucket(kh: u64, bits: u32) -> usize {
 /// How many bucket bits to use for `rows` rows (the larger side) within `budget` bytes:
 /// about two rows a bucket, at least 2^10 buckets.
 pub(crate) fn choose_bits(rows: u64, budget: u64) -> u32 {
-    let want = (rows.max(2) / 2).next_power_of_two().trailing_zeros().max(10);
+    let want = (rows.max(2) / 2)
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(10);
     let afford = (budget / CELL_BYTES).max(1024);
     let cap = 63 - afford.leading_zeros();
     want.min(cap).clamp(10, 40)
@@ -117,7 +120,8 @@ pub(crate) async fn run(legacy: DataFrame, target: DataFrame, bits: u32) -> Resu
                     for (k, h) in kh.values().iter().zip(h.values()) {
                         let b = bucket(*k, bits);
                         let signed = if side == 0 { *h } else { h.wrapping_neg() };
-                        pending[b >> (bits - shard_bits)].push(((b & (per_shard - 1)) as u32, signed));
+                        pending[b >> (bits - shard_bits)]
+                            .push(((b & (per_shard - 1)) as u32, signed));
                         d.sum = d.sum.wrapping_add(*h);
                         d.xor ^= *h;
                     }
@@ -218,7 +222,13 @@ impl Eq for InBuckets {}
 impl Hash for InBuckets {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // Never the bitmap's contents: plans hash their functions.
-        (&self.name, Arc::as_ptr(&self.bitmap) as usize, self.bits, self.chunks, self.chunk)
+        (
+            &self.name,
+            Arc::as_ptr(&self.bitmap) as usize,
+            self.bits,
+            self.chunks,
+            self.chunk,
+        )
             .hash(state)
     }
 }

@@ -1469,13 +1469,17 @@ impl<'a> EntityRun<'a> {
     ) -> Result<(String, String)> {
         use datafusion::execution::SessionStateBuilder;
         let func = "__sd_in_differing_buckets";
-        self.ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
-            InBuckets::new(func, pass, chunks, chunk),
-        ));
+        self.ctx
+            .register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                InBuckets::new(func, pass, chunks, chunk),
+            ));
         let mut config = self.ctx.state().config().clone();
         config.options_mut().execution.parquet.pushdown_filters = true;
         // The catalog is shared with the entity's session: never replace it.
-        config.options_mut().catalog.create_default_catalog_and_schema = false;
+        config
+            .options_mut()
+            .catalog
+            .create_default_catalog_and_schema = false;
         let pushdown = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(self.ctx.state())
                 .with_config(config)
@@ -1535,9 +1539,10 @@ impl<'a> EntityRun<'a> {
         tc: &str,
     ) -> Result<(String, String)> {
         let func = "__sd_in_round";
-        self.ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
-            InBuckets::new(func, pass, rounds, round),
-        ));
+        self.ctx
+            .register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                InBuckets::new(func, pass, rounds, round),
+            ));
         let mut out = Vec::new();
         for table in [lc, tc] {
             let name = format!("{table}_round");
@@ -1569,8 +1574,15 @@ impl<'a> EntityRun<'a> {
         let mut per_column = vec![0u64; self.compared.len()];
         if !diff_needed {
             // Every digest is equal: the files are created empty, nothing runs.
-            self.diff_round(&mut files, &lv, &tv, &|_| "false".into(), Round::Plan, &mut per_column)
-                .await?;
+            self.diff_round(
+                &mut files,
+                &lv,
+                &tv,
+                &|_| "false".into(),
+                Round::Plan,
+                &mut per_column,
+            )
+            .await?;
         } else if !self.narrow_pass_applies() {
             let scope = |p: &str| self.scope(p);
             self.diff_round(&mut files, &lv, &tv, &scope, Round::Views, &mut per_column)
@@ -1622,7 +1634,10 @@ impl<'a> EntityRun<'a> {
                     let (l, t) = if rounds == 1 {
                         (ident(&lc), ident(&tc))
                     } else {
-                        match self.round_views(&pass, chunks * rounds, chunk + chunks * round, &lc, &tc).await {
+                        match self
+                            .round_views(&pass, chunks * rounds, chunk + chunks * round, &lc, &tc)
+                            .await
+                        {
                             Ok(v) => v,
                             Err(e) => {
                                 r = Err(e);
@@ -1636,7 +1651,11 @@ impl<'a> EntityRun<'a> {
                             &l,
                             &t,
                             &all,
-                            if fetched > 0 { Round::Held } else { Round::Plan },
+                            if fetched > 0 {
+                                Round::Held
+                            } else {
+                                Round::Plan
+                            },
                             &mut per_column,
                         )
                         .await;
@@ -1701,7 +1720,10 @@ impl<'a> EntityRun<'a> {
                 }
             }
         }
-        for (side, c) in [("legacy", diff.null_keys_legacy), ("target", diff.null_keys_target)] {
+        for (side, c) in [
+            ("legacy", diff.null_keys_legacy),
+            ("target", diff.null_keys_target),
+        ] {
             if c == 0 {
                 continue;
             }
@@ -1824,7 +1846,8 @@ impl<'a> EntityRun<'a> {
             Ok(format!("SELECT '{side}' AS __side, d.* FROM ({q}) AS d"))
         };
         let q = [dups("legacy", &lk)?, dups("target", &tk)?];
-        self.write_diff(files, "duplicates", &q, execute, Ok).await?;
+        self.write_diff(files, "duplicates", &q, execute, Ok)
+            .await?;
 
         // Rows with a NULL in their key.
         let columns = self
@@ -1848,7 +1871,8 @@ impl<'a> EntityRun<'a> {
                 "SELECT '{side}' AS __side, {columns} FROM ({q}) AS z"
             ));
         }
-        self.write_diff(files, "null_keys", &nulls, execute, Ok).await?;
+        self.write_diff(files, "null_keys", &nulls, execute, Ok)
+            .await?;
 
         // Missing and extra rows.
         let part = if self.partitioned() {
@@ -1879,7 +1903,8 @@ impl<'a> EntityRun<'a> {
             let nkeys = self.key.len();
             let names = self.compared.clone();
             let map = |b: RecordBatch| changed_batch(b, nkeys, &names, keep_partition, per_column);
-            self.write_diff(files, "changed", &[q], execute, map).await?;
+            self.write_diff(files, "changed", &[q], execute, map)
+                .await?;
         }
         Ok(())
     }

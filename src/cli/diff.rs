@@ -73,7 +73,12 @@ pub struct DiffArgs {
     pub quiet: bool,
     /// The checks to run, comma-separated: schema (always runs), count, hash, diff,
     /// aggregate.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "count,hash,diff,aggregate")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "count,hash,diff,aggregate"
+    )]
     pub checks: Vec<String>,
     /// The memory the checks keep within: a size (8G, 512M) or a share of RAM (50%).
     /// Bigger data takes more passes, never more memory. Default: half of RAM.

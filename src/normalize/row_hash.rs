@@ -33,12 +33,12 @@ use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, UInt64Array};
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 use arrow::datatypes::*;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The version of the encoding above; it goes into every report.
 pub const ROW_HASH_VERSION: u32 = 2;
@@ -321,7 +321,11 @@ impl Enc {
         };
         let nulls = a.logical_nulls();
         // `f(i)`: value i's hash; NULLs hash to NULL.
-        fn fold(state: &mut [u64], nulls: &Option<arrow::buffer::NullBuffer>, f: impl Fn(usize) -> u64) {
+        fn fold(
+            state: &mut [u64],
+            nulls: &Option<arrow::buffer::NullBuffer>,
+            f: impl Fn(usize) -> u64,
+        ) {
             match nulls {
                 None => {
                     for (i, h) in state.iter_mut().enumerate() {
@@ -367,11 +371,15 @@ impl Enc {
             }
             Enc::Str(a) => {
                 let a = a.as_string::<i32>();
-                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i).as_bytes(), TEXT))
+                fold(state, &nulls, |i| {
+                    xxh3_64_with_seed(a.value(i).as_bytes(), TEXT)
+                })
             }
             Enc::StrView(a) => {
                 let a = a.as_string_view();
-                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i).as_bytes(), TEXT))
+                fold(state, &nulls, |i| {
+                    xxh3_64_with_seed(a.value(i).as_bytes(), TEXT)
+                })
             }
             Enc::Bin(a) => {
                 let a = a.as_binary::<i32>();
@@ -487,17 +495,47 @@ mod tests {
     fn a_row_hashes_alike_in_any_batch_or_slice() {
         use arrow::array::{BinaryArray, BooleanArray, Date32Array, Decimal128Array, NullArray};
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(Int32Array::from(vec![Some(1), None, Some(-3), Some(i32::MAX)])),
-            Arc::new(StringArray::from(vec![Some(""), Some("é"), None, Some("abc")])),
-            Arc::new(Float64Array::from(vec![Some(-0.0), Some(f64::NAN), None, Some(1.5)])),
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                None,
+                Some(-3),
+                Some(i32::MAX),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some(""),
+                Some("é"),
+                None,
+                Some("abc"),
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(-0.0),
+                Some(f64::NAN),
+                None,
+                Some(1.5),
+            ])),
             Arc::new(
                 Decimal128Array::from(vec![Some(12345), None, Some(-1), Some(0)])
                     .with_precision_and_scale(10, 2)
                     .unwrap(),
             ),
-            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)])),
-            Arc::new(Date32Array::from(vec![Some(0), Some(19000), None, Some(-5)])),
-            Arc::new(BinaryArray::from(vec![Some(&b"\x00"[..]), None, Some(&b""[..]), Some(&b"zz"[..])])),
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                Some(false),
+                None,
+                Some(true),
+            ])),
+            Arc::new(Date32Array::from(vec![
+                Some(0),
+                Some(19000),
+                None,
+                Some(-5),
+            ])),
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"\x00"[..]),
+                None,
+                Some(&b""[..]),
+                Some(&b"zz"[..]),
+            ])),
             Arc::new(NullArray::new(4)),
             Arc::new(StringViewArray::from(vec![
                 Some("a long text that is not inlined in its view"),
@@ -526,8 +564,16 @@ mod tests {
         let list = |v: Vec<Option<Vec<Option<i32>>>>| -> ArrayRef {
             Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(v))
         };
-        let a = h(vec![list(vec![Some(vec![Some(1), Some(2)]), Some(vec![]), None])]);
-        let b = h(vec![list(vec![Some(vec![Some(2), Some(1)]), Some(vec![]), None])]);
+        let a = h(vec![list(vec![
+            Some(vec![Some(1), Some(2)]),
+            Some(vec![]),
+            None,
+        ])]);
+        let b = h(vec![list(vec![
+            Some(vec![Some(2), Some(1)]),
+            Some(vec![]),
+            None,
+        ])]);
         assert_ne!(a[0], b[0], "element order counts");
         assert_eq!(a[1..], b[1..]);
         assert_ne!(a[1], a[2], "an empty list is not NULL");

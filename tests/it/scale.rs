@@ -93,10 +93,7 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
             .lines()
             .find(|l| l.starts_with("-- candidates: "))
             .unwrap_or_else(|| panic!("no candidates line:\n{err}"));
-        let n: Vec<u64> = line
-            .split(' ')
-            .filter_map(|w| w.parse().ok())
-            .collect();
+        let n: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
         (n[0], n[1], n[2])
     };
     let (code, out, err) = diff(free.to_str().unwrap(), None);
@@ -119,7 +116,10 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
     assert_eq!(f["changed"], 100_000);
     assert_eq!(f["changed_by_column"], serde_json::json!({"a": 100_000}));
     assert_eq!(f["duplicate_keys_legacy"], 0);
-    assert_eq!(f, s, "the same findings, samples included, whatever the budget");
+    assert_eq!(
+        f, s,
+        "the same findings, samples included, whatever the budget"
+    );
 
     // Every missing key is in the file, once.
     let ctx = datafusion::prelude::SessionContext::new();
@@ -147,7 +147,12 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
             ctx.deregister_table("m").unwrap();
             (0..4).map(|c| value(b[0].column(c).as_ref(), 0)).collect::<Vec<_>>()
         });
-        assert_eq!(n, vec![i(20_000), i(3), i(199_993), i(0)], "{}", file.display());
+        assert_eq!(
+            n,
+            vec![i(20_000), i(3), i(199_993), i(0)],
+            "{}",
+            file.display()
+        );
     }
 }
 
@@ -167,12 +172,36 @@ fn identical_inputs_are_proven_equal_by_the_digest_alone() {
         "hash",
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("diff  PASS  legacy 200000  target 200000"), "{out}");
+    assert!(
+        out.contains("diff  PASS  legacy 200000  target 200000"),
+        "{out}"
+    );
     // A check that does not exist, and a budget that is not a size.
-    let (code, _, err) = run(&["diff", a.to_str().unwrap(), a.to_str().unwrap(), "--key", "id", "--checks", "hsah"]);
+    let (code, _, err) = run(&[
+        "diff",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--key",
+        "id",
+        "--checks",
+        "hsah",
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("--checks hsah: not a check; choose from schema, count, hash, diff, aggregate"), "{err}");
-    let (code, _, err) = run(&["diff", a.to_str().unwrap(), a.to_str().unwrap(), "--key", "id", "--memory-limit", "8X"]);
+    assert!(
+        err.contains(
+            "--checks hsah: not a check; choose from schema, count, hash, diff, aggregate"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "diff",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--key",
+        "id",
+        "--memory-limit",
+        "8X",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("memory limit `8X` is not a size"), "{err}");
 }
