@@ -31,7 +31,6 @@ Cases:
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1458,15 +1458,16 @@ impl<'a> EntityRun<'a> {
     }
 
     /// Fetch one chunk of candidate rows of both sides into memory tables; returns their
-    /// names. The filter is pushed into the Parquet scan, which decodes the other
-    /// columns only for rows whose key lies in a differing bucket.
+    /// names and the rows fetched (both sides). The filter is pushed into the Parquet
+    /// scan, which decodes the other columns only for rows whose key lies in a
+    /// differing bucket.
     async fn fetch_candidates(
         &self,
         pass: &BucketPass,
         chunks: u64,
         chunk: u64,
         scope: &str,
-    ) -> Result<(String, String)> {
+    ) -> Result<(String, String, u64)> {
         use datafusion::execution::SessionStateBuilder;
         let func = "__sd_in_differing_buckets";
         self.ctx
@@ -1485,7 +1486,7 @@ impl<'a> EntityRun<'a> {
                 .with_config(config)
                 .build(),
         );
-        let mut names = Vec::new();
+        let (mut names, mut rows) = (Vec::new(), 0);
         for (side, view) in [("legacy", &self.legacy_view), ("target", &self.target_view)] {
             let sql = format!(
                 "SELECT * FROM {} WHERE {func}({}) AND {scope}",
@@ -1498,15 +1499,15 @@ impl<'a> EntityRun<'a> {
                 Err(e) => return Err(self.explain(e).await),
             };
             let name = format!("__sd_{}_{side}_candidates", self.def.name);
-            self.hold(df, &name).await?;
+            rows += self.hold(df, &name).await?;
             names.push(name);
         }
-        Ok((names[0].clone(), names[1].clone()))
+        Ok((names[0].clone(), names[1].clone(), rows))
     }
 
     /// Run `df` and hold its rows as the memory table `name` ([`compact`]ed, text and
-    /// binary as plain arrays), replacing any table of that name.
-    async fn hold(&self, df: datafusion::prelude::DataFrame, name: &str) -> Result<()> {
+    /// binary as plain arrays), replacing any table of that name. Returns the rows held.
+    async fn hold(&self, df: datafusion::prelude::DataFrame, name: &str) -> Result<u64> {
         let schema = plain_schema(df.schema().as_arrow());
         let held = async {
             let parts = df
@@ -1515,9 +1516,11 @@ impl<'a> EntityRun<'a> {
                 .into_iter()
                 .map(|batches| compact(&schema, &batches))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
+            let rows: usize = parts.iter().flatten().map(|b| b.num_rows()).sum();
             datafusion::datasource::MemTable::try_new(schema.clone(), parts)
+                .map(|t| (t, rows as u64))
         };
-        let table = match held.await {
+        let (table, rows) = match held.await {
             Ok(t) => t,
             Err(e) => return Err(self.explain(e).await),
         };
@@ -1525,7 +1528,7 @@ impl<'a> EntityRun<'a> {
         self.ctx
             .register_table(name, Arc::new(table))
             .map_err(|e| Error::internal(format!("cannot register {name}: {e}")))?;
-        Ok(())
+        Ok(rows)
     }
 
     /// Views over the candidate tables `lc` and `tc` holding the rows whose key bucket
@@ -1607,14 +1610,7 @@ impl<'a> EntityRun<'a> {
             let mut rounds_done = 1;
             let fetch_clock = Instant::now();
             for chunk in 0..chunks {
-                let (lc, tc) = self.fetch_candidates(&pass, chunks, chunk, &scope).await?;
-                let fetched = self
-                    .count(&format!(
-                        "SELECT 1 FROM {} UNION ALL SELECT 1 FROM {}",
-                        ident(&lc),
-                        ident(&tc)
-                    ))
-                    .await?;
+                let (lc, tc, fetched) = self.fetch_candidates(&pass, chunks, chunk, &scope).await?;
                 candidates += fetched;
                 // The diff's joins hold about four times their rows: rounds of candidate
                 // buckets whose joins fit half of the memory budget.
