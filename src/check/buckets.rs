@@ -15,11 +15,13 @@
 //! a bucket that is equal, and is not a difference.
 
 use std::any::Any;
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::{DataType, UInt64Type};
+use arrow::error::ArrowError;
 use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -263,9 +265,167 @@ impl ScalarUDFImpl for InBuckets {
     }
 }
 
+/// A hasher for key hashes, which are already hashes: one multiply spreads them over
+/// the hash table's bits (candidate keys share their top bits, their bucket's).
+#[derive(Default)]
+struct KeyHashHasher(u64);
+
+impl Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Drop the candidate rows that are equal on both sides, and the `kh` column.
+///
+/// A differing bucket holds a few rows besides those that differ: rows whose key hash
+/// `kh` occurs exactly once on each side, with the same row hash `h` (which covers the
+/// key), and no NULL in the key, are the same row on both sides and would be neither
+/// missing, extra, changed nor a duplicate key; they are removed before the diff joins.
+/// Two different keys with the same key hash count twice and stay. `sides` holds each
+/// side's partitions of batches; returns the rows removed.
+pub(crate) fn prune_equal(
+    sides: &mut [Vec<Vec<RecordBatch>>; 2],
+    keys: &[String],
+    kh: &str,
+    h: &str,
+) -> std::result::Result<u64, ArrowError> {
+    #[derive(Clone, Copy, Default)]
+    struct Seen {
+        rows: [u32; 2],
+        hash: [u64; 2],
+    }
+    // A row's key hash and row hash, or None where a key column is NULL.
+    let hashes = |b: &RecordBatch| -> std::result::Result<Vec<Option<(u64, u64)>>, ArrowError> {
+        let schema = b.schema();
+        let khs = b.column(schema.index_of(kh)?).as_primitive::<UInt64Type>();
+        let hs = b.column(schema.index_of(h)?).as_primitive::<UInt64Type>();
+        let key_cols = keys
+            .iter()
+            .map(|k| schema.index_of(k).map(|i| b.column(i).clone()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((0..b.num_rows())
+            .map(|r| {
+                let null = khs.is_null(r) || hs.is_null(r) || key_cols.iter().any(|c| c.is_null(r));
+                (!null).then(|| (khs.value(r), hs.value(r)))
+            })
+            .collect())
+    };
+    let rows: usize = sides.iter().flatten().flatten().map(|b| b.num_rows()).sum();
+    let mut seen: HashMap<u64, Seen, BuildHasherDefault<KeyHashHasher>> =
+        HashMap::with_capacity_and_hasher(rows, Default::default());
+    for (side, parts) in sides.iter().enumerate() {
+        for b in parts.iter().flatten() {
+            for (k, h) in hashes(b)?.into_iter().flatten() {
+                let s = seen.entry(k).or_default();
+                s.rows[side] = s.rows[side].saturating_add(1);
+                s.hash[side] = h;
+            }
+        }
+    }
+    let mut removed = 0u64;
+    for parts in sides.iter_mut() {
+        for batches in parts.iter_mut() {
+            let mut kept = Vec::with_capacity(batches.len());
+            for b in batches.drain(..) {
+                let keep: BooleanArray = hashes(&b)?
+                    .into_iter()
+                    .map(|kh| {
+                        Some(match kh {
+                            None => true,
+                            Some((k, h)) => {
+                                let s = seen[&k];
+                                !(s.rows == [1, 1] && s.hash == [h, h])
+                            }
+                        })
+                    })
+                    .collect();
+                let mut b = arrow::compute::filter_record_batch(&b, &keep)?;
+                removed += (keep.len() - b.num_rows()) as u64;
+                b.remove_column(b.schema().index_of(kh)?);
+                if b.num_rows() > 0 {
+                    kept.push(b);
+                }
+            }
+            *batches = kept;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_equal_on_both_sides_are_pruned_and_no_other() {
+        use arrow::array::{Int64Array, UInt64Array};
+        use arrow::datatypes::{Field, Schema};
+        let batch = |ids: Vec<Option<i64>>, kh: Vec<u64>, h: Vec<u64>| {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("__sd_kh", DataType::UInt64, false),
+                Field::new("__h", DataType::UInt64, false),
+            ]));
+            RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(UInt64Array::from(kh)),
+                    Arc::new(UInt64Array::from(h)),
+                ],
+            )
+            .unwrap()
+        };
+        // Key 1 equal; key 2 changed; key 3 duplicated in legacy (one copy equal to the
+        // target's row); key 4 missing; a NULL key equal on both sides; keys 6 and 7 share
+        // a key hash (a collision) with equal row hashes.
+        let legacy = batch(
+            vec![Some(1), Some(2), Some(3), Some(3), Some(4), None, Some(6)],
+            vec![1, 2, 3, 3, 4, 5, 6],
+            vec![10, 20, 30, 30, 40, 50, 60],
+        );
+        let target = batch(
+            vec![Some(3), Some(2), None, Some(1), Some(7)],
+            vec![3, 2, 5, 1, 6],
+            vec![30, 21, 50, 10, 60],
+        );
+        let mut sides = [
+            vec![vec![legacy.slice(0, 3)], vec![legacy.slice(3, 4)]],
+            vec![vec![target]],
+        ];
+        let removed = prune_equal(&mut sides, &["id".to_string()], "__sd_kh", "__h").unwrap();
+        let ids = |parts: &Vec<Vec<RecordBatch>>| -> Vec<Option<i64>> {
+            parts
+                .iter()
+                .flatten()
+                .flat_map(|b| {
+                    assert_eq!(b.num_columns(), 2, "the key hash column is dropped");
+                    b.column(0)
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .iter()
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        // Only key 1 goes (one row a side). Keys 6 and 7 look equal by their hashes:
+        // a collision of the 64-bit key hash with equal row hashes is the one case the
+        // hash check would miss too, so they go as well.
+        assert_eq!(removed, 4);
+        assert_eq!(
+            ids(&sides[0]),
+            vec![Some(2), Some(3), Some(3), Some(4), None]
+        );
+        assert_eq!(ids(&sides[1]), vec![Some(3), Some(2), None]);
+    }
 
     #[test]
     fn bucket_bits_follow_rows_and_budget() {

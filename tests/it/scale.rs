@@ -87,27 +87,30 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
         output(out)
     };
     let (free, small) = (d.join("free"), d.join("small"));
-    // "candidates: N rows in K chunk(s) of up to R round(s)"
-    let figures = |err: &str| -> (u64, u64, u64) {
+    // "candidates: N rows in K chunk(s), D diffed in up to R round(s), in S s"
+    let figures = |err: &str| -> (u64, u64, u64, u64) {
         let line = err
             .lines()
             .find(|l| l.starts_with("-- candidates: "))
             .unwrap_or_else(|| panic!("no candidates line:\n{err}"));
         let n: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
-        (n[0], n[1], n[2])
+        (n[0], n[1], n[2], n[3])
     };
     let (code, out, err) = diff(free.to_str().unwrap(), None);
     assert_eq!(code, 1, "{out}{err}");
-    let (rows, chunks, rounds) = figures(&err);
+    let (rows, chunks, diffed, rounds) = figures(&err);
     assert_eq!((chunks, rounds), (1, 1), "{err}");
     // Every differing key's bucket, both sides: at least the 120,100 differing keys' rows.
     assert!(rows >= 100_000 * 2 + 20_000 + 100, "{err}");
+    // The rows equal on both sides are dropped before the joins: exactly the differing
+    // keys' rows are diffed (changed rows on both sides, missing and extra on one).
+    assert_eq!(diffed, 100_000 * 2 + 20_000 + 100, "{err}");
     let (code, out, err) = diff(small.to_str().unwrap(), Some("64M"));
     assert_eq!(code, 1, "{out}{err}");
     // The same candidates, of about 108 bytes each, do not fit a quarter of 64 MiB: they
     // are fetched in chunks, and each chunk is diffed in rounds.
-    let (small_rows, chunks, rounds) = figures(&err);
-    assert_eq!(small_rows, rows, "{err}");
+    let (small_rows, chunks, small_diffed, rounds) = figures(&err);
+    assert_eq!((small_rows, small_diffed), (rows, diffed), "{err}");
     assert!(chunks >= 2 && rounds >= 2, "{err}");
 
     let (f, s) = (diff_of(&free), diff_of(&small));
