@@ -454,3 +454,36 @@ fn partition_on_with_one_reader_reads_in_the_run_transaction() {
         vec![vec![i(1), V::Null], vec![i(2), i(5)]]
     );
 }
+
+#[test]
+fn table_names_that_look_like_paths_stay_inside_the_snapshot_root() {
+    let dir = tempdir();
+    let path = db(
+        dir.path(),
+        "CREATE TABLE \"../../escape\" (id INTEGER); CREATE TABLE \"a/b\" (id INTEGER);
+         INSERT INTO \"../../escape\" VALUES (1); INSERT INTO \"a/b\" VALUES (2), (3);",
+    );
+    let out = dir.path().join("snaps");
+    let (code, _, stderr) = extract(
+        &format!("sqlite://{}", path.display()),
+        out.to_str().unwrap(),
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let run = only_run(&out, "legacy");
+    let m = snapdiff::snapshot::read_manifest(&run).unwrap();
+    // Each becomes a plain identifier, one folder of the run.
+    assert_eq!(m.tables.keys().collect::<Vec<_>>(), vec!["_escape", "a_b"]);
+    assert_eq!(m.tables["a_b"].source_object.as_deref(), Some("a/b"));
+    assert_eq!(m.tables["a_b"].rows, 2);
+    // Nothing was written beside the database or the snapshot root.
+    let mut beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, vec!["legacy.db", "snaps"]);
+    for f in all_files(&out) {
+        assert!(f.starts_with(&run), "{} is outside the run", f.display());
+    }
+}

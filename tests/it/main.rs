@@ -13,6 +13,7 @@ mod extract_files;
 mod extract_mysql;
 mod extract_postgres;
 mod extract_sqlite;
+mod load;
 mod properties;
 mod reports;
 mod scale;
