@@ -133,7 +133,7 @@ async fn run_one(
 ) -> snapdiff::error::Result<output::Written> {
     let df = session
         .ctx
-        .sql(text)
+        .sql_with_options(text, query::read_only())
         .await
         .map_err(|e| query::explain(&session.ctx, e))?;
     output::write(df, format, out, limit).await

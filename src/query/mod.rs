@@ -217,10 +217,26 @@ pub fn tables(ctx: &SessionContext) -> Vec<String> {
     out
 }
 
+/// What a statement typed into a session may do: read snapshots and reports, and name
+/// views or memory tables for the session; never write. `COPY ... TO` and `INSERT`
+/// (which would write the files behind an external table) are refused before they run.
+pub fn read_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new().with_allow_dml(false)
+}
+
 /// Explain a failed query: DataFusion's message (with the position of a syntax error),
 /// and for an unknown table, the tables there are.
 pub fn explain(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> Error {
     let text = e.to_string();
+    if text.contains("DML not supported") {
+        return Error::spec(
+            "the session is read-only: COPY and INSERT are refused (nothing is ever written \
+             to a snapshot or report)",
+        )
+        .with_hint(
+            "to save a result, run the query with `--out FILE` (its format from `--format`)",
+        );
+    }
     let mut err = Error::source(format!("the query fails: {}", text.trim()));
     if text.contains("not found") && (text.contains("table") || text.contains("Table")) {
         let t = tables(ctx);

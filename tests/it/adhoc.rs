@@ -394,3 +394,37 @@ fn diff_finds_exactly_what_verify_finds_with_the_equivalent_spec() {
         "{err}"
     );
 }
+
+#[test]
+fn a_session_never_writes_copy_and_insert_are_refused() {
+    let dir = tempdir();
+    let spec = school_run(dir.path());
+    let before = all_files(dir.path());
+    let out_file = dir.path().join("copied.parquet");
+    let copy = format!(
+        "COPY (SELECT * FROM legacy.users) TO '{}'",
+        out_file.display()
+    );
+    for q in [
+        copy.as_str(),
+        // A snapshot table is Parquet files: an INSERT would add one to the snapshot.
+        "INSERT INTO legacy.users SELECT * FROM legacy.users",
+    ] {
+        let (code, out, err) = sql(&spec, &[q]);
+        assert_eq!(code, 2, "{q}: {out}{err}");
+        assert!(err.contains("the session is read-only"), "{err}");
+        assert!(err.contains("--out FILE"), "{err}");
+    }
+    assert!(!out_file.exists());
+    assert_eq!(
+        all_files(dir.path()),
+        before,
+        "no file was added or removed"
+    );
+    // Reading still works.
+    let (code, out, err) = sql(
+        &spec,
+        &["SELECT count(*) AS n FROM legacy.users", "--format", "csv"],
+    );
+    assert_eq!((code, out.as_str()), (0, "n\n60\n"), "{err}");
+}
