@@ -214,3 +214,31 @@ fn missing_and_corrupt_snapshots_are_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_truncated_snapshot_file_is_refused_by_name() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n",
+    );
+    let s = spec.to_str().unwrap();
+    let (code, _, stderr) = run(&["extract", s, "--run-id", "r1", "--quiet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let part = dir
+        .path()
+        .join("snapshots/legacy/r1/orders/part-00000.parquet");
+    let bytes = std::fs::read(&part).unwrap();
+    let (full, half) = (bytes.len(), bytes.len() / 2);
+    std::fs::write(&part, &bytes[..half]).unwrap();
+    let (code, _, stderr) = run(&["verify", s]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("table orders, file"), "{stderr}");
+    assert!(stderr.contains("part-00000.parquet"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the file has {half} bytes but the manifest says {full}"
+        )),
+        "{stderr}"
+    );
+}
