@@ -165,30 +165,26 @@ fn identical_inputs_are_proven_equal_by_the_digest_alone() {
     let d = dir.path();
     write_inputs(d);
     let a = d.join("a.parquet");
-    let (code, out, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        a.to_str().unwrap(),
-        "--key",
-        "id",
-        "--checks",
-        "hash",
-    ]);
+    // `snapdiff diff a a --key id` with `flags`.
+    let diff_self = |flags: &[&str]| {
+        let mut args = vec![
+            "diff",
+            a.to_str().unwrap(),
+            a.to_str().unwrap(),
+            "--key",
+            "id",
+        ];
+        args.extend_from_slice(flags);
+        run(&args)
+    };
+    let (code, out, err) = diff_self(&["--checks", "hash"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("diff  PASS  legacy 200000  target 200000"),
         "{out}"
     );
     // A check that does not exist, and a budget that is not a size.
-    let (code, _, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        a.to_str().unwrap(),
-        "--key",
-        "id",
-        "--checks",
-        "hsah",
-    ]);
+    let (code, _, err) = diff_self(&["--checks", "hsah"]);
     assert_eq!(code, 2);
     assert!(
         err.contains(
@@ -196,15 +192,7 @@ fn identical_inputs_are_proven_equal_by_the_digest_alone() {
         ),
         "{err}"
     );
-    let (code, _, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        a.to_str().unwrap(),
-        "--key",
-        "id",
-        "--memory-limit",
-        "8X",
-    ]);
+    let (code, _, err) = diff_self(&["--memory-limit", "8X"]);
     assert_eq!(code, 2);
     assert!(err.contains("memory limit `8X` is not a size"), "{err}");
 }
