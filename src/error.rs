@@ -116,19 +116,21 @@ impl Error {
     /// A failure writing or reading a file that is not an `std::io::Error` (a Parquet
     /// encoder's, say), saying what we were doing.
     pub fn io_other(op: &str, path: &Path, err: impl std::fmt::Display) -> Self {
-        Self::new(ErrorKind::Io, format!("cannot {op}: {err}")).with_file(path)
+        let text = err.to_string();
+        // Writers (Parquet, Arrow) pass an OS error on as text: "... (os error 28)".
+        let code = text
+            .split("(os error ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|n| n.parse::<i32>().ok());
+        let mut e = Self::new(ErrorKind::Io, format!("cannot {op}: {text}")).with_file(path);
+        e.hint = os_error_hint(code);
+        e
     }
 
     /// An I/O error on `path`, saying what we were doing (`op`, e.g. "create directory").
     pub fn io(op: &str, path: &Path, err: std::io::Error) -> Self {
-        let hint = match err.raw_os_error() {
-            Some(28) => {
-                Some("the disk is full: free space or choose another snapshot folder".to_string())
-            }
-            Some(27) => Some("a file-size limit was reached (ulimit -f)".to_string()),
-            Some(13) | Some(1) => Some("check the folder's permissions".to_string()),
-            _ => None,
-        };
+        let hint = os_error_hint(err.raw_os_error());
         let mut e = Self::new(ErrorKind::Io, format!("cannot {op}: {err}"))
             .with_file(path)
             .with_source(err);
@@ -201,6 +203,18 @@ impl From<parquet::errors::ParquetError> for Error {
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         Error::source(format!("{e}"))
+    }
+}
+
+/// What to do about an OS error, by its number, where there is a usual cause.
+fn os_error_hint(code: Option<i32>) -> Option<String> {
+    match code {
+        Some(28) => {
+            Some("the disk is full: free space there, or write to another folder".to_string())
+        }
+        Some(27) => Some("a file-size limit was reached (ulimit -f)".to_string()),
+        Some(13) | Some(1) => Some("check the folder's permissions".to_string()),
+        _ => None,
     }
 }
 

@@ -286,39 +286,39 @@ impl Hasher for KeyHashHasher {
 
 /// Drop the candidate rows that are equal on both sides, and the `kh` column.
 ///
-/// A differing bucket holds a few rows besides those that differ: rows whose key hash
-/// `kh` occurs exactly once on each side, with the same row hash `h` (which covers the
-/// key), and no NULL in the key, are the same row on both sides and would be neither
-/// missing, extra, changed nor a duplicate key; they are removed before the diff joins.
-/// Two different keys with the same key hash count twice and stay. `sides` holds each
+/// A differing bucket holds a few rows besides those that differ: the rows of a key
+/// hash `kh` whose row hashes `h` (which cover the key) are the same multiset on both
+/// sides are the same rows on both sides. One such row a side is neither missing,
+/// extra nor changed; several (a key duplicated identically on both sides) or a NULL
+/// key held alike by both sides do not make the sides differ, and are not reported, as
+/// in an equal bucket. They are removed before the diff joins. `sides` holds each
 /// side's partitions of batches; returns the rows removed.
 pub(crate) fn prune_equal(
     sides: &mut [Vec<Vec<RecordBatch>>; 2],
-    keys: &[String],
     kh: &str,
     h: &str,
 ) -> std::result::Result<u64, ArrowError> {
-    #[derive(Clone, Copy, Default)]
+    // Per key hash and side: the rows, and two order-free sums of their row hashes (the
+    // multiset's fingerprint, as the digests are).
+    #[derive(Clone, Copy, Default, PartialEq)]
     struct Seen {
         rows: [u32; 2],
-        hash: [u64; 2],
+        sum: [u64; 2],
+        mixed: [u64; 2],
     }
-    // A row's key hash and row hash, or None where a key column is NULL.
+    // A row's key hash and row hash, or None where either is NULL.
     let hashes = |b: &RecordBatch| -> std::result::Result<Vec<Option<(u64, u64)>>, ArrowError> {
         let schema = b.schema();
         let khs = b.column(schema.index_of(kh)?).as_primitive::<UInt64Type>();
         let hs = b.column(schema.index_of(h)?).as_primitive::<UInt64Type>();
-        let key_cols = keys
-            .iter()
-            .map(|k| schema.index_of(k).map(|i| b.column(i).clone()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok((0..b.num_rows())
             .map(|r| {
-                let null = khs.is_null(r) || hs.is_null(r) || key_cols.iter().any(|c| c.is_null(r));
+                let null = khs.is_null(r) || hs.is_null(r);
                 (!null).then(|| (khs.value(r), hs.value(r)))
             })
             .collect())
     };
+    let mix = |h: u64| (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32);
     let rows: usize = sides.iter().flatten().flatten().map(|b| b.num_rows()).sum();
     let mut seen: HashMap<u64, Seen, BuildHasherDefault<KeyHashHasher>> =
         HashMap::with_capacity_and_hasher(rows, Default::default());
@@ -327,7 +327,8 @@ pub(crate) fn prune_equal(
             for (k, h) in hashes(b)?.into_iter().flatten() {
                 let s = seen.entry(k).or_default();
                 s.rows[side] = s.rows[side].saturating_add(1);
-                s.hash[side] = h;
+                s.sum[side] = s.sum[side].wrapping_add(h);
+                s.mixed[side] = s.mixed[side].wrapping_add(mix(h));
             }
         }
     }
@@ -341,9 +342,11 @@ pub(crate) fn prune_equal(
                     .map(|kh| {
                         Some(match kh {
                             None => true,
-                            Some((k, h)) => {
+                            Some((k, _)) => {
                                 let s = seen[&k];
-                                !(s.rows == [1, 1] && s.hash == [h, h])
+                                !(s.rows[0] == s.rows[1]
+                                    && s.sum[0] == s.sum[1]
+                                    && s.mixed[0] == s.mixed[1])
                             }
                         })
                     })
@@ -387,22 +390,45 @@ mod tests {
         };
         // Key 1 equal; key 2 changed; key 3 duplicated in legacy (one copy equal to the
         // target's row); key 4 missing; a NULL key equal on both sides; keys 6 and 7 share
-        // a key hash (a collision) with equal row hashes.
+        // a key hash (a collision) with equal row hashes; key 8 duplicated identically on
+        // both sides; key 9 duplicated on both sides with one copy changed.
         let legacy = batch(
-            vec![Some(1), Some(2), Some(3), Some(3), Some(4), None, Some(6)],
-            vec![1, 2, 3, 3, 4, 5, 6],
-            vec![10, 20, 30, 30, 40, 50, 60],
+            vec![
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(3),
+                Some(4),
+                None,
+                Some(6),
+                Some(8),
+                Some(8),
+                Some(9),
+                Some(9),
+            ],
+            vec![1, 2, 3, 3, 4, 5, 6, 8, 8, 9, 9],
+            vec![10, 20, 30, 30, 40, 50, 60, 80, 80, 90, 91],
         );
         let target = batch(
-            vec![Some(3), Some(2), None, Some(1), Some(7)],
-            vec![3, 2, 5, 1, 6],
-            vec![30, 21, 50, 10, 60],
+            vec![
+                Some(3),
+                Some(2),
+                None,
+                Some(8),
+                Some(1),
+                Some(7),
+                Some(9),
+                Some(8),
+                Some(9),
+            ],
+            vec![3, 2, 5, 8, 1, 6, 9, 8, 9],
+            vec![30, 21, 50, 80, 10, 60, 92, 80, 90],
         );
         let mut sides = [
-            vec![vec![legacy.slice(0, 3)], vec![legacy.slice(3, 4)]],
+            vec![vec![legacy.slice(0, 3)], vec![legacy.slice(3, 8)]],
             vec![vec![target]],
         ];
-        let removed = prune_equal(&mut sides, &["id".to_string()], "__sd_kh", "__h").unwrap();
+        let removed = prune_equal(&mut sides, "__sd_kh", "__h").unwrap();
         let ids = |parts: &Vec<Vec<RecordBatch>>| -> Vec<Option<i64>> {
             parts
                 .iter()
@@ -416,15 +442,15 @@ mod tests {
                 })
                 .collect()
         };
-        // Only key 1 goes (one row a side). Keys 6 and 7 look equal by their hashes:
-        // a collision of the 64-bit key hash with equal row hashes is the one case the
-        // hash check would miss too, so they go as well.
-        assert_eq!(removed, 4);
+        // Keys 1 and 8 and the NULL key go: the same rows on both sides. Keys 6 and 7
+        // look equal by their hashes: a collision of the 64-bit key hash with equal row
+        // hashes is the one case the hash check would miss too, so they go as well.
+        assert_eq!(removed, 10);
         assert_eq!(
             ids(&sides[0]),
-            vec![Some(2), Some(3), Some(3), Some(4), None]
+            vec![Some(2), Some(3), Some(3), Some(4), Some(9), Some(9)]
         );
-        assert_eq!(ids(&sides[1]), vec![Some(3), Some(2), None]);
+        assert_eq!(ids(&sides[1]), vec![Some(3), Some(2), Some(9), Some(9)]);
     }
 
     #[test]

@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Schema, TimeUnit};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
 use super::buckets::{self, BucketPass, InBuckets};
@@ -152,16 +151,10 @@ pub(crate) fn rows(batches: &[RecordBatch], hide_internal: bool) -> Vec<Row> {
     out
 }
 
-/// A value as text (`None` for NULL), as Arrow displays it.
+/// A value as text (`None` for NULL), as Arrow displays it (a date beyond chrono's
+/// years as its number of days).
 fn cell(batch: &RecordBatch, col: usize, row: usize) -> Option<String> {
-    let a = batch.column(col);
-    if a.is_null(row) {
-        return None;
-    }
-    let opts = FormatOptions::default();
-    ArrayFormatter::try_new(a.as_ref(), &opts)
-        .ok()
-        .map(|f| f.value(row).to_string())
+    crate::normalize::text::value_text(batch.column(col).as_ref(), row)
 }
 
 fn u64_cell(batch: &RecordBatch, col: &str, row: usize) -> u64 {
@@ -389,6 +382,9 @@ pub(crate) struct EntityRun<'a> {
     tolerance: Vec<(String, Tolerance)>,
     numeric: BTreeSet<String>,
     binary: BTreeSet<String>,
+    /// Compared columns of date and time types (shown through `sd_text`, which never
+    /// fails on a year beyond chrono's).
+    temporal: BTreeSet<String>,
     /// Compared columns of nested types (lists, structs, maps).
     nested: BTreeSet<String>,
     /// Compared columns held as Float64 in the views.
@@ -477,6 +473,7 @@ pub(crate) async fn run_entity(
         tolerance: Vec::new(),
         numeric: BTreeSet::new(),
         binary: BTreeSet::new(),
+        temporal: BTreeSet::new(),
         nested: BTreeSet::new(),
         floats: BTreeSet::new(),
         scope_parts: None,
@@ -588,7 +585,7 @@ impl<'a> EntityRun<'a> {
 
     async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.debug(sql);
-        let run = async { self.ctx.sql(sql).await?.collect().await };
+        let run = async { crate::query::sql(self.ctx, sql).await?.collect().await };
         match run.await {
             Ok(b) => Ok(b),
             Err(e) => Err(self.explain(e).await),
@@ -612,7 +609,7 @@ impl<'a> EntityRun<'a> {
                     }
                     let probe =
                         format!("SELECT count({}) FROM ({source}) AS s", r.apply(&ident(c)));
-                    let failed = match self.ctx.sql(&probe).await {
+                    let failed = match crate::query::sql(self.ctx, &probe).await {
                         Ok(df) => df.collect().await.is_err(),
                         Err(_) => true,
                     };
@@ -674,7 +671,7 @@ impl<'a> EntityRun<'a> {
     /// The columns a side's SQL returns; an error names the side's tables.
     async fn side_schema(&self, side: &str, sql: &str) -> Result<Schema> {
         self.debug(sql);
-        match self.ctx.sql(sql).await {
+        match crate::query::sql(self.ctx, sql).await {
             Ok(df) => Ok(df.schema().as_arrow().clone()),
             Err(e) => {
                 let tables = tables_of(self.ctx, side);
@@ -803,7 +800,7 @@ impl<'a> EntityRun<'a> {
             {
                 let e = expr(side, c);
                 let sql = format!("SELECT {e} AS {} FROM ({source}) AS s", ident(c));
-                let t = match self.ctx.sql(&sql).await {
+                let t = match crate::query::sql(self.ctx, &sql).await {
                     Ok(df) => df.schema().field(0).data_type().clone(),
                     Err(err) => {
                         let rules = def.normalize.get(c).map(|r| {
@@ -867,6 +864,14 @@ impl<'a> EntityRun<'a> {
             };
             if final_binary {
                 self.binary.insert(c.clone());
+            }
+            let final_temporal = match &h {
+                Harmony::Cast(t) => t.is_temporal(),
+                Harmony::Keep => lt.is_temporal(),
+                _ => false,
+            };
+            if final_temporal {
+                self.temporal.insert(c.clone());
             }
             if matches!(h, Harmony::Float) {
                 self.floats.insert(c.clone());
@@ -988,7 +993,7 @@ impl<'a> EntityRun<'a> {
                 h = hashed.join(", ")
             );
             self.debug(&view_sql);
-            self.ctx.sql(&view_sql).await.map_err(|e| {
+            crate::query::sql(self.ctx, &view_sql).await.map_err(|e| {
                 let msg = self.fail(format!("the {side} view cannot be built: {e}"));
                 if def.partition_by.is_some() {
                     msg.with_hint("partition_by uses the entity's key and compared columns, after normalisation")
@@ -1286,7 +1291,7 @@ impl<'a> EntityRun<'a> {
     /// A query as a DataFrame (its errors explained as any check's).
     async fn frame(&self, sql: &str) -> Result<datafusion::prelude::DataFrame> {
         self.debug(sql);
-        match self.ctx.sql(sql).await {
+        match crate::query::sql(self.ctx, sql).await {
             Ok(df) => Ok(df),
             Err(e) => Err(self.explain(e).await),
         }
@@ -1509,7 +1514,7 @@ impl<'a> EntityRun<'a> {
                 ident(view),
             );
             self.debug(&sql);
-            let df = match pushdown.sql(&sql).await {
+            let df = match crate::query::sql(&pushdown, &sql).await {
                 Ok(df) => df,
                 Err(e) => return Err(self.explain(e).await),
             };
@@ -1519,7 +1524,7 @@ impl<'a> EntityRun<'a> {
         }
         let fetched: usize = sides.iter().flatten().flatten().map(|b| b.num_rows()).sum();
         let prune_clock = Instant::now();
-        buckets::prune_equal(&mut sides, &self.key, "__sd_kh", "__h")
+        buckets::prune_equal(&mut sides, "__sd_kh", "__h")
             .map_err(|e| Error::internal(format!("cannot prune the candidate rows: {e}")))?;
         self.debug(&format!(
             "-- pruned in {:.2}s",
@@ -2261,6 +2266,8 @@ impl<'a> EntityRun<'a> {
             let as_text = |agg: &str| {
                 if self.binary.contains(&c) {
                     format!("encode({agg}({q}), 'hex')")
+                } else if self.temporal.contains(&c) {
+                    format!("sd_text({agg}({q}))")
                 } else {
                     format!("CAST({agg}({q}) AS VARCHAR)")
                 }

@@ -91,8 +91,7 @@ pub async fn verify_runs(
             Error::source(format!("invariant {}: the SQL fails: {e}", inv.name))
         };
         let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
-        let b = ctx
-            .sql(&q)
+        let b = crate::query::sql(&ctx, &q)
             .await
             .map_err(fail)?
             .collect()
@@ -107,17 +106,19 @@ pub async fn verify_runs(
                     .map(|a| a.value(0) as u64)
             })
             .unwrap_or(0);
-        let sample = ctx
-            .sql(&format!(
+        let sample = crate::query::sql(
+            &ctx,
+            &format!(
                 "SELECT * FROM {} AS v LIMIT {}",
                 entity::subquery(&inv.sql),
                 opts.sample_rows
-            ))
-            .await
-            .map_err(fail)?
-            .collect()
-            .await
-            .map_err(fail)?;
+            ),
+        )
+        .await
+        .map_err(fail)?
+        .collect()
+        .await
+        .map_err(fail)?;
         let rows = entity::rows(&sample, false);
         let max = inv
             .thresholds

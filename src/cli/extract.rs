@@ -203,6 +203,9 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
         (None, Some(r)) => r.clone(),
         (None, None) => snapshot::new_run_id(&root, &sides),
     };
+    // A run id is a folder name: never a path that leaves the snapshot root. Checked
+    // before the file system is looked at (`--resume ../../x` must not find a run there).
+    snapshot::check_name("run id", &run_id)?;
     let progress = TermProgress::new(args.quiet);
     for req in &requests {
         let mut opts = ExtractOptions::new(&root, &run_id);

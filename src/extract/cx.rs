@@ -42,8 +42,8 @@ pub fn source_conn(url: &str) -> Result<SourceConn> {
 /// result. Callers keep `sql` to a bounded range.
 pub fn fetch(conn: &SourceConn, sql: &str, pre: &[String]) -> Result<Vec<RecordBatch>> {
     let queries = [CXQuery::naked(sql)];
-    let dest = get_arrow(conn, None, &queries, Some(pre)).map_err(|e| map_error(&e.to_string()))?;
-    dest.arrow().map_err(|e| map_error(&e.to_string()))
+    let dest = get_arrow(conn, None, &queries, Some(pre)).map_err(|e| map_error(&full_text(&e)))?;
+    dest.arrow().map_err(|e| map_error(&full_text(&e)))
 }
 
 /// Stream `sql`, calling `each` for every batch as it arrives.
@@ -57,7 +57,7 @@ pub fn stream(
     install_quiet_hook();
     let queries = [CXQuery::naked(sql)];
     let mut iter = new_record_batch_iter(conn, None, &queries, batch_rows, Some(pre))
-        .map_err(|e| map_error(&e.to_string()))?;
+        .map_err(|e| map_error(&full_text(&e)))?;
     iter.prepare();
     loop {
         QUIET_PANICS.with(|q| q.set(true));
@@ -78,6 +78,22 @@ pub fn stream(
     }
 }
 
+/// An error's message followed by its causes': a driver error says only "db error", the
+/// database's own message is its cause.
+fn full_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// A connectorx error as a snapdiff error, classified by what the database said.
 pub fn map_error(text: &str) -> Error {
     let text = crate::secrets::scrub(text);
@@ -85,6 +101,9 @@ pub fn map_error(text: &str) -> Error {
     if lower.contains("read-only transaction") || lower.contains("read only transaction") {
         return Error::source(format!("the source refused a write: {text}"))
             .with_hint("snapdiff reads in read-only transactions; the query must not write");
+    }
+    if lost_connection(&lower) {
+        return lost_error(&text);
     }
     if lower.contains("connection refused")
         || lower.contains("password authentication failed")
@@ -98,4 +117,36 @@ pub fn map_error(text: &str) -> Error {
         return Error::connect(text);
     }
     Error::source(text)
+}
+
+/// Whether a driver message (lower-cased) says the server dropped the connection:
+/// terminated by an administrator, restarted, or gone away mid-read.
+pub fn lost_connection(lower: &str) -> bool {
+    [
+        "terminating connection",
+        "error communicating with the server",
+        "server closed the connection",
+        "connection closed",
+        "connection reset",
+        "broken pipe",
+        "unexpected eof",
+        "lost connection to mysql server",
+        "server has gone away",
+        "bytes remaining on stream",
+        "server disconnected",
+        "connection was killed",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
+}
+
+/// The error for a connection the server dropped mid-read (`text` is scrubbed).
+pub fn lost_error(text: &str) -> Error {
+    Error::connect(format!(
+        "the connection to the source was lost while reading: {text}"
+    ))
+    .with_hint(
+        "nothing of the interrupted table was kept; run the extraction again (or finish \
+         the run with --resume RUN) once the database is reachable",
+    )
 }

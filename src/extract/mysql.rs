@@ -61,6 +61,12 @@ pub fn my_error(e: &mysql::Error, what: Option<&str>) -> Error {
                 _ => Error::source(format!("{prefix}{text}")),
             }
         }
+        other if super::cx::lost_connection(&other.to_string().to_ascii_lowercase()) => {
+            super::cx::lost_error(&format!(
+                "{prefix}{}",
+                crate::secrets::scrub(&other.to_string())
+            ))
+        }
         other => Error::connect(format!(
             "{prefix}cannot reach the server: {}",
             crate::secrets::scrub(&other.to_string())
@@ -75,8 +81,38 @@ fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
-fn quote_qualified(name: &str) -> String {
-    name.split('.').map(quote).collect::<Vec<_>>().join(".")
+/// The parts of a table name as written: `table` or `db.table`, a part in backticks
+/// when it holds a `.` (`` `a.b` ``, a backtick inside doubled).
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        let part = parts.last_mut().expect("never empty");
+        match c {
+            '`' => loop {
+                match chars.next() {
+                    Some('`') if chars.peek() == Some(&'`') => {
+                        chars.next();
+                        part.push('`');
+                    }
+                    Some('`') | None => break,
+                    Some(x) => part.push(x),
+                }
+            },
+            '.' => parts.push(String::new()),
+            _ => part.push(c),
+        }
+    }
+    parts
+}
+
+/// A table name as [`name_parts`] reads it: in backticks when it holds `.` or a backtick.
+fn table_name_text(name: &str) -> String {
+    if name.contains(['.', '`']) {
+        quote(name)
+    } else {
+        name.to_string()
+    }
 }
 
 /// A column as the catalog (or statement metadata) describes it.
@@ -117,12 +153,14 @@ impl MySqlReader {
     }
 
     fn split_name(&mut self, table: &str) -> Result<(String, String)> {
-        match table.split_once('.') {
-            Some((db, t)) => Ok((
-                db.trim_matches('`').to_string(),
-                t.trim_matches('`').to_string(),
-            )),
-            None => {
+        let parts = name_parts(table);
+        match parts.as_slice() {
+            [db, t] => Ok((db.clone(), t.clone())),
+            [_, _, _, ..] => Err(Error::spec(format!(
+                "`{table}` is not a table name: write TABLE or DATABASE.TABLE"
+            ))
+            .with_hint("a name that holds `.` is written in backticks: `db`.`a.b`")),
+            _ => {
                 let db: Option<String> = self
                     .conn
                     .query_first("SELECT DATABASE()")
@@ -132,7 +170,7 @@ impl MySqlReader {
                     Error::spec("the MySQL URL names no database")
                         .with_hint("write mysql://USER@HOST:PORT/DATABASE")
                 })?;
-                Ok((db, table.trim_matches('`').to_string()))
+                Ok((db, parts[0].clone()))
             }
         }
     }
@@ -361,7 +399,8 @@ impl SourceReader for MySqlReader {
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
             )
             .map_err(|e| my_error(&e, Some("listing tables")))?;
-        Ok(names)
+        // As `split_name` reads them back: `a.b` is one table, not table b of database a.
+        Ok(names.iter().map(|n| table_name_text(n)).collect())
     }
 
     fn consistency(&self) -> String {
@@ -399,7 +438,7 @@ impl SourceReader for MySqlReader {
                     .flatten();
                 (
                     cols,
-                    quote_qualified(&format!("{db}.{name}")),
+                    format!("{}.{}", quote(&db), quote(&name)),
                     Some(format!("{db}.{name}")),
                     pk,
                     idx,
@@ -569,5 +608,23 @@ impl SourceReader for MySqlReader {
                 indexes,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_split_on_dots_outside_backticks() {
+        assert_eq!(name_parts("shop.orders"), ["shop", "orders"]);
+        assert_eq!(name_parts("`Users`"), ["Users"]);
+        assert_eq!(name_parts("`a.b`"), ["a.b"]);
+        assert_eq!(name_parts("`my.db`.`it``s.x`"), ["my.db", "it`s.x"]);
+        assert_eq!(
+            name_parts(&table_name_text("Café \"Ω\".v2")),
+            ["Café \"Ω\".v2"]
+        );
+        assert_eq!(table_name_text("plain"), "plain");
     }
 }

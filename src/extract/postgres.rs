@@ -92,6 +92,8 @@ pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
             .with_hint("grant the snapdiff user SELECT on the table"),
         "25006" => Error::source(format!("{prefix}the source refused a write: {text}"))
             .with_hint("snapdiff reads in read-only transactions; the query must not write"),
+        "57P01" | "57P02" => lost(&prefix, &text),
+        _ if super::cx::lost_connection(&text.to_ascii_lowercase()) => lost(&prefix, &text),
         _ if e.as_db_error().is_none() => {
             Error::connect(format!("{prefix}cannot reach the server: {text}")).with_hint(
                 "check the host and port, and that PostgreSQL is running and accepts connections",
@@ -99,6 +101,11 @@ pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
         }
         _ => Error::source(format!("{prefix}{text}")),
     }
+}
+
+/// The server dropped the connection (terminated, restarted) after it was made.
+fn lost(prefix: &str, text: &str) -> Error {
+    super::cx::lost_error(&format!("{prefix}{text}"))
 }
 
 fn quote(ident: &str) -> String {
@@ -443,7 +450,10 @@ impl PgReader {
             .client
             .query(
                 "SELECT ic.relname::text, i.indisunique, i.indisprimary,
-                        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+                        ARRAY(SELECT COALESCE(
+                                  (SELECT a.attname::text FROM pg_attribute a
+                                   WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]),
+                                  pg_get_indexdef(i.indexrelid, k, true))
                               FROM generate_series(1, i.indnkeyatts::int) k ORDER BY k)
                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                  WHERE i.indrelid = $1::int8::oid ORDER BY 1",

@@ -359,6 +359,13 @@ impl SourceReader for SqliteReader {
                         "the query would write to the database; only reads are allowed",
                     ));
                 }
+                // SQLite counts ATTACH, DETACH and the like as read-only: they return no
+                // columns, and are no query to extract.
+                if stmt.column_count() == 0 {
+                    return Err(Error::source(
+                        "the query returns no columns: only a query that reads rows (SELECT, WITH or VALUES) is extracted",
+                    ));
+                }
                 let cols: Vec<Col> = stmt
                     .columns()
                     .iter()

@@ -34,15 +34,38 @@ impl Default for Json {
 /// (as `serde_json::Value` does for non-integers) would make `0.30000000000000001` and
 /// `0.3` one number, and an integer beyond 2^64 a float.
 pub fn canonical(text: &str) -> Option<String> {
+    canonical_or_why(text).ok()
+}
+
+/// The canonical text of a JSON document, or why there is none: `Err(true)` when it
+/// nests deeper than [`MAX_DEPTH`], `Err(false)` when it is not JSON.
+fn canonical_or_why(text: &str) -> std::result::Result<String, bool> {
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
         depth: 0,
+        too_deep: false,
     };
     let mut out = String::with_capacity(text.len());
-    p.value(&mut out)?;
-    p.ws();
-    (p.i == p.s.len()).then_some(out)
+    let done = p.value(&mut out).is_some() && {
+        p.ws();
+        p.i == p.s.len()
+    };
+    if done {
+        Ok(out)
+    } else {
+        Err(p.too_deep)
+    }
+}
+
+/// A value as an error shows it, quoted: whole when short, else its first 60 characters
+/// and its size (a document of megabytes must not become an error of megabytes).
+fn excerpt(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        None => format!("`{text}`"),
+        Some((cut, _)) => format!("`{}…` ({} bytes)", &text[..cut], text.len()),
+    }
 }
 
 /// serde_json's limit on nesting, kept so that a deep document is an error, not a crash.
@@ -52,6 +75,8 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     depth: usize,
+    /// The document nests deeper than [`MAX_DEPTH`].
+    too_deep: bool,
 }
 
 impl Parser<'_> {
@@ -97,6 +122,7 @@ impl Parser<'_> {
     fn nest(&mut self) -> Option<()> {
         self.i += 1;
         self.depth += 1;
+        self.too_deep |= self.depth > MAX_DEPTH;
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
@@ -293,9 +319,15 @@ impl ScalarUDFImpl for Json {
         for v in a.as_string::<i32>().iter() {
             match v {
                 None => b.append_null(),
-                Some(t) => match canonical(t) {
-                    Some(c) => b.append_value(c),
-                    None => return exec_err!("json: `{t}` is not JSON"),
+                Some(t) => match canonical_or_why(t) {
+                    Ok(c) => b.append_value(c),
+                    Err(true) => {
+                        return exec_err!(
+                            "json: {} is nested deeper than {MAX_DEPTH} levels",
+                            excerpt(t)
+                        )
+                    }
+                    Err(false) => return exec_err!("json: {} is not JSON", excerpt(t)),
                 },
             }
         }
@@ -375,6 +407,14 @@ mod tests {
         assert_eq!(canonical(r#""unterminated"#), None);
         assert_eq!(canonical("tru"), None);
         assert_eq!(canonical(&"[".repeat(200)), None);
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert_eq!(canonical_or_why(&deep), Err(true));
+        assert_eq!(canonical_or_why("[1,]"), Err(false));
+        assert_eq!(excerpt("oops"), "`oops`");
+        assert_eq!(
+            excerpt(&"é".repeat(100)),
+            format!("`{}…` (200 bytes)", "é".repeat(60))
+        );
         assert!(canonical(&format!("{}{}", "[".repeat(100), "]".repeat(100))).is_some());
     }
 }

@@ -88,18 +88,27 @@ pub fn to_utc(
             Ambiguous::Error => Err(format!("`{t}` happened twice in {tz} (clocks went back)")),
         },
         LocalResult::None => {
+            // Within a day of the first or last instant chrono holds, the UTC instant may
+            // be out of its range: an error, not a gap (and not an overflow panic).
+            let out_of_range =
+                || format!("`{t}` in {tz} is outside the years chrono can place in a zone");
+            if !matches!(tz.offset_from_local_datetime(&t), LocalResult::None) {
+                return Err(out_of_range());
+            }
             // Transitions are months apart: a day either side is safely before or after.
-            let offset_at = |utc: NaiveDateTime| {
-                tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64
-            };
-            let secs = match nonexistent {
-                Nonexistent::Before => offset_at(t - Duration::days(1)),
-                Nonexistent::After => offset_at(t + Duration::days(1)),
+            let near = match nonexistent {
+                Nonexistent::Before => t.checked_sub_signed(Duration::days(1)),
+                Nonexistent::After => t.checked_add_signed(Duration::days(1)),
                 Nonexistent::Error => {
                     return Err(format!("`{t}` never happened in {tz} (clocks skipped it)"))
                 }
             };
-            Ok((t - Duration::seconds(secs)).and_utc())
+            let secs = near
+                .map(|utc| tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64)
+                .ok_or_else(out_of_range)?;
+            t.checked_sub_signed(Duration::seconds(secs))
+                .map(|u| u.and_utc())
+                .ok_or_else(out_of_range)
         }
     }
 }
@@ -216,5 +225,27 @@ mod tests {
             "2024-03-31 00:30:00"
         );
         assert!(to_utc(t("2024-03-31 02:30:00"), berlin, e, Nonexistent::Error).is_err());
+    }
+
+    /// Found by the fuzz harness (fuzz/, target `local_to_utc`): a wall time within a day
+    /// of the last (first) instant chrono holds, in a zone behind (ahead of) UTC, has no
+    /// UTC instant chrono can hold, and `to_utc` panicked on the overflow. The UDF reads
+    /// such times from any microsecond timestamp of year ±262142.
+    #[test]
+    fn wall_times_at_the_ends_of_chrono_range_are_errors() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
+        let last = DateTime::<chrono::Utc>::MAX_UTC.naive_utc() - Duration::hours(1);
+        let first = DateTime::<chrono::Utc>::MIN_UTC.naive_utc() + Duration::hours(1);
+        for amb in [Ambiguous::Earlier, Ambiguous::Later, Ambiguous::Error] {
+            for non in [Nonexistent::Before, Nonexistent::After, Nonexistent::Error] {
+                let e = to_utc(last, ny, amb, non).unwrap_err();
+                assert!(e.contains("outside the years chrono can place"), "{e}");
+                assert!(to_utc(first, tokyo, amb, non).is_err());
+                // The other way round the instant exists (in local mean time, then).
+                assert!(to_utc(first, ny, amb, non).unwrap().naive_utc() > first);
+                assert!(to_utc(last, tokyo, amb, non).unwrap().naive_utc() < last);
+            }
+        }
     }
 }

@@ -16,7 +16,9 @@ pub mod parse_timestamp;
 pub mod round;
 pub mod row_hash;
 pub mod rules;
+pub mod text;
 pub mod trim;
+pub mod truncate;
 pub mod wrapping_sum;
 
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(boolean::Bool::default())),
         Arc::new(ScalarUDF::new_from_impl(canonical_json::Json::default())),
         Arc::new(ScalarUDF::new_from_impl(row_hash::RowHash::default())),
+        Arc::new(ScalarUDF::new_from_impl(text::Text::default())),
+        Arc::new(ScalarUDF::new_from_impl(truncate::Truncate::default())),
     ]
 }
 

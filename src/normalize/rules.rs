@@ -138,9 +138,10 @@ impl Rules {
             e = format!("sd_local_to_utc({e}, {}, '{amb}', '{non}')", lit(&z.zone));
         }
         match self.precision {
-            Some(Precision::Seconds) => e = format!("date_trunc('second', {e})"),
-            Some(Precision::Millis) => e = format!("date_trunc('millisecond', {e})"),
-            Some(Precision::Micros) => e = format!("date_trunc('microsecond', {e})"),
+            // Floored in the value's own unit (truncate.rs says why not date_trunc).
+            Some(Precision::Seconds) => e = format!("sd_trunc({e}, 's')"),
+            Some(Precision::Millis) => e = format!("sd_trunc({e}, 'ms')"),
+            Some(Precision::Micros) => e = format!("sd_trunc({e}, 'us')"),
             None => {}
         }
         if self.boolean {
@@ -400,6 +401,10 @@ fn parse_side(
                             };
                             out.insert(from.clone(), to);
                         }
+                        // An empty map would become `CASE x ELSE x END`, which is not SQL.
+                        if out.is_empty() {
+                            return Err("`map` needs at least one value: { A = \"active\" }".into());
+                        }
                         r.map = Some(out);
                     }
                     other => {
@@ -510,9 +515,9 @@ mod tests {
         let r = parse(r#"{ legacy = { parse = "%Y-%m-%d %H:%M:%S", timezone = "Europe/Berlin" }, precision = "s" }"#).unwrap();
         assert_eq!(
             r.legacy.apply("\"at\""),
-            "date_trunc('second', sd_local_to_utc(sd_parse_timestamp(\"at\", '%Y-%m-%d %H:%M:%S'), 'Europe/Berlin', 'earlier', 'before'))"
+            "sd_trunc(sd_local_to_utc(sd_parse_timestamp(\"at\", '%Y-%m-%d %H:%M:%S'), 'Europe/Berlin', 'earlier', 'before'), 's')"
         );
-        assert_eq!(r.target.apply("\"at\""), "date_trunc('second', \"at\")");
+        assert_eq!(r.target.apply("\"at\""), "sd_trunc(\"at\", 's')");
         let r = parse(r#"["empty_as_null", "lower", "trim"]"#).unwrap();
         assert_eq!(r.legacy.apply("e"), "NULLIF(lower(sd_trim(e)), '')");
         let r = parse(r#"{ legacy = { map = { A = "active", "D'x" = "deleted" } } }"#).unwrap();
@@ -573,5 +578,25 @@ mod tests {
              apply to them"
         );
         assert!(parse(r#"{ parse = "%Y-%m-%d %H:%M%z" }"#).is_ok());
+    }
+
+    /// Found by the fuzz harness (fuzz/, target `rules`): `map = {}` was accepted and
+    /// became `CASE CAST(x AS VARCHAR) ELSE CAST(x AS VARCHAR) END`, which does not parse.
+    #[test]
+    fn an_empty_map_is_refused() {
+        for rules in [
+            "{ map = {} }",
+            "{ legacy = { map = {} } }",
+            "{ target = { map = { } } }",
+        ] {
+            assert!(
+                parse(rules)
+                    .unwrap_err()
+                    .contains("`map` needs at least one value"),
+                "{rules}"
+            );
+        }
+        let r = parse("{ map = { A = 1 } }").unwrap();
+        assert!(crate::spec::parse_expr(&r.legacy.apply("s")).is_ok());
     }
 }

@@ -224,6 +224,15 @@ pub fn read_only() -> datafusion::execution::context::SQLOptions {
     datafusion::execution::context::SQLOptions::new().with_allow_dml(false)
 }
 
+/// Plan `text` in `ctx` under [`read_only`]: how the checks run SQL, so that no spec,
+/// however written, makes a verification write.
+pub async fn sql(
+    ctx: &SessionContext,
+    text: &str,
+) -> datafusion::error::Result<datafusion::dataframe::DataFrame> {
+    ctx.sql_with_options(text, read_only()).await
+}
+
 /// Explain a failed query: DataFusion's message (with the position of a syntax error),
 /// and for an unknown table, the tables there are.
 pub fn explain(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> Error {

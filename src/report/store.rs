@@ -11,7 +11,8 @@
 //! ```
 //!
 //! A report is written into `.tmp-<id>/` and renamed into place whole, so a run killed
-//! part-way leaves earlier reports as they were and nothing that looks complete.
+//! part-way leaves earlier reports as they were and nothing that looks complete. The
+//! next report sweeps such abandoned folders away ([`sweep_abandoned`]).
 //! [`RunLock`] keeps two `snapdiff run`s of one spec from writing the same folders, and
 //! [`prune`] applies `--keep`.
 
@@ -100,6 +101,39 @@ pub struct PendingReport {
     id: String,
     tmp: PathBuf,
     committed: bool,
+    /// `.tmp-<id>/.writing`, locked while this process writes the folder: a folder
+    /// whose lock can be taken was left by a process that died.
+    writing: Option<File>,
+}
+
+/// The lock file inside a report folder being written.
+const WRITING: &str = ".writing";
+
+/// Remove the `.tmp-` report folders under `root` that processes killed while writing
+/// left behind: their `.writing` lock is free (the system released it when the writer
+/// died). A folder is only ever removed for that: one without a `.writing` file (another
+/// tool's, or one killed in the instant before its lock was in place) is left alone.
+/// Returns how many were removed.
+pub fn sweep_abandoned(root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(snapshot::TMP_PREFIX) {
+            continue;
+        }
+        let dir = entry.path();
+        let abandoned = File::options()
+            .write(true)
+            .open(dir.join(WRITING))
+            .is_ok_and(|f| f.try_lock().is_ok());
+        if abandoned && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 impl PendingReport {
@@ -128,17 +162,32 @@ impl PendingReport {
                 Err(e) => return Err(unwritable(root, e)),
             }
         };
-        // Prove the folder takes files now, not after an hour of extraction.
-        let probe = tmp.join(".probe");
-        File::create(&probe)
-            .and_then(|mut f| f.write_all(b"ok"))
+        // Prove the folder takes files now, not after an hour of extraction. The file
+        // stays, locked, as the sign that this folder is being written: it is locked
+        // under another name and renamed, so a sweep never sees it unlocked. (Where the
+        // file system has no locks, the folder is just not swept if the run dies.)
+        let new = tmp.join(".writing.new");
+        let file = File::create(&new)
+            .and_then(|mut f| f.write_all(b"ok").map(|()| f))
             .map_err(|e| unwritable(root, e))?;
-        let _ = std::fs::remove_file(&probe);
+        let writing = match file.try_lock() {
+            Ok(()) => {
+                std::fs::rename(&new, tmp.join(WRITING)).map_err(|e| unwritable(root, e))?;
+                Some(file)
+            }
+            Err(_) => {
+                drop(file);
+                let _ = std::fs::remove_file(&new);
+                None
+            }
+        };
+        sweep_abandoned(root);
         Ok(PendingReport {
             root: root.to_path_buf(),
             id,
             tmp,
             committed: false,
+            writing,
         })
     }
 
@@ -212,6 +261,9 @@ impl PendingReport {
         let dest = self.final_dir();
         std::fs::rename(&self.tmp, &dest)
             .map_err(|e| Error::io("move the report into place", &dest, e))?;
+        // The lock goes once the folder is in place (so no sweep can take it before).
+        drop(self.writing.take());
+        let _ = std::fs::remove_file(dest.join(WRITING));
         File::open(&self.root)
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::io("sync folder", &self.root, e))?;

@@ -102,16 +102,21 @@ pub fn read_manifest(run_dir: &Path) -> Result<Manifest> {
             Error::io("read manifest", &path, e)
         }
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-        Error::snapshot(format!("manifest.json is not valid: {e}")).with_file(&path)
-    })?;
+    parse_manifest(&text, &path)
+}
+
+/// Parse and check the text of a `manifest.json`; `path` only names the file in errors.
+/// [`read_manifest`] without the file system (the fuzz harness in `fuzz/` uses it).
+pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest> {
+    let manifest: Manifest = serde_json::from_str(text)
+        .map_err(|e| Error::snapshot(format!("manifest.json is not valid: {e}")).with_file(path))?;
     if manifest.format_version != manifest::FORMAT_VERSION {
         return Err(Error::snapshot(format!(
             "manifest format version {} is not supported (this snapdiff reads version {})",
             manifest.format_version,
             manifest::FORMAT_VERSION
         ))
-        .with_file(&path));
+        .with_file(path));
     }
     Ok(manifest)
 }

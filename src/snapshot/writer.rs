@@ -123,8 +123,34 @@ impl RunWriter {
         }
         let lock = lock_run(&dir)?;
         let plan_path = dir.join(RUN_PLAN);
-        let text = std::fs::read_to_string(&plan_path)
-            .map_err(|e| Error::io("read run plan", &plan_path, e))?;
+        let text = match std::fs::read_to_string(&plan_path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Killed between creating the folder and writing its plan: no table can
+                // have been finished, and the run starts over under its id. A folder
+                // with finished tables and no plan was not made by snapdiff this way.
+                let finished = std::fs::read_dir(&dir)
+                    .map_err(|e| Error::io("list run folder", &dir, e))?
+                    .flatten()
+                    .any(|t| t.path().join(TABLE_RECORD).is_file());
+                if finished {
+                    return Err(Error::snapshot(format!(
+                        "run `{}` has finished tables but no plan ({RUN_PLAN}): what it set out to read is unknown",
+                        plan.run_id
+                    ))
+                    .with_file(&dir)
+                    .with_hint("start a new run without --resume"));
+                }
+                write_json_atomic(&plan_path, &plan)?;
+                return Ok(RunWriter {
+                    dir,
+                    plan,
+                    settings,
+                    _lock: lock,
+                });
+            }
+            Err(e) => return Err(Error::io("read run plan", &plan_path, e)),
+        };
         let stored: RunPlan = serde_json::from_str(&text).map_err(|e| {
             Error::snapshot(format!("the run plan is not valid: {e}")).with_file(&plan_path)
         })?;

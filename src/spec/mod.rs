@@ -240,6 +240,18 @@ impl Spec {
                         .into(),
                 )),
             }
+            // `table` is pasted into `SELECT * FROM legacy.<table>`: a snapshot table name
+            // (SQL folds it to lower case, so `Orders` names `orders`).
+            if let Some(t) = &e.table {
+                if extract::check_table_name(&t.to_ascii_lowercase()).is_err() {
+                    return Err(err(
+                        Some("table"),
+                        format!(
+                            "snapshot table name `{t}` must be letters, digits and `_`, starting with a letter or `_` (SQL reads it in lower case)"
+                        ),
+                    ));
+                }
+            }
             for (key, sql) in [("legacy", &e.legacy), ("target", &e.target)] {
                 if let Some(sql) = sql {
                     parse_sql(sql).map_err(|m| err(Some(key), format!("the {key} SQL {m}")))?;

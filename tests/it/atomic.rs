@@ -238,3 +238,32 @@ fn a_full_disk_fails_cleanly_with_a_hint() {
         "a run that completed no table is removed: {runs:?}"
     );
 }
+
+/// A run killed between creating its folder and writing its plan (`.run.json`) is
+/// resumed by starting it over under its id; a folder with finished tables but no plan
+/// is refused, since what it set out to read is unknown.
+#[test]
+fn a_run_killed_before_its_plan_resumes_from_the_start() {
+    let dir = tempdir();
+    let db = fixture(dir.path());
+    let url = format!("sqlite://{}", db.display());
+    let root = dir.path().join("snaps");
+    let r = root.to_str().unwrap();
+    std::fs::create_dir_all(root.join("legacy/early")).unwrap();
+    let (code, _, stderr) = run(&["extract", "--source", &url, "--out", r, "--resume", "early"]);
+    assert_eq!(code, 0, "{stderr}");
+    let run_dir = root.join("legacy/early");
+    snapdiff::snapshot::verify_run(&run_dir).unwrap();
+    assert_eq!(fingerprint(&run_dir)[3].1, ROWS as usize);
+
+    let odd = root.join("legacy/odd");
+    std::fs::create_dir_all(odd.join("t1")).unwrap();
+    std::fs::copy(run_dir.join("t1/_table.json"), odd.join("t1/_table.json")).unwrap();
+    let (code, _, stderr) = run(&["extract", "--source", &url, "--out", r, "--resume", "odd"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("run `odd` has finished tables but no plan (.run.json): what it set out to read is unknown"),
+        "{stderr}"
+    );
+    assert!(!odd.join("manifest.json").exists());
+}

@@ -350,3 +350,72 @@ fn unsigned_keys_beyond_i64_split_without_wrapping_and_casts_are_strict() {
         "{stderr}"
     );
 }
+
+/// The server kills the reading connection mid-extract (`KILL` from a second session):
+/// exit 2, a message saying the connection was lost, and no snapshot left behind.
+#[test]
+fn a_connection_killed_mid_extract_fails_clearly_and_keeps_no_partial_snapshot() {
+    let Some((mut my, url)) = mysql_db("mysql killed connection", "it_my_drop") else {
+        return;
+    };
+    my.query_drop("CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(60))")
+        .unwrap();
+    my.query_drop("SET SESSION max_recursive_iterations = 10000000")
+        .unwrap();
+    my.query_drop(
+        "INSERT INTO big WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 2000000)
+         SELECT k, CONCAT(REPEAT('x', 40), k) FROM s",
+    )
+    .unwrap();
+    let dir = tempdir();
+    let root = dir.path().join("snaps");
+    let child = cmd(&[
+        "extract",
+        "--source",
+        &url,
+        "--table",
+        "big",
+        "--out",
+        root.to_str().unwrap(),
+        "--partitions",
+        "1",
+        "--quiet",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut killed = 0;
+    while killed == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the extraction never started reading"
+        );
+        let ids: Vec<u64> = my
+            .query(
+                "SELECT ID FROM information_schema.PROCESSLIST
+                 WHERE ID <> CONNECTION_ID() AND DB = 'it_my_drop' AND INFO LIKE '%big%'",
+            )
+            .unwrap();
+        for id in &ids {
+            // It may have finished between the two statements.
+            if my.query_drop(format!("KILL {id}")).is_ok() {
+                killed += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (code, stdout, stderr) = output(child.wait_with_output().unwrap());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the connection to the source was lost while reading"),
+        "{stderr}"
+    );
+    assert!(
+        snapdiff::snapshot::list_runs(&root, "legacy")
+            .unwrap()
+            .is_empty(),
+        "no run is left"
+    );
+}

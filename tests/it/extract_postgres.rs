@@ -594,3 +594,92 @@ fn a_decimal_cast_that_would_round_is_refused() {
         vec![vec![i(1), V::Dec(1005, 3)], vec![i(2), V::Dec(2500, 3)]]
     );
 }
+
+/// The server drops the reading connection mid-extract (`pg_terminate_backend` from a
+/// second session): the extraction fails with exit 2 and a message saying the
+/// connection was lost, and leaves no snapshot (the run, which completed no table, is
+/// removed; an earlier complete run of the same root is untouched).
+#[test]
+fn a_connection_dropped_mid_extract_fails_clearly_and_keeps_no_partial_snapshot() {
+    let Some(mut pg) = pg_schema("postgres dropped connection", "it_pg_drop") else {
+        return;
+    };
+    pg.batch_execute(
+        "CREATE TABLE it_pg_drop.small (id int PRIMARY KEY);
+         INSERT INTO it_pg_drop.small SELECT generate_series(1, 10);
+         CREATE TABLE it_pg_drop.big (id int PRIMARY KEY, v text);
+         INSERT INTO it_pg_drop.big SELECT k, repeat('x', 40) || k FROM generate_series(1, 3000000) k;
+         ANALYZE it_pg_drop.big;",
+    )
+    .unwrap();
+    let dir = tempdir();
+    let root = dir.path().join("snaps");
+    let r = root.to_str().unwrap();
+    let (code, _, stderr) = extract(
+        PG_URL,
+        r,
+        &["--table", "it_pg_drop.small", "--run-id", "before"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let before = sha256_file(&root.join("legacy/before/manifest.json"));
+
+    let child = cmd(&[
+        "extract",
+        "--source",
+        PG_URL,
+        "--table",
+        "it_pg_drop.big",
+        "--out",
+        r,
+        "--run-id",
+        "dropped",
+        "--partitions",
+        "1",
+        "--quiet",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Terminate every backend reading the table, from this second session.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut terminated = 0;
+    while terminated == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the extraction never started reading"
+        );
+        let rows = pg
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE pid <> pg_backend_pid() AND state = 'active'
+                   AND query LIKE '%it_pg_drop%big%'",
+                &[],
+            )
+            .unwrap();
+        terminated = rows.len();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (code, stdout, stderr) = output(child.wait_with_output().unwrap());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the connection to the source was lost while reading"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: nothing of the interrupted table was kept"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", table big: "), "{stderr}");
+    let runs = snapdiff::snapshot::list_runs(&root, "legacy").unwrap();
+    let ids: Vec<(&str, bool)> = runs
+        .iter()
+        .map(|r| (r.run_id.as_str(), r.complete))
+        .collect();
+    assert_eq!(ids, vec![("before", true)]);
+    assert_eq!(
+        sha256_file(&root.join("legacy/before/manifest.json")),
+        before
+    );
+    snapdiff::snapshot::verify_run(&root.join("legacy/before")).unwrap();
+}

@@ -487,3 +487,82 @@ fn table_names_that_look_like_paths_stay_inside_the_snapshot_root() {
         assert!(f.starts_with(&run), "{} is outside the run", f.display());
     }
 }
+
+/// A SQLite database in WAL mode written while it is extracted: the snapshot shows it as
+/// it was when the run's read transaction began, in every table, and the service's
+/// writes go through meanwhile.
+#[test]
+fn writes_committed_during_an_extraction_are_not_in_its_snapshot() {
+    let dir = tempdir();
+    let path = dir.path().join("live.db");
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE z (id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 1000000)
+         INSERT INTO a SELECT k, 'a' || k FROM s;
+         INSERT INTO z SELECT id, v FROM a WHERE id <= 1000;",
+    )
+    .unwrap();
+    let root = dir.path().join("snaps");
+    let mut child = cmd(&[
+        "extract",
+        "--source",
+        &format!("sqlite://{}", path.display()),
+        "--out",
+        root.to_str().unwrap(),
+        "--run-id",
+        "live",
+        "--quiet",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Once the run folder exists the read transaction is open; write to both tables.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("legacy/live").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    c.execute_batch(
+        "BEGIN;
+         DELETE FROM a WHERE id <= 10;
+         UPDATE z SET v = 'changed';
+         INSERT INTO z VALUES (5000, 'late');
+         COMMIT;",
+    )
+    .unwrap();
+    let still_running = child.try_wait().unwrap().is_none();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        still_running,
+        "the writes must land while the extraction reads"
+    );
+    let run_dir = root.join("legacy/live");
+    let a = column(&read_table(&run_dir, "a"), "id");
+    assert_eq!(a.len(), 1_000_000);
+    assert_eq!(a.iter().filter(|v| **v == i(1)).count(), 1);
+    let z = rows_by(&read_table(&run_dir, "z"), "id");
+    assert_eq!(z.len(), 1000);
+    assert_eq!(z[0], vec![i(1), s("a1")]);
+    assert_eq!(z[999], vec![i(1000), s("a1000")]);
+    // The database itself has the writes.
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM z WHERE v IN ('changed', 'late')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1001);
+}
