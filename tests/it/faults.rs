@@ -344,3 +344,59 @@ fn a_full_disk_while_writing_the_report_fails_cleanly() {
         );
     }
 }
+
+/// A real full disk (ENOSPC): a 32 KiB tmpfs, mounted in a private mount namespace
+/// (`unshare`, no privileges needed where user namespaces are allowed), as the reports
+/// folder of `verify` and as the snapshot root of `extract`. Both fail with exit 2, the
+/// OS error and the hint, and leave nothing in the full folder.
+#[test]
+fn a_really_full_disk_fails_extract_and_report_writing_cleanly() {
+    let dir = tempdir();
+    let d = dir.path();
+    fixture(d);
+    let (code, _, stderr) = run_in(d, &["extract", "verify.toml", "--quiet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let full = d.join("full");
+    std::fs::create_dir(&full).unwrap();
+    let in_full_disk = |args: &str| {
+        let script = format!(
+            "mount -t tmpfs -o size=32k tmpfs {f} || exit 99; {bin} {args}; echo \"exit=$?\"; \
+             find {f} -mindepth 1 | sed 's/^/left: /'",
+            f = full.display(),
+            bin = bin().display(),
+        );
+        let out = std::process::Command::new("unshare")
+            .args(["--mount", "--map-root-user", "sh", "-c", &script])
+            .current_dir(d)
+            .env_remove("PGPASSWORD")
+            .env_remove("MYSQL_PWD")
+            .output()
+            .unwrap();
+        output(out)
+    };
+    let (code, stdout, stderr) = in_full_disk("verify verify.toml --quiet --reports full");
+    if code == 99 || stderr.contains("unshare failed") {
+        skip(
+            "a really full disk",
+            &format!("cannot mount a tmpfs in a private namespace here: {stderr}"),
+        );
+        return;
+    }
+    assert!(stdout.contains("exit=2"), "{stdout}{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("hint: the disk is full: free space there, or write to another folder"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("left: "),
+        "the failed report is removed: {stdout}"
+    );
+
+    let (_, stdout, stderr) = in_full_disk("extract verify.toml --quiet --out full");
+    assert!(stdout.contains("exit=2"), "{stdout}{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("hint: the disk is full"), "{stderr}");
+    // No run folder that could pass for complete: none at all, or none with a manifest.
+    assert!(!stdout.contains("manifest.json"), "{stdout}");
+}
