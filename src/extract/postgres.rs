@@ -92,8 +92,10 @@ pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
             .with_hint("grant the snapdiff user SELECT on the table"),
         "25006" => Error::source(format!("{prefix}the source refused a write: {text}"))
             .with_hint("snapdiff reads in read-only transactions; the query must not write"),
-        "57P01" | "57P02" => lost(&prefix, &text),
-        _ if super::cx::lost_connection(&text.to_ascii_lowercase()) => lost(&prefix, &text),
+        "57P01" | "57P02" => super::cx::lost_error(&format!("{prefix}{text}")),
+        _ if super::cx::lost_connection(&text.to_ascii_lowercase()) => {
+            super::cx::lost_error(&format!("{prefix}{text}"))
+        }
         _ if e.as_db_error().is_none() => {
             Error::connect(format!("{prefix}cannot reach the server: {text}")).with_hint(
                 "check the host and port, and that PostgreSQL is running and accepts connections",
@@ -101,11 +103,6 @@ pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
         }
         _ => Error::source(format!("{prefix}{text}")),
     }
-}
-
-/// The server dropped the connection (terminated, restarted) after it was made.
-fn lost(prefix: &str, text: &str) -> Error {
-    super::cx::lost_error(&format!("{prefix}{text}"))
 }
 
 fn quote(ident: &str) -> String {

@@ -101,7 +101,6 @@ impl ScalarUDFImpl for Truncate {
             TimeUnit::Microsecond => floor::<TimestampMicrosecondType>(&a, step),
             TimeUnit::Nanosecond => floor::<TimestampNanosecondType>(&a, step),
         };
-        debug_assert_eq!(out.len(), a.len());
         Ok(ColumnarValue::Array(out))
     }
 }

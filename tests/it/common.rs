@@ -369,3 +369,66 @@ pub fn assert_fails(args: &[&str], want: &str) -> String {
     assert!(stderr.contains(want), "{args:?}:\n{stderr}\nwanted: {want}");
     stderr
 }
+
+/// The entity `name` of a parsed report.json.
+pub fn report_entity<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no entity {name} in {report}"))
+}
+
+/// An entity `t` over `legacy.t` and `target.t` with every check, keyed on `key`, with
+/// the normalisation rules `normalize` (TOML: `col = rules` lines).
+pub fn entity_def(
+    key: &[&str],
+    partition_by: Option<&str>,
+    normalize: &str,
+) -> snapdiff::spec::EntityDef {
+    let rules: std::collections::BTreeMap<String, toml::Value> = toml::from_str(normalize).unwrap();
+    snapdiff::spec::EntityDef {
+        name: "t".into(),
+        kind: "entity",
+        key: key.iter().map(|k| k.to_string()).collect(),
+        legacy_sql: "SELECT * FROM legacy.t".into(),
+        target_sql: "SELECT * FROM target.t".into(),
+        columns: None,
+        ignore: Vec::new(),
+        partition_by: partition_by.map(str::to_string),
+        legacy_filter: None,
+        target_filter: None,
+        sample: None,
+        keys_file: None,
+        checks: ["schema", "count", "hash", "diff", "aggregate"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
+        thresholds: snapdiff::spec::Thresholds::default(),
+    }
+}
+
+/// Run `snapdiff args` (an extraction) and, as soon as `drop_reader` (called every
+/// 10 ms, from a second database session) says it dropped at least one reading
+/// connection, wait for it. Fails if no connection was dropped within a minute.
+pub fn extract_with_reader_dropped(
+    args: &[&str],
+    mut drop_reader: impl FnMut() -> usize,
+) -> (i32, String, String) {
+    let child = cmd(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while drop_reader() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the extraction never started reading"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    output(child.wait_with_output().unwrap())
+}

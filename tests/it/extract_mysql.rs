@@ -369,44 +369,32 @@ fn a_connection_killed_mid_extract_fails_clearly_and_keeps_no_partial_snapshot()
     .unwrap();
     let dir = tempdir();
     let root = dir.path().join("snaps");
-    let child = cmd(&[
-        "extract",
-        "--source",
-        &url,
-        "--table",
-        "big",
-        "--out",
-        root.to_str().unwrap(),
-        "--partitions",
-        "1",
-        "--quiet",
-    ])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut killed = 0;
-    while killed == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the extraction never started reading"
-        );
-        let ids: Vec<u64> = my
-            .query(
-                "SELECT ID FROM information_schema.PROCESSLIST
-                 WHERE ID <> CONNECTION_ID() AND DB = 'it_my_drop' AND INFO LIKE '%big%'",
-            )
-            .unwrap();
-        for id in &ids {
-            // It may have finished between the two statements.
-            if my.query_drop(format!("KILL {id}")).is_ok() {
-                killed += 1;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let (code, stdout, stderr) = output(child.wait_with_output().unwrap());
+    let (code, stdout, stderr) = extract_with_reader_dropped(
+        &[
+            "extract",
+            "--source",
+            &url,
+            "--table",
+            "big",
+            "--out",
+            root.to_str().unwrap(),
+            "--partitions",
+            "1",
+            "--quiet",
+        ],
+        || {
+            let ids: Vec<u64> = my
+                .query(
+                    "SELECT ID FROM information_schema.PROCESSLIST
+                     WHERE ID <> CONNECTION_ID() AND DB = 'it_my_drop' AND INFO LIKE '%big%'",
+                )
+                .unwrap();
+            // A statement may finish between the two: count only the kills that took.
+            ids.iter()
+                .filter(|id| my.query_drop(format!("KILL {id}")).is_ok())
+                .count()
+        },
+    );
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(
         stderr.contains("the connection to the source was lost while reading"),

@@ -623,44 +623,33 @@ fn a_connection_dropped_mid_extract_fails_clearly_and_keeps_no_partial_snapshot(
     assert_eq!(code, 0, "{stderr}");
     let before = sha256_file(&root.join("legacy/before/manifest.json"));
 
-    let child = cmd(&[
-        "extract",
-        "--source",
-        PG_URL,
-        "--table",
-        "it_pg_drop.big",
-        "--out",
-        r,
-        "--run-id",
-        "dropped",
-        "--partitions",
-        "1",
-        "--quiet",
-    ])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
     // Terminate every backend reading the table, from this second session.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut terminated = 0;
-    while terminated == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the extraction never started reading"
-        );
-        let rows = pg
-            .query(
+    let (code, stdout, stderr) = extract_with_reader_dropped(
+        &[
+            "extract",
+            "--source",
+            PG_URL,
+            "--table",
+            "it_pg_drop.big",
+            "--out",
+            r,
+            "--run-id",
+            "dropped",
+            "--partitions",
+            "1",
+            "--quiet",
+        ],
+        || {
+            pg.query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                  WHERE pid <> pg_backend_pid() AND state = 'active'
                    AND query LIKE '%it_pg_drop%big%'",
                 &[],
             )
-            .unwrap();
-        terminated = rows.len();
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let (code, stdout, stderr) = output(child.wait_with_output().unwrap());
+            .unwrap()
+            .len()
+        },
+    );
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(
         stderr.contains("the connection to the source was lost while reading"),

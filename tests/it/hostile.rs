@@ -92,16 +92,6 @@ fn only_report(root: &Path) -> Value {
     serde_json::from_str(&read(&dirs[0].join("report.json"))).unwrap()
 }
 
-/// The report's entity `name`.
-fn entity<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["entities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("entity {name} in {report}"))
-}
-
 /// The finding injected into the hostile table, as report.json holds it.
 fn assert_cafe_finding(e: &Value) {
     assert_eq!(e["status"], "fail");
@@ -300,8 +290,8 @@ fn hostile_names_are_quoted_in_extract_verify_sql_diff_and_plan() {
 
     // report.json: the key value and the column name of the finding.
     let report = only_report(&d.join("reports"));
-    assert_cafe_finding(entity(&report, "cafe"));
-    assert_eq!(entity(&report, "kw")["status"], "pass");
+    assert_cafe_finding(report_entity(&report, "cafe"));
+    assert_eq!(report_entity(&report, "kw")["status"], "pass");
     assert_eq!(report["invariants"][0]["name"], "no null docs");
     let report_dir = std::fs::read_dir(d.join("reports"))
         .unwrap()
@@ -394,7 +384,7 @@ fn hostile_names_are_quoted_in_extract_verify_sql_diff_and_plan() {
     let (code, _, err) = run(&args);
     assert_eq!(code, 1, "{err}");
     let diffed = only_report(&dr);
-    let de = entity(&diffed, "diff");
+    let de = report_entity(&diffed, "diff");
     assert_eq!(de["diff"]["changed_by_column"], json!({ CAFE: 1 }));
     assert_eq!(
         de["diff"]["changed_rows"][0]["key"],
@@ -490,7 +480,7 @@ fn hostile_names_in_postgresql_are_quoted_and_the_same_difference_is_found() {
         out.contains("cafe  FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal  aggregate differences 1"),
         "{out}"
     );
-    assert_cafe_finding(entity(&only_report(&d.join("reports")), "cafe"));
+    assert_cafe_finding(report_entity(&only_report(&d.join("reports")), "cafe"));
     let trun = only_run(&d.join("snapshots"), "target");
     let m = snapdiff::snapshot::read_manifest(&trun).unwrap();
     assert_eq!(m.tables.keys().collect::<Vec<_>>(), ["v2"]);
@@ -573,7 +563,7 @@ fn hostile_names_in_mariadb_are_quoted_and_the_same_difference_is_found() {
     std::fs::write(&spec, cafe_spec(&url, "")).unwrap();
     let (code, out, err) = run(&["run", spec.to_str().unwrap(), "-q", "--format", "json"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert_cafe_finding(entity(&only_report(&d.join("reports")), "cafe"));
+    assert_cafe_finding(report_entity(&only_report(&d.join("reports")), "cafe"));
 }
 
 /// The message `snapshot::check_name` gives for a run id.
@@ -1248,7 +1238,7 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
     );
     assert!(rss < 1 << 20, "peak memory {rss} KiB");
     let report = only_report(&reports);
-    let e = entity(&report, "docs");
+    let e = report_entity(&report, "docs");
     let diff = &e["diff"];
     assert_eq!(diff["changed_by_column"], json!({"big": 1}));
     let row = &diff["changed_rows"][0];
@@ -1303,7 +1293,7 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
         "{out}"
     );
     assert!(rss < 1 << 20, "peak memory {rss} KiB");
-    let de = entity(&only_report(&dr), "diff")["diff"].clone();
+    let de = report_entity(&only_report(&dr), "diff")["diff"].clone();
     // Row 3's JSON is written differently too (`{ "a" : 1.0 }`): diff compares text.
     assert_eq!(de["changed_by_column"], json!({"big": 1, "doc": 2}));
     let keys: Vec<&Value> = de["changed_rows"]

@@ -33,7 +33,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use snapdiff::report::{EntityReport, Status};
-use snapdiff::spec::{EntityDef, Thresholds};
+use snapdiff::spec::EntityDef;
 
 // ---------------------------------------------------------------------------------------
 // Randomness: proptest draws a seed and the shape of a case; the bulk of the data comes
@@ -481,27 +481,7 @@ fn mem_table(schema: &SchemaRef, rows: &[Vec<&V>], rng: &mut Rng) -> MemTable {
 }
 
 fn entity(key: &[&str], partition_by: Option<&str>, normalize: &str) -> EntityDef {
-    let rules: BTreeMap<String, toml::Value> = toml::from_str(normalize).unwrap();
-    EntityDef {
-        name: "t".into(),
-        kind: "entity",
-        key: key.iter().map(|k| k.to_string()).collect(),
-        legacy_sql: "SELECT * FROM legacy.t".into(),
-        target_sql: "SELECT * FROM target.t".into(),
-        columns: None,
-        ignore: Vec::new(),
-        partition_by: partition_by.map(str::to_string),
-        legacy_filter: None,
-        target_filter: None,
-        sample: None,
-        keys_file: None,
-        checks: ["schema", "count", "hash", "diff", "aggregate"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
-        thresholds: Thresholds::default(),
-    }
+    crate::common::entity_def(key, partition_by, normalize)
 }
 
 /// Verify, keeping every differing row as a sample.

@@ -4,7 +4,6 @@
 //! - the missing rows of (a, b) are the extra rows of (b, a), and changed keys agree;
 //! - partition digests depend neither on row order nor on how rows are split.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
@@ -13,7 +12,7 @@ use datafusion::datasource::MemTable;
 use proptest::prelude::*;
 
 use snapdiff::report::{EntityReport, Status};
-use snapdiff::spec::{EntityDef, Thresholds};
+use snapdiff::spec::EntityDef;
 
 type Rows = Vec<(i64, Option<i64>, Option<String>)>;
 
@@ -60,26 +59,7 @@ fn table(rows: &Rows, cuts: &[usize]) -> MemTable {
 }
 
 fn def(partition_by: Option<&str>) -> EntityDef {
-    EntityDef {
-        name: "t".into(),
-        kind: "entity",
-        key: vec!["k".into()],
-        legacy_sql: "SELECT * FROM legacy.t".into(),
-        target_sql: "SELECT * FROM target.t".into(),
-        columns: None,
-        ignore: Vec::new(),
-        partition_by: partition_by.map(str::to_string),
-        legacy_filter: None,
-        target_filter: None,
-        sample: None,
-        keys_file: None,
-        checks: ["schema", "count", "hash", "diff", "aggregate"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        normalize: BTreeMap::new(),
-        thresholds: Thresholds::default(),
-    }
+    crate::common::entity_def(&["k"], partition_by, "")
 }
 
 fn verify(legacy: MemTable, target: MemTable, partition_by: Option<&str>) -> EntityReport {

@@ -70,15 +70,6 @@ fn diff_rows(report: &Path, file: &str, cols: &[&str]) -> Vec<Vec<V>> {
     rows
 }
 
-fn entity<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["entities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no entity {name}"))
-}
-
 #[test]
 fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differences() {
     let dir = tempdir();
@@ -125,7 +116,7 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
     assert_eq!(report["row_hash_version"], 2);
     assert_eq!(report["delta"], Value::Null);
     let counts = |name: &str| {
-        let d = &entity(&report, name)["diff"];
+        let d = &report_entity(&report, name)["diff"];
         [
             "missing",
             "extra",
@@ -166,7 +157,7 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    let user = entity(&report, "user");
+    let user = report_entity(&report, "user");
     assert_eq!(
         user["diff"]["changed_by_column"],
         serde_json::json!({"email": 1})
@@ -176,7 +167,7 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
         serde_json::json!([["id", "7"]])
     );
     // The submission months: three digests differ; the diff counts land in their months.
-    let parts = &entity(&report, "submission")["partitions"];
+    let parts = &report_entity(&report, "submission")["partitions"];
     assert_eq!(
         (parts["total"].as_u64(), parts["equal"].as_u64()),
         (Some(12), Some(9))
@@ -208,7 +199,7 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
         ]
     );
     assert_eq!(
-        entity(&report, "submission")["thresholds"]["max_missing"],
+        report_entity(&report, "submission")["thresholds"]["max_missing"],
         Value::Null
     );
 
@@ -537,7 +528,7 @@ fn a_fixed_difference_shows_as_fixed_in_the_next_report_and_in_history() {
             }]
         })
     );
-    assert_eq!(entity(&report, "user")["status"], "pass");
+    assert_eq!(report_entity(&report, "user")["status"], "pass");
     let md = read(&second.join("report.md"));
     assert!(md.contains(&first_id), "the markdown states its delta");
 
