@@ -81,9 +81,18 @@ fn bucket(kh: u64, bits: u32) -> usize {
 }
 
 /// How many bucket bits to use for `rows` rows (the larger side) within `budget` bytes:
-/// about two rows a bucket, at least 2^10 buckets.
+/// about two buckets a row, at least 2^10 buckets.
+///
+/// A differing bucket brings its equal rows into the fetch along with the differing
+/// ones, which are then decoded, held and pruned for nothing. At two rows a bucket, a
+/// diff of 1% of TPC-H SF10 fetched 8.5 million candidates for 2.4 million differing
+/// rows; at two buckets a row, 4.0 million, and ran 2-4 s faster in 28 s at a third less
+/// memory (the cells grow from 256 MiB to 1 GiB, but fewer candidates are held). The
+/// pass itself took the same time: its updates miss the cache at either size.
 pub(crate) fn choose_bits(rows: u64, budget: u64) -> u32 {
-    let want = (rows.max(2) / 2)
+    let want = rows
+        .max(1)
+        .saturating_mul(2)
         .next_power_of_two()
         .trailing_zeros()
         .max(10);
@@ -456,7 +465,8 @@ mod tests {
     #[test]
     fn bucket_bits_follow_rows_and_budget() {
         assert_eq!(choose_bits(0, 1 << 30), 10);
-        assert_eq!(choose_bits(60_000_000, 8 << 30), 25);
+        assert_eq!(choose_bits(1_000, 1 << 30), 11);
+        assert_eq!(choose_bits(60_000_000, 8 << 30), 27);
         // 1 GiB of cells at most: 2^27 buckets of 8 bytes.
         assert_eq!(choose_bits(600_000_000, 1 << 30), 27);
         assert_eq!(choose_bits(600_000_000, 1), 10);

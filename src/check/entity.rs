@@ -235,8 +235,9 @@ enum Round {
 }
 
 /// The largest share of differing buckets for which the fetch of candidate rows pushes
-/// its filter into the Parquet scan.
-const PUSHDOWN_MAX_SHARE: f64 = 0.02;
+/// its filter into the Parquet scan. At two buckets a row ([`buckets::choose_bits`]), 1%
+/// of the buckets hold about 2.5% of the rows.
+const PUSHDOWN_MAX_SHARE: f64 = 0.01;
 
 /// The diff files of one entity, opened as the diff's rounds first use them.
 #[derive(Default)]
@@ -259,32 +260,57 @@ fn plain_schema(schema: &Schema) -> arrow::datatypes::SchemaRef {
     ))
 }
 
-/// `batches` in batches of about 8192 rows, text and binary views copied out as plain arrays
-/// (`schema`, from [`plain_schema`]). A filter keeps a few rows of each scanned batch, and
-/// their views would hold every buffer of the scan alive (and be counted whole by the
-/// joins' memory accounting); a plain array is copied by every filter.
-fn compact(
-    schema: &arrow::datatypes::SchemaRef,
-    batches: &[RecordBatch],
-) -> std::result::Result<Vec<RecordBatch>, datafusion::error::DataFusionError> {
-    let mut out = Vec::new();
-    let mut group: Vec<RecordBatch> = Vec::new();
-    let mut rows = 0;
-    for b in batches {
-        rows += b.num_rows();
-        group.push(diff_files::cast_to(schema, b)?);
-        // Batches of about 8192 rows, each owning its buffers (never slices of a larger
-        // one, which the memory accounting would count whole, once per slice).
-        if rows >= 8192 {
-            out.push(arrow::compute::concat_batches(schema, &group)?);
-            group.clear();
-            rows = 0;
+/// Batches of about 8192 rows, text and binary views copied out as plain arrays
+/// (`schema`, from [`plain_schema`]), built as the batches arrive. A filter keeps a few
+/// rows of each scanned batch, and their views would hold every buffer of the scan alive
+/// (and be counted whole by the joins' memory accounting): each batch is cast to plain
+/// arrays when it arrives, so only the rows kept stay in memory (collecting a whole
+/// fetch first held 3.3 GB for 40,000 candidate rows of TPC-H SF10).
+struct Compactor {
+    schema: arrow::datatypes::SchemaRef,
+    group: Vec<RecordBatch>,
+    rows: usize,
+    out: Vec<RecordBatch>,
+}
+
+impl Compactor {
+    fn new(schema: arrow::datatypes::SchemaRef) -> Self {
+        Compactor {
+            schema,
+            group: Vec::new(),
+            rows: 0,
+            out: Vec::new(),
         }
     }
-    if !group.is_empty() {
-        out.push(arrow::compute::concat_batches(schema, &group)?);
+
+    fn push(&mut self, b: &RecordBatch) -> std::result::Result<(), arrow::error::ArrowError> {
+        if b.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += b.num_rows();
+        self.group.push(diff_files::cast_to(&self.schema, b)?);
+        // Batches of about 8192 rows, each owning its buffers (never slices of a larger
+        // one, which the memory accounting would count whole, once per slice).
+        if self.rows >= 8192 {
+            self.flush()?;
+        }
+        Ok(())
     }
-    Ok(out)
+
+    fn flush(&mut self) -> std::result::Result<(), arrow::error::ArrowError> {
+        if !self.group.is_empty() {
+            self.out
+                .push(arrow::compute::concat_batches(&self.schema, &self.group)?);
+            self.group.clear();
+            self.rows = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::result::Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        self.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// The digest rows (as digest.sql returns them) of one unpartitioned entity whose
@@ -1460,8 +1486,10 @@ impl<'a> EntityRun<'a> {
     /// How many chunks the candidate rows of `pass` are fetched in, so that one chunk's
     /// rows (both sides) fit a quarter of the memory budget.
     fn chunks_for(&self, pass: &BucketPass, rows_in_scope: u64) -> u64 {
-        let share = pass.differing_buckets as f64 / pass.buckets() as f64;
-        let rows = (share * rows_in_scope as f64).ceil() as u64;
+        // A differing bucket holds a differing key's row or two (a changed key has one a
+        // side) and, like any bucket, rows_in_scope / buckets others.
+        let per_bucket = 2.0 + rows_in_scope as f64 / pass.buckets() as f64;
+        let rows = ((pass.differing_buckets as f64 * per_bucket).ceil() as u64).min(rows_in_scope);
         let bytes = rows.saturating_mul(self.row_bytes);
         bytes.div_ceil((self.opts.memory_limit / 4).max(1)).max(1)
     }
@@ -1488,8 +1516,8 @@ impl<'a> EntityRun<'a> {
         // The bucket test runs inside the Parquet scan, which then decodes the other
         // columns only for the rows it selects, while few rows are selected; with many,
         // the scan's row selections cost more than decoding every row and filtering
-        // after (measured on TPC-H SF10: pushdown 2-4 s faster with 0.5% of buckets
-        // differing, 4 s slower with 5%).
+        // after (measured on TPC-H SF10: pushdown 2-4 s faster with 1% of the rows
+        // selected, 0.5 s slower with 3%, 4 s slower with 7%).
         let share = pass.differing_buckets as f64 / pass.buckets() as f64;
         config.options_mut().execution.parquet.pushdown_filters = share <= PUSHDOWN_MAX_SHARE;
         // The catalog is shared with the entity's session: never replace it.
@@ -1559,11 +1587,28 @@ impl<'a> EntityRun<'a> {
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<Vec<RecordBatch>>)> {
         let schema = plain_schema(df.schema().as_arrow());
         let parts = async {
-            df.collect_partitioned()
+            let tasks: Vec<_> = df
+                .execute_stream_partitioned()
                 .await?
                 .into_iter()
-                .map(|batches| compact(&schema, &batches))
-                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(|mut stream| {
+                    let mut c = Compactor::new(schema.clone());
+                    tokio::spawn(async move {
+                        while let Some(b) = futures::StreamExt::next(&mut stream).await {
+                            c.push(&b?)?;
+                        }
+                        Ok::<_, datafusion::error::DataFusionError>(c.finish()?)
+                    })
+                })
+                .collect();
+            let mut parts = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                parts
+                    .push(t.await.map_err(|e| {
+                        datafusion::error::DataFusionError::External(Box::new(e))
+                    })??);
+            }
+            Ok::<_, datafusion::error::DataFusionError>(parts)
         };
         match parts.await {
             Ok(p) => Ok((schema, p)),
