@@ -115,14 +115,24 @@ impl Error {
 
     /// A failure writing or reading a file that is not an `std::io::Error` (a Parquet
     /// encoder's, say), saying what we were doing.
-    pub fn io_other(op: &str, path: &Path, err: impl std::fmt::Display) -> Self {
+    pub fn io_other(op: &str, path: &Path, err: &(dyn std::error::Error + 'static)) -> Self {
         let text = err.to_string();
-        // Writers (Parquet, Arrow) pass an OS error on as text: "... (os error 28)".
-        let code = text
-            .split("(os error ")
-            .nth(1)
-            .and_then(|rest| rest.split(')').next())
-            .and_then(|n| n.parse::<i32>().ok());
+        // The OS error among the error's causes (Parquet and Arrow wrap the writer's);
+        // failing that, one passed on as text only: "... (os error 28)".
+        let mut cause = Some(err);
+        let mut code = None;
+        while let (Some(c), None) = (cause, code) {
+            code = c
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.raw_os_error());
+            cause = c.source();
+        }
+        let code = code.or_else(|| {
+            text.split("(os error ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+                .and_then(|n| n.parse::<i32>().ok())
+        });
         let mut e = Self::new(ErrorKind::Io, format!("cannot {op}: {text}")).with_file(path);
         e.hint = os_error_hint(code);
         e

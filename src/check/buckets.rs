@@ -15,11 +15,11 @@
 //! a bucket that is equal, and is not a difference.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, UInt64Type};
 use arrow::error::ArrowError;
 use datafusion::common::{exec_err, DataFusionError, Result};
@@ -311,52 +311,58 @@ pub(crate) fn prune_equal(
     // multiset's fingerprint, as the digests are).
     #[derive(Clone, Copy, Default, PartialEq)]
     struct Seen {
-        rows: [u32; 2],
-        sum: [u64; 2],
-        mixed: [u64; 2],
+        rows: u32,
+        sum: u64,
+        mixed: u64,
     }
-    // A row's key hash and row hash, or None where either is NULL.
-    let hashes = |b: &RecordBatch| -> std::result::Result<Vec<Option<(u64, u64)>>, ArrowError> {
+    // A batch's key hash and row hash columns.
+    fn columns<'b>(
+        b: &'b RecordBatch,
+        kh: &str,
+        h: &str,
+    ) -> std::result::Result<(&'b UInt64Array, &'b UInt64Array), ArrowError> {
         let schema = b.schema();
-        let khs = b.column(schema.index_of(kh)?).as_primitive::<UInt64Type>();
-        let hs = b.column(schema.index_of(h)?).as_primitive::<UInt64Type>();
-        Ok((0..b.num_rows())
-            .map(|r| {
-                let null = khs.is_null(r) || hs.is_null(r);
-                (!null).then(|| (khs.value(r), hs.value(r)))
-            })
-            .collect())
-    };
+        Ok((
+            b.column(schema.index_of(kh)?).as_primitive::<UInt64Type>(),
+            b.column(schema.index_of(h)?).as_primitive::<UInt64Type>(),
+        ))
+    }
     let mix = |h: u64| (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32);
     let rows: usize = sides.iter().flatten().flatten().map(|b| b.num_rows()).sum();
-    let mut seen: HashMap<u64, Seen, BuildHasherDefault<KeyHashHasher>> =
+    let mut seen: HashMap<u64, [Seen; 2], BuildHasherDefault<KeyHashHasher>> =
         HashMap::with_capacity_and_hasher(rows, Default::default());
     for (side, parts) in sides.iter().enumerate() {
         for b in parts.iter().flatten() {
-            for (k, h) in hashes(b)?.into_iter().flatten() {
-                let s = seen.entry(k).or_default();
-                s.rows[side] = s.rows[side].saturating_add(1);
-                s.sum[side] = s.sum[side].wrapping_add(h);
-                s.mixed[side] = s.mixed[side].wrapping_add(mix(h));
+            let (khs, hs) = columns(b, kh, h)?;
+            // A row whose key hash or row hash is NULL is never pruned.
+            for (k, h) in khs.iter().zip(hs.iter()) {
+                if let (Some(k), Some(h)) = (k, h) {
+                    let s = &mut seen.entry(k).or_default()[side];
+                    s.rows = s.rows.saturating_add(1);
+                    s.sum = s.sum.wrapping_add(h);
+                    s.mixed = s.mixed.wrapping_add(mix(h));
+                }
             }
         }
     }
+    let equal: HashSet<u64, BuildHasherDefault<KeyHashHasher>> = seen
+        .into_iter()
+        .filter(|(_, s)| s[0] == s[1])
+        .map(|(k, _)| k)
+        .collect();
     let mut removed = 0u64;
     for parts in sides.iter_mut() {
         for batches in parts.iter_mut() {
             let mut kept = Vec::with_capacity(batches.len());
             for b in batches.drain(..) {
-                let keep: BooleanArray = hashes(&b)?
-                    .into_iter()
-                    .map(|kh| {
-                        Some(match kh {
-                            None => true,
-                            Some((k, _)) => {
-                                let s = seen[&k];
-                                !(s.rows[0] == s.rows[1]
-                                    && s.sum[0] == s.sum[1]
-                                    && s.mixed[0] == s.mixed[1])
-                            }
+                let (khs, hs) = columns(&b, kh, h)?;
+                let keep: BooleanArray = khs
+                    .iter()
+                    .zip(hs.iter())
+                    .map(|pair| {
+                        Some(match pair {
+                            (Some(k), Some(_)) => !equal.contains(&k),
+                            _ => true,
                         })
                     })
                     .collect();

@@ -41,7 +41,7 @@ impl DiffWriter {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3")))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-            .map_err(|e| Error::io_other("start Parquet file", path, e))?;
+            .map_err(|e| Error::io_other("start Parquet file", path, &e))?;
         Ok(DiffWriter {
             path: path.to_path_buf(),
             writer: Some(writer),
@@ -56,10 +56,10 @@ impl DiffWriter {
             return Ok(());
         }
         let columns = cast_to(&self.schema, batch)
-            .map_err(|e| Error::io_other("shape a diff batch", &self.path, e))?;
+            .map_err(|e| Error::io_other("shape a diff batch", &self.path, &e))?;
         let w = self.writer.as_mut().expect("writer is open until finish");
         w.write(&columns)
-            .map_err(|e| Error::io_other("write Parquet", &self.path, e))?;
+            .map_err(|e| Error::io_other("write Parquet", &self.path, &e))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -86,7 +86,7 @@ impl DiffWriter {
         if let Some(w) = self.writer.take() {
             let file = w
                 .into_inner()
-                .map_err(|e| Error::io_other("close Parquet file", &self.path, e))?;
+                .map_err(|e| Error::io_other("close Parquet file", &self.path, &e))?;
             file.sync_all()
                 .map_err(|e| Error::io("sync", &self.path, e))?;
         }

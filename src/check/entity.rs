@@ -1573,14 +1573,15 @@ impl<'a> EntityRun<'a> {
         Ok((names[0].clone(), names[1].clone(), fetched as u64, held))
     }
 
-    /// Run `df` and hold its rows as the memory table `name` ([`compact`]ed, text and
+    /// Run `df` and hold its rows as the memory table `name` (through a [`Compactor`], text and
     /// binary as plain arrays), replacing any table of that name. Returns the rows held.
     async fn hold(&self, df: datafusion::prelude::DataFrame, name: &str) -> Result<u64> {
         let (schema, parts) = self.collect_plain(df).await?;
         self.register_held(name, schema, parts)
     }
 
-    /// Run `df`, its partitions' batches [`compact`]ed (text and binary as plain arrays).
+    /// Run `df`, each partition's batches through a [`Compactor`] (text and binary as plain
+    /// arrays, cast as they arrive).
     async fn collect_plain(
         &self,
         df: datafusion::prelude::DataFrame,

@@ -41,7 +41,7 @@ pub fn session_with_memory(limit: u64) -> SessionContext {
     // scan fills without copying each value into one buffer: the narrow pass of a diff
     // of TPC-H SF10 ran in 11.0 s against 13.5 s with plain arrays, and the whole diff in
     // 24 s against 28 s. Everything that holds rows copies them out as plain arrays
-    // (`check::entity::compact`, the diff files).
+    // (`check::entity::Compactor`, the diff files).
     let config = SessionConfig::new().with_information_schema(true);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new((limit / 2) as usize)))

@@ -80,7 +80,7 @@ pub fn stream(
 
 /// An error's message followed by its causes': a driver error says only "db error", the
 /// database's own message is its cause.
-fn full_text(e: &dyn std::error::Error) -> String {
+pub(crate) fn full_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

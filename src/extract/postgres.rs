@@ -61,19 +61,7 @@ pub fn connect(source: &Source) -> Result<Client> {
 pub fn pg_error(e: &postgres::Error, what: Option<&str>) -> Error {
     let text = crate::secrets::scrub(&match e.as_db_error() {
         Some(db) => db.message().to_string(),
-        None => {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(inner) = src {
-                let t = inner.to_string();
-                if !s.contains(&t) {
-                    s.push_str(": ");
-                    s.push_str(&t);
-                }
-                src = inner.source();
-            }
-            s
-        }
+        None => super::cx::full_text(e),
     });
     let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
     let prefix = what.map(|w| format!("{w}: ")).unwrap_or_default();

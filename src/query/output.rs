@@ -74,7 +74,8 @@ pub async fn write(
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
     let path = target.clone().unwrap_or_else(|| PathBuf::from("<stdout>"));
-    let wfail = |e: &dyn std::fmt::Display| Error::io_other("write the result", &path, e);
+    let wfail =
+        |e: &(dyn std::error::Error + 'static)| Error::io_other("write the result", &path, e);
     let mut written = Written {
         rows: 0,
         left_out: 0,

@@ -312,17 +312,8 @@ fn diff_finds_exactly_what_verify_finds_with_the_equivalent_spec() {
         out.contains("diff  FAIL  legacy 6  target 5  missing 2  extra 1  changed 2"),
         "{out}"
     );
-    let report = |root: PathBuf| -> serde_json::Value {
-        let dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect();
-        assert_eq!(dirs.len(), 1);
-        serde_json::from_str(&read(&dirs[0].join("report.json"))).unwrap()
-    };
-    let verify = report(d.join("reports"));
-    let diff = report(d.join("diff-reports"));
+    let verify = only_report(&d.join("reports"));
+    let diff = only_report(&d.join("diff-reports"));
     let (v, f) = (&verify["entities"][0], &diff["entities"][0]);
     assert_eq!(v["diff"], f["diff"], "the same findings, rows and samples");
     assert_eq!(v["diff"]["missing"], 2);

@@ -163,11 +163,9 @@ fn resume_keeps_complete_tables_and_refuses_a_different_plan() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !run_dir.join("t1/_table.json").exists() {
-        assert!(Instant::now() < deadline, "the first table never completed");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_until("the first table never completed", 120, 2, || {
+        run_dir.join("t1/_table.json").exists()
+    });
     let _ = child.kill();
     child.wait().unwrap();
     if run_dir.join("manifest.json").exists() {
@@ -250,7 +248,7 @@ fn a_run_killed_before_its_plan_resumes_from_the_start() {
     let root = dir.path().join("snaps");
     let r = root.to_str().unwrap();
     std::fs::create_dir_all(root.join("legacy/early")).unwrap();
-    let (code, _, stderr) = run(&["extract", "--source", &url, "--out", r, "--resume", "early"]);
+    let (code, _, stderr) = extract(&url, r, &["--resume", "early"]);
     assert_eq!(code, 0, "{stderr}");
     let run_dir = root.join("legacy/early");
     snapdiff::snapshot::verify_run(&run_dir).unwrap();
@@ -259,11 +257,9 @@ fn a_run_killed_before_its_plan_resumes_from_the_start() {
     let odd = root.join("legacy/odd");
     std::fs::create_dir_all(odd.join("t1")).unwrap();
     std::fs::copy(run_dir.join("t1/_table.json"), odd.join("t1/_table.json")).unwrap();
-    let (code, _, stderr) = run(&["extract", "--source", &url, "--out", r, "--resume", "odd"]);
-    assert_eq!(code, 2);
-    assert!(
-        stderr.contains("run `odd` has finished tables but no plan (.run.json): what it set out to read is unknown"),
-        "{stderr}"
+    assert_fails(
+        &["extract", "--source", &url, "--out", r, "--resume", "odd"],
+        "run `odd` has finished tables but no plan (.run.json): what it set out to read is unknown",
     );
     assert!(!odd.join("manifest.json").exists());
 }

@@ -370,6 +370,26 @@ pub fn assert_fails(args: &[&str], want: &str) -> String {
     stderr
 }
 
+/// The `[sources]` of a spec over `legacy.db` and `target.db` (SQLite, beside the spec).
+pub const SQLITE_SOURCES: &str =
+    "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n";
+
+/// The one report folder under `root` (hidden folders, reports being written, aside).
+pub fn only_report_dir(root: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+/// The report.json of the one report under `root`.
+pub fn only_report(root: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(&only_report_dir(root).join("report.json"))).unwrap()
+}
+
 /// The entity `name` of a parsed report.json.
 pub fn report_entity<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["entities"]
@@ -422,13 +442,18 @@ pub fn extract_with_reader_dropped(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while drop_reader() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the extraction never started reading"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until("the extraction never started reading", 60, 10, || {
+        drop_reader() > 0
+    });
     output(child.wait_with_output().unwrap())
+}
+
+/// Poll `cond` every `poll_ms` milliseconds until it holds; fail with `what` after
+/// `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, poll_ms: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(poll_ms));
+    }
 }

@@ -521,14 +521,9 @@ fn writes_committed_during_an_extraction_are_not_in_its_snapshot() {
     .spawn()
     .unwrap();
     // Once the run folder exists the read transaction is open; write to both tables.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !root.join("legacy/live").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    wait_until("the run never started", 60, 1, || {
+        root.join("legacy/live").exists()
+    });
     c.execute_batch(
         "BEGIN;
          DELETE FROM a WHERE id <= 10;

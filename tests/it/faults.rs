@@ -42,9 +42,7 @@ fn fixture(dir: &Path) -> PathBuf {
             }
         }
     }
-    let mut spec = String::from(
-        "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n",
-    );
+    let mut spec = String::from(SQLITE_SOURCES);
     for t in TABLES {
         spec.push_str(&format!(
             "[[entity]]\nname = \"{t}\"\nkey = \"id\"\ntable = \"{t}\"\n"
@@ -142,6 +140,15 @@ fn kill_after(dir: &Path, args: &[&str], after: Duration) -> bool {
 
 /// SIGKILL at evenly spread points of `run` (extracting both sides, verifying, writing
 /// the report), then of `verify` alone.
+/// The names of the report folders being written (or abandoned) under `reports`.
+fn tmp_folders(reports: &Path) -> Vec<String> {
+    std::fs::read_dir(reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect()
+}
+
 #[test]
 fn sigkill_during_run_and_verify_keeps_earlier_results_and_the_next_run_agrees() {
     let dir = tempdir();
@@ -173,14 +180,14 @@ fn sigkill_during_run_and_verify_keeps_earlier_results_and_the_next_run_agrees()
     let trials = 8;
     let (mut killed, mut resumed) = (0, 0);
     let mut seen_tmp = std::collections::BTreeSet::new();
-    for (command, full) in [("run", full_run), ("verify", Duration::ZERO)] {
+    for command in ["run", "verify"] {
         let full = if command == "verify" {
             let clock = Instant::now();
             let (code, _, stderr) = run_in(d, &["verify", "verify.toml", "--quiet"]);
             assert_eq!(code, 1, "{stderr}");
             clock.elapsed()
         } else {
-            full
+            full_run
         };
         for k in 0..trials {
             let before_reports = tree(&reports);
@@ -217,12 +224,7 @@ fn sigkill_during_run_and_verify_keeps_earlier_results_and_the_next_run_agrees()
                     f.display()
                 );
             }
-            for e in std::fs::read_dir(&reports).unwrap() {
-                let name = e.unwrap().file_name().to_string_lossy().to_string();
-                if name.starts_with(".tmp-") {
-                    seen_tmp.insert(name);
-                }
-            }
+            seen_tmp.extend(tmp_folders(&reports));
             // What it left is complete, or clearly not.
             let reports_now = complete_reports(&reports);
             for r in reports_now.iter().filter(|r| !earlier.contains(r)) {
@@ -272,17 +274,8 @@ fn sigkill_during_run_and_verify_keeps_earlier_results_and_the_next_run_agrees()
     );
     // Left: only folders killed in the instant between their creation and their lock
     // (swept once a minute old).
-    let left: Vec<PathBuf> = std::fs::read_dir(&reports)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".tmp-")
-        })
-        .collect();
-    for p in &left {
+    let left = tmp_folders(&reports);
+    for p in left.iter().map(|n| reports.join(n)) {
         assert!(
             !p.join(".writing").exists(),
             "{} was not swept",
@@ -333,11 +326,7 @@ fn a_full_disk_while_writing_the_report_fails_cleanly() {
         );
         assert_eq!(tree(&reports), before, "limit {limit_kib} KiB");
         assert_eq!(complete_reports(&reports).len(), 1);
-        let leftovers: Vec<_> = std::fs::read_dir(&reports)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n.starts_with(".tmp-"))
-            .collect();
+        let leftovers = tmp_folders(&reports);
         assert!(
             leftovers.is_empty(),
             "the half-written report is removed: {leftovers:?}"

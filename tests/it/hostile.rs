@@ -2,7 +2,7 @@
 //! dots, keywords, unicode), run ids and names that try to leave the snapshot root, SQL
 //! that would write, and values that nest deep or weigh megabytes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -79,17 +79,6 @@ fn hostile_sqlite(path: &Path, table: &str, rows: &[CafeRow]) {
         )
         .unwrap();
     }
-}
-
-/// The one report under `root`.
-fn only_report(root: &Path) -> Value {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    serde_json::from_str(&read(&dirs[0].join("report.json"))).unwrap()
 }
 
 /// The finding injected into the hostile table, as report.json holds it.
@@ -293,11 +282,7 @@ fn hostile_names_are_quoted_in_extract_verify_sql_diff_and_plan() {
     assert_cafe_finding(report_entity(&report, "cafe"));
     assert_eq!(report_entity(&report, "kw")["status"], "pass");
     assert_eq!(report["invariants"][0]["name"], "no null docs");
-    let report_dir = std::fs::read_dir(d.join("reports"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .unwrap();
+    let report_dir = only_report_dir(&d.join("reports"));
     assert!(report_dir.join("diffs/cafe/changed.parquet").is_file());
 
     // verify without report files: the finding on standard output.
@@ -573,25 +558,31 @@ fn bad_run_id(id: &str) -> String {
     )
 }
 
-#[test]
-fn run_ids_and_names_that_look_like_paths_are_refused_and_nothing_leaves_the_root() {
-    let dir = tempdir();
-    let d = dir.path();
+/// `legacy.db` and `target.db` in `d`, each with table `t` holding ids 1 and 2.
+fn two_small_dbs(d: &Path) {
     for side in ["legacy", "target"] {
         let c = Connection::open(d.join(format!("{side}.db"))).unwrap();
         c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
             .unwrap();
     }
+}
+
+#[test]
+fn run_ids_and_names_that_look_like_paths_are_refused_and_nothing_leaves_the_root() {
+    let dir = tempdir();
+    let d = dir.path();
+    two_small_dbs(d);
     // A complete-looking run outside the snapshot root, for `--resume` to find.
     std::fs::create_dir_all(d.join("outside")).unwrap();
     std::fs::write(d.join("outside/manifest.json"), "{}").unwrap();
     let spec = d.join("verify.toml");
     std::fs::write(
         &spec,
-        "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n\
-         [snapshots]\nroot = \"snaps\"\n\
-         [[entity]]\nname = \"t\"\nkey = \"id\"\ntable = \"t\"\n\
-         [[invariant]]\nname = \"../../evil/x\"\nsql = \"SELECT id FROM target.t WHERE id > 2\"\n",
+        format!(
+            "{SQLITE_SOURCES}[snapshots]\nroot = \"snaps\"\n\
+             [[entity]]\nname = \"t\"\nkey = \"id\"\ntable = \"t\"\n\
+             [[invariant]]\nname = \"../../evil/x\"\nsql = \"SELECT id FROM target.t WHERE id > 2\"\n"
+        ),
     )
     .unwrap();
     let spec_s = spec.to_str().unwrap();
@@ -639,20 +630,21 @@ fn run_ids_and_names_that_look_like_paths_are_refused_and_nothing_leaves_the_roo
         };
         assert_eq!(err.trim_end(), bad_run_id(id), "{args:?}");
     }
-    let (code, _, err) = run(&[
-        "diff",
-        "legacy.../../x",
-        "target.t",
-        "--key",
-        "id",
-        "--snapshots",
-        snaps_s,
-    ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("has no table `../../x`"), "{err}");
+    assert_fails(
+        &[
+            "diff",
+            "legacy.../../x",
+            "target.t",
+            "--key",
+            "id",
+            "--snapshots",
+            snaps_s,
+        ],
+        "has no table `../../x`",
+    );
 
     // Names in a spec that would become file or folder names, or SQL.
-    let base = "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n";
+    let base = SQLITE_SOURCES;
     let cases = [
         (
             "[[extract]]\nside = \"legacy\"\ntable = \"t\"\nname = \"../x\"\n",
@@ -703,12 +695,8 @@ fn run_ids_and_names_that_look_like_paths_are_refused_and_nothing_leaves_the_roo
 fn spec_sql_that_would_write_is_refused_before_anything_runs() {
     let dir = tempdir();
     let d = dir.path();
-    for side in ["legacy", "target"] {
-        let c = Connection::open(d.join(format!("{side}.db"))).unwrap();
-        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
-            .unwrap();
-    }
-    let base = "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n";
+    two_small_dbs(d);
+    let base = SQLITE_SOURCES;
     let good = d.join("good.toml");
     std::fs::write(
         &good,
@@ -1019,8 +1007,7 @@ fn deeply_nested_spec_text_is_an_error_not_a_crash() {
     let dir = tempdir();
     let d = dir.path();
     let n = 100_000;
-    let base = "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n\
-                [[entity]]\nname = \"e\"\nkey = \"id\"\n";
+    let base = format!("{SQLITE_SOURCES}[[entity]]\nname = \"e\"\nkey = \"id\"\n");
     let deep_sql = format!("{}1{}", "(".repeat(n), ")".repeat(n));
     let cases = [
         (
@@ -1053,8 +1040,8 @@ fn deeply_nested_spec_text_is_an_error_not_a_crash() {
     }
 }
 
-/// Run `snapdiff` under `/usr/bin/time` when there is one: (exit code, stdout, stderr,
-/// peak resident memory in KiB).
+/// Run `snapdiff` and reap it with `wait4`: (exit code, stdout, stderr, peak resident
+/// memory in KiB).
 fn run_measured(args: &[&str]) -> (i32, String, String, u64) {
     use std::io::Read;
     // Reaped below by wait4, not by `Child::wait`.
@@ -1146,8 +1133,7 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
         std::fs::write(
             &p,
             format!(
-                "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"sqlite://target.db\"\n\
-                 [[entity]]\nname = \"docs\"\nkey = \"id\"\ntable = \"docs\"\n{more}"
+                "{SQLITE_SOURCES}[[entity]]\nname = \"docs\"\nkey = \"id\"\ntable = \"docs\"\n{more}"
             ),
         )
         .unwrap();

@@ -777,7 +777,6 @@ fn a_run_killed_part_way_leaves_earlier_runs_and_reports_as_they_were() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let writing = || {
         std::fs::read_dir(school.join("reports"))
             .ok()
@@ -788,17 +787,15 @@ fn a_run_killed_part_way_leaves_earlier_runs_and_reports_as_they_were() {
                 })
             })
     };
-    while !writing() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started its report"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_until("the run never started its report", 60, 5, || {
+        writing() || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it could be killed"
+            );
+            false
+        }
+    });
     child.kill().unwrap();
     child.wait().unwrap();
 

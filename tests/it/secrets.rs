@@ -294,34 +294,22 @@ fn no_command_leaks_a_password_on_success_or_failure() {
     go(&["extract", "../specs/broken.toml"], 2);
     go(&["run", "../specs/broken.toml"], 2);
     go(&["extract", "../specs/wrong.toml", "--side", "target"], 2);
-    go(
-        &[
-            "extract",
-            "--source",
-            &my_url,
-            "--query",
-            "SELEC nonsense",
-            "--name",
-            "q",
-            "--out",
-            "cli",
-        ],
-        2,
-    );
-    go(
-        &[
-            "extract",
-            "--source",
-            &pg_url,
-            "--query",
-            "SELEC nonsense",
-            "--name",
-            "q",
-            "--out",
-            "cli",
-        ],
-        2,
-    );
+    for url in [&my_url, &pg_url] {
+        go(
+            &[
+                "extract",
+                "--source",
+                url,
+                "--query",
+                "SELEC nonsense",
+                "--name",
+                "q",
+                "--out",
+                "cli",
+            ],
+            2,
+        );
+    }
     go(&["sql", "../specs/inline.toml", "SELECT * FROM nowhere"], 2);
     go(
         &[
