@@ -20,6 +20,7 @@ pub mod report;
 pub mod secrets;
 pub mod snapshot;
 pub mod spec;
+pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
 

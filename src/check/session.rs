@@ -59,7 +59,7 @@ pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<Lo
             // A run id is a folder name: never a path that leaves the snapshot root.
             snapshot::check_name("run id", id)?;
             let dir = snapshot::run_dir(root, side, id);
-            if !dir.is_dir() {
+            if !crate::storage::is_dir(&dir)? {
                 let known: Vec<String> = snapshot::list_runs(root, side)?
                     .into_iter()
                     .filter(|r| r.complete)
@@ -73,7 +73,11 @@ pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<Lo
                         format!("complete {side} runs: {}", known.join(", "))
                     }));
             }
-            snapshot::RunInfo { run_id: id.to_string(), complete: dir.join(snapshot::MANIFEST).is_file(), path: dir }
+            snapshot::RunInfo {
+                run_id: id.to_string(),
+                complete: crate::storage::is_file(&dir.join(snapshot::MANIFEST))?,
+                path: dir,
+            }
         }
         None => snapshot::newest_complete(root, side)?.ok_or_else(|| {
             Error::snapshot(format!("there is no complete {side} snapshot"))
@@ -106,6 +110,7 @@ pub async fn register_run(ctx: &SessionContext, run: &LoadedRun) -> Result<()> {
     catalog
         .register_schema(&run.side, Arc::new(MemorySchemaProvider::new()))
         .map_err(|e| Error::internal(format!("cannot create schema {}: {e}", run.side)))?;
+    crate::storage::register_with(ctx, &run.dir)?;
     for (name, table) in &run.manifest.tables {
         let urls = table
             .files

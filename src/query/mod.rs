@@ -48,7 +48,12 @@ pub async fn open(opts: &SessionOptions) -> Result<SqlSession> {
     for (side, asked) in [("legacy", &opts.legacy_run), ("target", &opts.target_run)] {
         let run = match asked {
             Some(id) => Some(choose_run(&opts.snapshot_root, side, Some(id))?),
-            None => choose_run(&opts.snapshot_root, side, None).ok(),
+            // A side without a complete run is left out; a run that fails its check is an
+            // error, never silently left out.
+            None => match crate::snapshot::newest_complete(&opts.snapshot_root, side)? {
+                Some(_) => Some(choose_run(&opts.snapshot_root, side, None)?),
+                None => None,
+            },
         };
         if let Some(r) = &run {
             register_run(&ctx, r).await?;
@@ -162,6 +167,7 @@ pub async fn register_input(
         .filter(|(s, _)| crate::spec::SIDES.contains(s))
     {
         let run = choose_run(snapshot_root, side, None)?;
+        crate::storage::register_with(ctx, &run.dir)?;
         let t = run.manifest.tables.get(table).ok_or_else(|| {
             Error::snapshot(format!(
                 "the {side} run {} has no table `{table}`",

@@ -143,6 +143,13 @@ impl PendingReport {
     /// before any work is done, when the folder cannot be written.
     pub fn begin(root: &Path, base: &str) -> Result<PendingReport> {
         snapshot::check_name("report id", base)?;
+        if crate::storage::is_object(root) {
+            return Err(Error::spec(format!(
+                "reports cannot be written to object storage ({}) yet",
+                root.display()
+            ))
+            .with_hint("give a local reports folder ([reports] root or --reports); snapshots may stay on s3://"));
+        }
         std::fs::create_dir_all(root).map_err(|e| unwritable(root, e))?;
         let mut n = 1;
         let (id, tmp) = loop {
@@ -374,11 +381,15 @@ pub fn delta_against_previous(
 /// snapshot root) fails at once instead of writing the same folders. Released when
 /// dropped, and by the system when the process dies.
 pub struct RunLock {
-    _file: File,
+    /// `None` for a snapshot root on object storage, which has no locks.
+    _file: Option<File>,
 }
 
 /// Take the run lock of the snapshot root `root`.
 pub fn lock_run(root: &Path) -> Result<RunLock> {
+    if crate::storage::is_object(root) {
+        return Ok(RunLock { _file: None });
+    }
     std::fs::create_dir_all(root).map_err(|e| Error::io("create the snapshot root", root, e))?;
     let path = root.join(".run.lock");
     let mut file = File::options()
@@ -398,7 +409,7 @@ pub fn lock_run(root: &Path) -> Result<RunLock> {
                 std::process::id(),
                 chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
             );
-            Ok(RunLock { _file: file })
+            Ok(RunLock { _file: Some(file) })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
@@ -490,6 +501,11 @@ pub fn prune(
 /// Remove a complete snapshot run: renamed aside to a hidden folder first (one atomic
 /// step: from then on no check lists it, complete or not), then deleted.
 fn remove_run(dir: &Path) -> Result<()> {
+    if crate::storage::is_object(dir) {
+        // No rename there: the manifest goes first, and with it the run's completeness.
+        crate::storage::remove_all(&dir.join(snapshot::MANIFEST))?;
+        return crate::storage::remove_all(dir);
+    }
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())

@@ -11,6 +11,9 @@
 //! ```
 //!
 //! A run folder without `manifest.json` is incomplete and is never read by a check.
+//!
+//! `<root>` may be a local folder or `s3://bucket/prefix` ([`crate::storage`]); the layout
+//! is the same, but for the `.tmp-<table>/` folders, which object storage does without.
 
 pub mod manifest;
 pub mod writer;
@@ -18,6 +21,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::storage;
 
 pub use manifest::{FileEntry, Manifest, SchemaDoc, TableManifest, TableRecord, TableSchema};
 pub use writer::{RunPlan, RunWriter, TableWriter, WriterSettings};
@@ -49,29 +53,13 @@ pub fn run_dir(root: &Path, side: &str, run_id: &str) -> PathBuf {
 /// Every run of `side` under `root`, oldest first (run ids sort by time).
 pub fn list_runs(root: &Path, side: &str) -> Result<Vec<RunInfo>> {
     let dir = root.join(side);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("list snapshot runs", &dir, e)),
-    };
     let mut runs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list snapshot runs", &dir, e))?;
-        let path = entry.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let Some(run_id) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
+    for run_id in storage::list_dirs(&dir)? {
         if run_id.starts_with('.') {
             continue;
         }
-        let complete = path.join(MANIFEST).is_file();
+        let path = dir.join(&run_id);
+        let complete = storage::is_file(&path.join(MANIFEST))?;
         runs.push(RunInfo {
             run_id,
             path,
@@ -93,16 +81,14 @@ pub fn newest_complete(root: &Path, side: &str) -> Result<Option<RunInfo>> {
 /// Read and check `manifest.json` of a run folder.
 pub fn read_manifest(run_dir: &Path) -> Result<Manifest> {
     let path = run_dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
+    let Some(bytes) = storage::read(&path)? else {
+        return Err(
             Error::snapshot("the run has no manifest.json, so it is incomplete")
                 .with_file(run_dir)
-                .with_hint("finish it with `snapdiff extract --resume RUN`, or extract a new run")
-        } else {
-            Error::io("read manifest", &path, e)
-        }
-    })?;
-    parse_manifest(&text, &path)
+                .with_hint("finish it with `snapdiff extract --resume RUN`, or extract a new run"),
+        );
+    };
+    parse_manifest(&String::from_utf8_lossy(&bytes), &path)
 }
 
 /// Parse and check the text of a `manifest.json`; `path` only names the file in errors.
@@ -124,25 +110,15 @@ pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest> {
 /// Read `schema.json` of a run folder.
 pub fn read_schema(run_dir: &Path) -> Result<SchemaDoc> {
     let path = run_dir.join(SCHEMA);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read schema", &path, e))?;
-    serde_json::from_str(&text)
+    let bytes = storage::read(&path)?
+        .ok_or_else(|| Error::snapshot("the run has no schema.json").with_file(&path))?;
+    serde_json::from_slice(&bytes)
         .map_err(|e| Error::snapshot(format!("schema.json is not valid: {e}")).with_file(&path))
 }
 
-/// xxh3-64 of a file's bytes as 16 hex digits, read in 1 MiB blocks.
+/// xxh3-64 of a file's (or object's) bytes as 16 hex digits.
 pub fn file_xxh3(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:016x}", hasher.digest()))
+    Ok(storage::xxh3(path)?.1)
 }
 
 /// Check every file of a complete run against its manifest: present, same size, same
@@ -152,15 +128,14 @@ pub fn verify_run(run_dir: &Path) -> Result<Manifest> {
     for (table, t) in &manifest.tables {
         for f in &t.files {
             let path = run_dir.join(&f.path);
-            let meta = std::fs::metadata(&path).map_err(|e| {
-                Error::snapshot(format!("a file listed in the manifest is missing: {e}"))
+            let Some(len) = storage::size(&path)? else {
+                return Err(Error::snapshot("a file listed in the manifest is missing")
                     .with_table(table)
-                    .with_file(&path)
-            })?;
-            if meta.len() != f.bytes {
+                    .with_file(&path));
+            };
+            if len != f.bytes {
                 return Err(Error::snapshot(format!(
-                    "the file has {} bytes but the manifest says {}",
-                    meta.len(),
+                    "the file has {len} bytes but the manifest says {}",
                     f.bytes
                 ))
                 .with_table(table)
@@ -184,7 +159,11 @@ pub fn verify_run(run_dir: &Path) -> Result<Manifest> {
 /// appended if a run of that id exists for any of `sides` under `root`. Sorts by time.
 pub fn new_run_id(root: &Path, sides: &[&str]) -> String {
     let base = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let taken = |id: &str| sides.iter().any(|s| run_dir(root, s, id).exists());
+    let taken = |id: &str| {
+        sides
+            .iter()
+            .any(|s| storage::is_dir(&run_dir(root, s, id)).unwrap_or(false))
+    };
     let mut id = base.clone();
     let mut n = 2;
     while taken(&id) {

@@ -4,6 +4,11 @@
 //! their `_table.json` inside; `schema.json` follows, and `manifest.json` is written last
 //! through a temporary file and a rename. A process killed at any point leaves either a
 //! folder without a manifest (incomplete, never read) or a complete run.
+//!
+//! On object storage ([`crate::storage`]) there is no rename: a table's parts go straight
+//! to `<table>/` as multipart uploads, which appear only when completed, and its
+//! `_table.json`, written after them, marks it complete. A table written again (on
+//! resume) is cleared first. There is no lock either: one process writes a run.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -24,6 +29,7 @@ use super::manifest::{
 };
 use super::{MANIFEST, RUN_PLAN, SCHEMA, TABLE_RECORD, TMP_PREFIX};
 use crate::error::{Error, Result};
+use crate::storage::{self, sync_dir, Sink};
 
 /// How Parquet parts are laid out.
 #[derive(Debug, Clone)]
@@ -70,20 +76,30 @@ pub struct RunWriter {
     dir: PathBuf,
     plan: RunPlan,
     settings: WriterSettings,
-    _lock: File,
+    /// The run's lock (a local run only).
+    _lock: Option<File>,
 }
 
 impl RunWriter {
     /// Start a new run folder `<root>/<side>/<run_id>`. Fails if it exists.
     pub fn create(root: &Path, plan: RunPlan, settings: WriterSettings) -> Result<RunWriter> {
         let side_dir = root.join(&plan.side);
-        std::fs::create_dir_all(&side_dir)
-            .map_err(|e| Error::io("create snapshot folder", &side_dir, e))?;
         let dir = side_dir.join(&plan.run_id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let hint = if dir.join(MANIFEST).exists() {
+        let exists = if storage::is_object(&dir) {
+            storage::is_dir(&dir)?
+        } else {
+            std::fs::create_dir_all(&side_dir)
+                .map_err(|e| Error::io("create snapshot folder", &side_dir, e))?;
+            match std::fs::create_dir(&dir) {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => true,
+                Err(e) => return Err(Error::io("create run folder", &dir, e)),
+            }
+        };
+        match exists {
+            false => {}
+            true => {
+                let hint = if storage::is_file(&dir.join(MANIFEST))? {
                     "that run is complete; choose another --run-id"
                 } else {
                     "that run is incomplete; finish it with --resume RUN or choose another --run-id"
@@ -94,7 +110,6 @@ impl RunWriter {
                         .with_hint(hint),
                 );
             }
-            Err(e) => return Err(Error::io("create run folder", &dir, e)),
         }
         let lock = lock_run(&dir)?;
         write_json_atomic(&dir.join(RUN_PLAN), &plan)?;
@@ -109,12 +124,12 @@ impl RunWriter {
     /// Reopen an interrupted run to finish it. The new plan must match the stored one.
     pub fn resume(root: &Path, mut plan: RunPlan, settings: WriterSettings) -> Result<RunWriter> {
         let dir = root.join(&plan.side).join(&plan.run_id);
-        if !dir.is_dir() {
+        if !storage::is_dir(&dir)? {
             return Err(Error::snapshot(format!("there is no run `{}` to resume", plan.run_id))
                 .with_file(&dir)
                 .with_hint("list runs with `ls` on the snapshot folder, or start a new run without --resume"));
         }
-        if dir.join(MANIFEST).exists() {
+        if storage::is_file(&dir.join(MANIFEST))? {
             return Err(
                 Error::snapshot(format!("run `{}` is already complete", plan.run_id))
                     .with_file(&dir)
@@ -123,16 +138,16 @@ impl RunWriter {
         }
         let lock = lock_run(&dir)?;
         let plan_path = dir.join(RUN_PLAN);
-        let text = match std::fs::read_to_string(&plan_path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let text = match storage::read(&plan_path)? {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => {
                 // Killed between creating the folder and writing its plan: no table can
                 // have been finished, and the run starts over under its id. A folder
                 // with finished tables and no plan was not made by snapdiff this way.
-                let finished = std::fs::read_dir(&dir)
-                    .map_err(|e| Error::io("list run folder", &dir, e))?
-                    .flatten()
-                    .any(|t| t.path().join(TABLE_RECORD).is_file());
+                let mut finished = false;
+                for t in storage::list_dirs(&dir)? {
+                    finished |= storage::is_file(&dir.join(t).join(TABLE_RECORD))?;
+                }
                 if finished {
                     return Err(Error::snapshot(format!(
                         "run `{}` has finished tables but no plan ({RUN_PLAN}): what it set out to read is unknown",
@@ -149,7 +164,6 @@ impl RunWriter {
                     _lock: lock,
                 });
             }
-            Err(e) => return Err(Error::io("read run plan", &plan_path, e)),
         };
         let stored: RunPlan = serde_json::from_str(&text).map_err(|e| {
             Error::snapshot(format!("the run plan is not valid: {e}")).with_file(&plan_path)
@@ -189,8 +203,16 @@ impl RunWriter {
         plan.started_at = stored.started_at;
         plan.resumed_at = stored.resumed_at.clone();
         plan.resumed_at.push(Utc::now());
-        // Leftovers of tables that were being written when the run stopped.
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("list run folder", &dir, e))? {
+        // Leftovers of tables that were being written when the run stopped (on object
+        // storage, a table is cleared when it is written again).
+        let local_entries = if storage::is_object(&dir) {
+            Vec::new()
+        } else {
+            std::fs::read_dir(&dir)
+                .map_err(|e| Error::io("list run folder", &dir, e))?
+                .collect()
+        };
+        for entry in local_entries {
             let entry = entry.map_err(|e| Error::io("list run folder", &dir, e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -223,11 +245,27 @@ impl RunWriter {
 
     /// Whether `table` was completed by an earlier attempt of this run.
     pub fn is_table_complete(&self, table: &str) -> bool {
-        self.dir.join(table).join(TABLE_RECORD).is_file()
+        storage::is_file(&self.dir.join(table).join(TABLE_RECORD)).unwrap_or(false)
     }
 
     /// Start writing `table` with `schema` into its temporary folder.
     pub fn table_writer(&self, table: &str, schema: SchemaRef) -> Result<TableWriter> {
+        if storage::is_object(&self.dir) {
+            // Straight into place: an earlier attempt's parts are removed first.
+            let dir = self.dir.join(table);
+            storage::remove_all(&dir)?;
+            return Ok(TableWriter {
+                table: table.to_string(),
+                tmp_dir: dir.clone(),
+                final_dir: dir,
+                schema,
+                settings: self.settings.clone(),
+                current: None,
+                files: Vec::new(),
+                rows: 0,
+                committed: false,
+            });
+        }
         let tmp_dir = self.dir.join(format!("{TMP_PREFIX}{table}"));
         if tmp_dir.exists() {
             std::fs::remove_dir_all(&tmp_dir)
@@ -249,7 +287,7 @@ impl RunWriter {
 
     /// Give up a run that completed nothing: remove its folder.
     pub fn abandon(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = storage::remove_all(&self.dir);
     }
 
     /// Write `schema.json` and then `manifest.json`, completing the run. Every planned
@@ -259,9 +297,15 @@ impl RunWriter {
         let mut schemas = BTreeMap::new();
         for name in self.plan.tables.keys() {
             let path = self.dir.join(name).join(TABLE_RECORD);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::snapshot(format!("table {name} is not complete: {e}")).with_file(&path)
-            })?;
+            let text = match storage::read(&path)? {
+                Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                None => {
+                    return Err(Error::snapshot(format!(
+                        "table {name} is not complete: it has no {TABLE_RECORD}"
+                    ))
+                    .with_file(&path))
+                }
+            };
             let record: TableRecord = serde_json::from_str(&text).map_err(|e| {
                 Error::snapshot(format!("the table record is not valid: {e}")).with_file(&path)
             })?;
@@ -289,12 +333,18 @@ impl RunWriter {
             tables,
         };
         write_json_atomic(&self.dir.join(MANIFEST), &manifest)?;
-        let _ = std::fs::remove_file(self.dir.join(".lock"));
+        if self._lock.is_some() {
+            let _ = std::fs::remove_file(self.dir.join(".lock"));
+        }
         Ok(manifest)
     }
 }
 
-fn lock_run(dir: &Path) -> Result<File> {
+/// Lock a local run folder against a second writer (object storage has no locks).
+fn lock_run(dir: &Path) -> Result<Option<File>> {
+    if storage::is_object(dir) {
+        return Ok(None);
+    }
     let path = dir.join(".lock");
     let f = File::options()
         .create(true)
@@ -303,7 +353,7 @@ fn lock_run(dir: &Path) -> Result<File> {
         .open(&path)
         .map_err(|e| Error::io("create lock file", &path, e))?;
     match f.try_lock() {
-        Ok(()) => Ok(f),
+        Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
             crate::error::ErrorKind::Interrupted,
             "another snapdiff process is writing this run",
@@ -322,30 +372,10 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-/// Write `bytes` to `path` atomically (temporary file, fsync, rename, fsync folder).
+/// Write `bytes` to `path` atomically (a local file through a temporary file, fsync,
+/// rename and fsync of the folder; an object with one PUT).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(match path.extension() {
-        Some(e) => format!("{}.tmp", e.to_string_lossy()),
-        None => "tmp".to_string(),
-    });
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into place", path, e))?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync folder", dir, e))
+    storage::write_atomic(path, bytes)
 }
 
 /// A table being written: Parquet parts in a temporary folder until [`TableWriter::commit`].
@@ -438,6 +468,11 @@ impl TableWriter {
             schema,
         };
         write_json_atomic(&self.tmp_dir.join(TABLE_RECORD), &record)?;
+        if self.tmp_dir == self.final_dir {
+            // Object storage: the record, written last, marks the table complete.
+            self.committed = true;
+            return Ok(record);
+        }
         sync_dir(&self.tmp_dir)?;
         if self.final_dir.exists() {
             std::fs::remove_dir_all(&self.final_dir).map_err(|e| {
@@ -456,14 +491,14 @@ impl Drop for TableWriter {
     fn drop(&mut self) {
         if !self.committed {
             self.current = None;
-            let _ = std::fs::remove_dir_all(&self.tmp_dir);
+            let _ = storage::remove_all(&self.tmp_dir);
         }
     }
 }
 
 /// A `Write` that counts bytes and hashes them with xxh3 as they pass.
 struct HashingWriter {
-    inner: BufWriter<File>,
+    inner: BufWriter<Sink>,
     hasher: xxhash_rust::xxh3::Xxh3,
     bytes: u64,
     path: PathBuf,
@@ -496,7 +531,7 @@ impl PartWriter {
         schema: SchemaRef,
         settings: &WriterSettings,
     ) -> Result<PartWriter> {
-        let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
+        let file = Sink::create(path)?;
         let sink = HashingWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
             hasher: xxhash_rust::xxh3::Xxh3::new(),
@@ -541,9 +576,11 @@ impl PartWriter {
             .map_err(|e| map_write_error(e, &self.path))?;
         sink.flush()
             .map_err(|e| Error::io("write", &sink.path, e))?;
-        let file = sink.inner.get_ref();
-        file.sync_all()
-            .map_err(|e| Error::io("sync", &sink.path, e))?;
+        // fsync a file; complete an upload (the object appears only now).
+        sink.inner
+            .get_mut()
+            .finish()
+            .map_err(|e| Error::io("write", &sink.path, e))?;
         Ok(FileEntry {
             path: self.name,
             rows: self.rows,

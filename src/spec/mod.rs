@@ -527,7 +527,8 @@ impl Spec {
             .map_err(|e| self.table_error(&format!("sources.{side}"), Some("url"), e.to_string()))
     }
 
-    /// The snapshot root: `[snapshots] root`, relative to the spec's folder.
+    /// The snapshot root: `[snapshots] root`, relative to the spec's folder, or an
+    /// `s3://bucket/prefix` location.
     pub fn snapshot_root(&self) -> PathBuf {
         self.relative(self.file.snapshots.root.as_deref().unwrap_or("snapshots"))
     }
@@ -554,7 +555,7 @@ impl Spec {
 
     fn relative(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() {
+        if p.is_absolute() || crate::storage::is_object(p) {
             p.to_path_buf()
         } else {
             self.base_dir.join(p)

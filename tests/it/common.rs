@@ -457,3 +457,147 @@ pub fn wait_until(what: &str, secs: u64, poll_ms: u64, mut cond: impl FnMut() ->
         std::thread::sleep(std::time::Duration::from_millis(poll_ms));
     }
 }
+
+/// An S3-compatible server (moto in server mode, from PyPI) on a free port of 127.0.0.1,
+/// stopped when dropped. Found as `SNAPDIFF_MOTO_SERVER`, `moto_server` on the PATH, or
+/// `~/.cache/snapdiff-moto/bin/moto_server` (where `.ci/run` installs it).
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Start the server, or `None` (with a SKIPPED line) when moto is not installed and
+    /// services are not required.
+    pub fn start(test: &str) -> Option<Moto> {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let candidates = [
+            std::env::var("SNAPDIFF_MOTO_SERVER").ok(),
+            Some("moto_server".to_string()),
+            Some(format!("{home}/.cache/snapdiff-moto/bin/moto_server")),
+        ];
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = None;
+        for c in candidates.into_iter().flatten() {
+            if let Ok(ch) = Command::new(&c)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+            {
+                child = Some(ch);
+                break;
+            }
+        }
+        let Some(child) = child else {
+            let why =
+                "moto_server is not installed (pip install 'moto[server]==5.2.5'; .ci/run does)";
+            if required() {
+                panic!("SNAPDIFF_REQUIRE_SERVICES=1 but {why}");
+            }
+            skip(test, why);
+            return None;
+        };
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until("moto_server never listened", 60, 100, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Some(moto)
+    }
+
+    /// One plain HTTP request to the server (moto takes unsigned requests); returns the
+    /// status code and body.
+    pub fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        // moto reads a bucket policy only as JSON.
+        let kind = if path.ends_with("?policy") {
+            "application/json"
+        } else {
+            "application/octet-stream"
+        };
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (code, body.to_string())
+    }
+
+    /// Create bucket `name`, with a policy that lets these unsigned requests read and
+    /// change its objects (snapdiff itself always signs).
+    pub fn bucket(&self, name: &str) {
+        let (code, body) = self.http("PUT", &format!("/{name}"), b"");
+        assert_eq!(code, 200, "cannot create bucket {name}: {body}");
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::{name}","arn:aws:s3:::{name}/*"]}}]}}"#
+        );
+        let (code, body) = self.http("PUT", &format!("/{name}?policy"), policy.as_bytes());
+        assert!(
+            code == 200 || code == 204,
+            "cannot set the policy of {name}: {body}"
+        );
+    }
+
+    /// The keys under `prefix` in `bucket`, sorted.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let (code, body) = self.http("GET", &format!("/{bucket}?prefix={prefix}"), b"");
+        assert_eq!(code, 200, "{body}");
+        let mut keys: Vec<String> = body
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_string()))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// A `snapdiff` command with credentials and this server as its endpoint.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = cmd(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("AWS_ACCESS_KEY_ID", "snapdiff-test")
+            .env("AWS_SECRET_ACCESS_KEY", MOTO_SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint);
+        c
+    }
+
+    /// Run `snapdiff` with credentials and this server; (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        output(self.cmd(args).output().expect("snapdiff runs"))
+    }
+}
+
+/// The secret key the tests give snapdiff for moto; it must never be printed.
+pub const MOTO_SECRET: &str = "moto-secret-never-printed-7f3a";
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -19,6 +19,7 @@ mod load;
 mod mutation;
 mod properties;
 mod reports;
+mod s3;
 mod scale;
 mod school;
 mod secrets;

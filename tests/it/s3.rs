@@ -1,0 +1,318 @@
+//! Snapshots on S3-compatible object storage, against a real server (moto in server
+//! mode) that each test starts on 127.0.0.1: the same findings as local snapshots,
+//! completeness marked by the manifest, resume, and errors that say what to fix.
+
+use std::path::Path;
+
+use crate::common::*;
+use crate::school::school_copy;
+
+/// Findings of a report.json without what differs from run to run (ids, times, paths).
+fn findings(report: &serde_json::Value) -> serde_json::Value {
+    fn scrub(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|k, _| {
+                    !(k.contains("seconds")
+                        || k.contains("duration")
+                        || k.ends_with("_ms")
+                        || k.ends_with("_at")
+                        || k == "diff_files")
+                });
+                m.values_mut().for_each(scrub);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let mut e = report["entities"].clone();
+    scrub(&mut e);
+    e
+}
+
+/// Every output of a command, and the objects under a bucket, free of the secret key.
+fn assert_no_secret(texts: &[&str]) {
+    for t in texts {
+        assert!(!t.contains(MOTO_SECRET), "the secret key was printed: {t}");
+    }
+}
+
+#[test]
+fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
+    let Some(moto) = Moto::start("school_on_object_storage") else {
+        return;
+    };
+    moto.bucket("school");
+    let dir = tempdir();
+    let spec = school_copy(dir.path());
+    let spec = spec.join("verify.toml");
+    let spec = spec.to_str().unwrap();
+    let local_reports = dir.path().join("local-reports");
+    let s3_reports = dir.path().join("s3-reports");
+
+    let local_snaps = dir.path().join("local-snaps");
+    let (code, _, stderr) = run(&[
+        "run",
+        spec,
+        "--snapshots",
+        local_snaps.to_str().unwrap(),
+        "--reports",
+        local_reports.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stdout, stderr) = moto.run(&[
+        "run",
+        spec,
+        "--snapshots",
+        "s3://school/nightly",
+        "--reports",
+        s3_reports.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_no_secret(&[&stdout, &stderr]);
+    let local = only_report(&local_reports);
+    let remote = only_report(&s3_reports);
+    assert_eq!(findings(&remote), findings(&local));
+    assert_eq!(remote["status"], local["status"]);
+
+    // The layout on the store: every table's parts and record, schema and manifest,
+    // nothing temporary; nothing was written beside the spec.
+    let keys = moto.keys("school", "nightly/legacy/");
+    let run_id = keys[0].split('/').nth(2).unwrap().to_string();
+    let legacy_db = dir.path().join("school/legacy.db");
+    let legacy_tables_in_db = {
+        let c = rusqlite::Connection::open(&legacy_db).unwrap();
+        let mut st = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut want_db: Vec<String> = legacy_tables_in_db
+        .iter()
+        .flat_map(|t| {
+            [
+                format!("nightly/legacy/{run_id}/{t}/_table.json"),
+                format!("nightly/legacy/{run_id}/{t}/part-00000.parquet"),
+            ]
+        })
+        .chain(
+            [".run.json", "manifest.json", "schema.json"]
+                .iter()
+                .map(|f| format!("nightly/legacy/{run_id}/{f}")),
+        )
+        .collect();
+    want_db.sort();
+    assert_eq!(keys, want_db);
+    assert!(!dir.path().join("school/snapshots").exists());
+    assert!(!dir.path().join("school/s3:").exists() && !Path::new("s3:").exists());
+    let manifest = moto
+        .http(
+            "GET",
+            &format!("/school/nightly/legacy/{run_id}/manifest.json"),
+            b"",
+        )
+        .1;
+    assert_no_secret(&[&manifest]);
+
+    // `verify` alone reads the same runs from the store and finds the same.
+    let again = dir.path().join("again");
+    let (code, _, stderr) = moto.run(&[
+        "verify",
+        spec,
+        "--snapshots",
+        "s3://school/nightly",
+        "--reports",
+        again.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(findings(&only_report(&again)), findings(&local));
+}
+
+/// A SQLite file with tables t1..t3 of `rows` rows each, and a spec `s.toml` beside it
+/// for `snapdiff sql`.
+fn sqlite_fixture(dir: &Path, rows: i64) -> String {
+    let p = dir.join("legacy.db");
+    let c = rusqlite::Connection::open(&p).unwrap();
+    for t in ["t1", "t2", "t3"] {
+        c.execute_batch(&format!(
+            "CREATE TABLE {t} (id INTEGER PRIMARY KEY, a TEXT, b REAL);
+             WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < {rows})
+             INSERT INTO {t} SELECT k, 'row ' || k || ' of {t}', k / 7.0 FROM n;"
+        ))
+        .unwrap();
+    }
+    std::fs::write(dir.join("s.toml"), SQLITE_SOURCES).unwrap();
+    format!("sqlite://{}", p.display())
+}
+
+#[test]
+fn an_incomplete_run_on_object_storage_is_never_read_and_resumes() {
+    let Some(moto) = Moto::start("an_incomplete_run_on_object_storage") else {
+        return;
+    };
+    moto.bucket("snaps");
+    let dir = tempdir();
+    let url = sqlite_fixture(dir.path(), 20_000);
+    let spec = dir.path().join("s.toml").to_string_lossy().to_string();
+    let out = "s3://snaps/p";
+    let (code, _, stderr) =
+        moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
+    assert_eq!(code, 0, "{stderr}");
+    let manifest = moto.http("GET", "/snaps/p/legacy/r1/manifest.json", b"").1;
+    let m: snapdiff::snapshot::Manifest = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(m.tables.len(), 3);
+    assert!(m.tables.values().all(|t| t.rows == 20_000));
+
+    // What a run stopped while writing t2 leaves: t2's record and the manifest are not
+    // written (its parts may be).
+    for key in [
+        "/snaps/p/legacy/r1/manifest.json",
+        "/snaps/p/legacy/r1/t2/_table.json",
+    ] {
+        let (code, body) = moto.http("DELETE", key, b"");
+        assert_eq!(code, 204, "{body}");
+    }
+    // No check reads it...
+    let (code, _, stderr) = moto.run(&[
+        "sql",
+        &spec,
+        "SELECT 1",
+        "--snapshots",
+        out,
+        "--legacy-run",
+        "r1",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("legacy run `r1` is incomplete (it has no manifest.json)"),
+        "{stderr}"
+    );
+    // ...no other run takes its id...
+    let (code, _, stderr) =
+        moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "run `r1` already exists\n  hint: that run is incomplete; finish it with --resume RUN"
+        ),
+        "{stderr}"
+    );
+    // ...and --resume finishes it, writing t2 again and keeping t1 and t3.
+    let before = moto.http("GET", "/snaps/p/legacy/r1/t1/_table.json", b"").1;
+    let (code, _, stderr) =
+        moto.run(&["extract", "--source", &url, "--out", out, "--resume", "r1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("legacy.t1: skipped, complete in the run being resumed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("legacy.t3: skipped, complete in the run being resumed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("legacy.t2: skipped"), "{stderr}");
+    assert_eq!(
+        moto.http("GET", "/snaps/p/legacy/r1/t1/_table.json", b"").1,
+        before
+    );
+    let m: snapdiff::snapshot::Manifest =
+        serde_json::from_str(&moto.http("GET", "/snaps/p/legacy/r1/manifest.json", b"").1).unwrap();
+    assert_eq!(m.resumed_at.len(), 1);
+    assert_eq!(m.tables["t2"].rows, 20_000);
+    // The resumed run reads back whole: every row of t2, by id.
+    let (code, stdout, stderr) = moto.run(&[
+        "sql",
+        &spec,
+        "SELECT count(*) AS n, sum(id) AS s, count(DISTINCT a) AS d FROM legacy.t2",
+        "--snapshots",
+        out,
+        "--legacy-run",
+        "r1",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "n,s,d\n20000,200010000,20000\n");
+}
+
+#[test]
+fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
+    let Some(moto) = Moto::start("a_changed_object_is_caught") else {
+        return;
+    };
+    moto.bucket("snaps");
+    let dir = tempdir();
+    let url = sqlite_fixture(dir.path(), 1_000);
+    let spec = dir.path().join("s.toml").to_string_lossy().to_string();
+    let out = "s3://snaps/c";
+    let (code, _, stderr) =
+        moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // A part changed after extraction fails the run's check, naming the object.
+    let key = "/snaps/c/legacy/r1/t1/part-00000.parquet";
+    let (_, original) = moto.http("GET", key, b"");
+    let (code, _) = moto.http("PUT", key, b"PAR1 not a parquet file PAR1");
+    assert_eq!(code, 200);
+    let (code, _, stderr) = moto.run(&[
+        "sql",
+        &spec,
+        "SELECT count(*) FROM legacy.t1",
+        "--snapshots",
+        out,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("the file has 28 bytes but the manifest says"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("s3://snaps/c/legacy/r1/t1/part-00000.parquet"),
+        "{stderr}"
+    );
+    let _ = original;
+
+    // No credentials: said before anything is written, with the variables to set.
+    let mut c = cmd(&["extract", "--source", &url, "--out", "s3://snaps/none"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    let (code, _, stderr) = output(c.output().unwrap());
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("error: no object-storage credentials for s3://snaps: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{stderr}"
+    );
+    assert!(moto.keys("snaps", "none/").is_empty());
+
+    // An unreachable store: the error names the object and says what to check.
+    let (code, _, stderr) = output(
+        moto.cmd(&["extract", "--source", &url, "--out", "s3://snaps/x"])
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("s3://snaps/x/legacy"), "{stderr}");
+    assert!(
+        stderr.contains("hint: check that the object store is reachable (AWS_ENDPOINT_URL) and the bucket exists"),
+        "{stderr}"
+    );
+    // A bucket that does not exist.
+    let (code, stdout, stderr) =
+        moto.run(&["extract", "--source", &url, "--out", "s3://nobucket/x"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("s3://nobucket/x/legacy"), "{stderr}");
+    assert_no_secret(&[&stdout, &stderr]);
+}
