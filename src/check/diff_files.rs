@@ -103,6 +103,7 @@ pub(crate) enum DiffError {
 
 /// Read a diff file back as a DataFrame.
 pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame> {
+    crate::storage::register_with(ctx, path)?;
     ctx.read_parquet(
         path.to_string_lossy().to_string(),
         ParquetReadOptions::default(),

@@ -85,9 +85,10 @@ pub async fn open(opts: &SessionOptions) -> Result<SqlSession> {
 /// Register a report's `diffs/<entity>/<kind>.parquet` as `diffs.<entity>_<kind>`.
 pub async fn register_diffs(ctx: &SessionContext, report_dir: &Path) -> Result<()> {
     let diffs = report_dir.join("diffs");
-    let Ok(entities) = std::fs::read_dir(&diffs) else {
+    let entities = crate::storage::list_dirs(&diffs)?;
+    if entities.is_empty() {
         return Ok(());
-    };
+    }
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::internal("the session has no default catalog"))?;
@@ -95,10 +96,9 @@ pub async fn register_diffs(ctx: &SessionContext, report_dir: &Path) -> Result<(
         .register_schema("diffs", Arc::new(MemorySchemaProvider::new()))
         .map_err(|e| Error::internal(format!("cannot create schema diffs: {e}")))?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
-    for e in entities.flatten() {
-        let entity = e.file_name().to_string_lossy().to_string();
-        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-            let path = f.path();
+    for entity in entities {
+        for f in crate::storage::list_files(&diffs.join(&entity))? {
+            let path = diffs.join(&entity).join(&f);
             if path.extension().is_some_and(|x| x == "parquet") {
                 let kind = path
                     .file_stem()

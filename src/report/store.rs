@@ -144,11 +144,7 @@ impl PendingReport {
     pub fn begin(root: &Path, base: &str) -> Result<PendingReport> {
         snapshot::check_name("report id", base)?;
         if crate::storage::is_object(root) {
-            return Err(Error::spec(format!(
-                "reports cannot be written to object storage ({}) yet",
-                root.display()
-            ))
-            .with_hint("give a local reports folder ([reports] root or --reports); snapshots may stay on s3://"));
+            return Self::begin_object(root, base);
         }
         std::fs::create_dir_all(root).map_err(|e| unwritable(root, e))?;
         let mut n = 1;
@@ -195,6 +191,43 @@ impl PendingReport {
             tmp,
             committed: false,
             writing,
+        })
+    }
+
+    /// A report for object storage: written in a local folder, uploaded on commit with
+    /// `report.json` last (what marks a report complete there; object storage has no
+    /// rename). The id is the first free one; object storage cannot claim it atomically,
+    /// so two runs writing reports of one base id at the same second may collide.
+    fn begin_object(root: &Path, base: &str) -> Result<PendingReport> {
+        let mut n = 1;
+        let id = loop {
+            let id = if n == 1 {
+                base.to_string()
+            } else {
+                format!("{base}-{n}")
+            };
+            n += 1;
+            if !crate::storage::is_dir(&root.join(&id))? {
+                break id;
+            }
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix("snapdiff-report-")
+            .tempdir()
+            .map_err(|e| {
+                Error::io(
+                    "create a local folder for the report",
+                    &std::env::temp_dir(),
+                    e,
+                )
+            })?
+            .keep();
+        Ok(PendingReport {
+            root: root.to_path_buf(),
+            id,
+            tmp,
+            committed: false,
+            writing: None,
         })
     }
 
@@ -264,8 +297,20 @@ impl PendingReport {
             // may reach one, whatever field it hid in.
             snapshot::writer::write_atomic(&path, crate::secrets::scrub(&text).as_bytes())?;
         }
-        sync_folders(&self.tmp)?;
         let dest = self.final_dir();
+        if crate::storage::is_object(&self.root) {
+            // Every other file first; report.json, written last, marks it complete.
+            let mut files = Vec::new();
+            local_files(&self.tmp, "", &mut files)?;
+            files.sort_by_key(|f| f == REPORT_JSON);
+            for f in files {
+                crate::storage::copy_from_local(&self.tmp.join(&f), &dest.join(&f))?;
+            }
+            let _ = std::fs::remove_dir_all(&self.tmp);
+            self.committed = true;
+            return Ok(dest);
+        }
+        sync_folders(&self.tmp)?;
         std::fs::rename(&self.tmp, &dest)
             .map_err(|e| Error::io("move the report into place", &dest, e))?;
         // The lock goes once the folder is in place (so no sweep can take it before).
@@ -285,6 +330,20 @@ impl Drop for PendingReport {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
     }
+}
+
+/// The files under the local folder `dir`, as paths relative to it (`prefix` joined).
+fn local_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        if entry.path().is_dir() {
+            local_files(&entry.path(), &format!("{name}/"), out)?;
+        } else if !name.starts_with('.') {
+            out.push(name);
+        }
+    }
+    Ok(())
 }
 
 /// Fsync `dir` and every folder under it, so a renamed report's files are all on disk.
@@ -329,27 +388,17 @@ pub type StoredReport = (PathBuf, Report);
 /// creation time). Folders whose `report.json` cannot be read are listed in the second
 /// vector, with why.
 pub fn list_reports(root: &Path, spec: &SpecInfo) -> Result<(Vec<StoredReport>, Vec<String>)> {
-    let entries = match std::fs::read_dir(root) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(Error::io("list reports", root, e)),
-    };
     let (mut reports, mut unreadable) = (Vec::new(), Vec::new());
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list reports", root, e))?;
-        let dir = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if hidden || !dir.is_dir() {
+    for name in crate::storage::list_dirs(root)? {
+        if name.starts_with('.') {
             continue;
         }
+        let dir = root.join(&name);
         let path = dir.join(REPORT_JSON);
-        if !path.is_file() {
+        let Some(bytes) = crate::storage::read(&path)? else {
             continue;
-        }
-        match std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Report>(&t).map_err(|e| e.to_string()))
-        {
+        };
+        match serde_json::from_slice::<Report>(&bytes).map_err(|e| e.to_string()) {
             Ok(r) if r.spec.same_spec(spec) => reports.push((dir, r)),
             Ok(_) => {}
             Err(e) => unreadable.push(format!("{}: {e}", path.display())),
@@ -487,6 +536,13 @@ pub fn prune(
     let old = reports.len().saturating_sub(keep);
     for (dir, r) in &reports[..old] {
         if protect_report == Some(r.id.as_str()) {
+            continue;
+        }
+        if crate::storage::is_object(dir) {
+            // report.json first: from then on it is not a report.
+            crate::storage::remove_all(&dir.join(REPORT_JSON))?;
+            crate::storage::remove_all(dir)?;
+            pruned.reports.push(r.id.clone());
             continue;
         }
         let trash = reports_root.join(format!(".trash-{}", r.id));

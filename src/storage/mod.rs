@@ -296,6 +296,52 @@ pub fn list_dirs(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The names of the files directly under `path` (for object storage, the objects),
+/// in no particular order. A folder that does not exist has none.
+pub fn list_files(path: &Path) -> Result<Vec<String>> {
+    if !is_object(path) {
+        let entries = match std::fs::read_dir(path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", path, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", path, e))?;
+            if entry.path().is_file() {
+                if let Some(n) = entry.file_name().to_str() {
+                    out.push(n.to_string());
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let o = object(path)?;
+    let listed = block_on(o.store.list_with_delimiter(Some(&o.key)))
+        .map_err(|e| object_error("list", path, e))?;
+    Ok(listed
+        .objects
+        .iter()
+        .filter_map(|m| m.location.filename().map(str::to_string))
+        .collect())
+}
+
+/// Copy the local file `from` to `to` (a file or an object: one PUT when small, a
+/// multipart upload when large).
+pub fn copy_from_local(from: &Path, to: &Path) -> Result<()> {
+    let len = std::fs::metadata(from)
+        .map_err(|e| Error::io("read", from, e))?
+        .len();
+    if len <= PART_BYTES as u64 || !is_object(to) {
+        let bytes = std::fs::read(from).map_err(|e| Error::io("read", from, e))?;
+        return write_atomic(to, &bytes);
+    }
+    let mut src = std::fs::File::open(from).map_err(|e| Error::io("open", from, e))?;
+    let mut sink = Sink::create(to)?;
+    std::io::copy(&mut src, &mut sink).map_err(|e| Error::io("upload", to, e))?;
+    sink.finish().map_err(|e| Error::io("upload", to, e))
+}
+
 /// Write `bytes` to `path` whole: a local file through a temporary file, fsync and
 /// rename; an object with one PUT, which S3 makes visible whole or not at all.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

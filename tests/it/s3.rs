@@ -48,7 +48,6 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
     let spec = spec.join("verify.toml");
     let spec = spec.to_str().unwrap();
     let local_reports = dir.path().join("local-reports");
-    let s3_reports = dir.path().join("s3-reports");
 
     let local_snaps = dir.path().join("local-snaps");
     let (code, _, stderr) = run(&[
@@ -61,20 +60,71 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
         "--quiet",
     ]);
     assert_eq!(code, 1, "{stderr}");
-    let (code, stdout, stderr) = moto.run(&[
-        "run",
-        spec,
+    let s3 = [
         "--snapshots",
         "s3://school/nightly",
         "--reports",
-        s3_reports.to_str().unwrap(),
-    ]);
+        "s3://school/reports",
+    ];
+    let (code, stdout, stderr) = moto.run(&[&["run", spec][..], &s3].concat());
     assert_eq!(code, 1, "{stderr}");
     assert_no_secret(&[&stdout, &stderr]);
     let local = only_report(&local_reports);
-    let remote = only_report(&s3_reports);
+    // The report's files on the store are the local report's, report.json among them.
+    let report_keys = moto.keys("school", "reports/");
+    let id = report_keys[0].split('/').nth(1).unwrap().to_string();
+    let local_dir = only_report_dir(&local_reports);
+    let mut local_files: Vec<String> = all_files(&local_dir)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&local_dir)
+                .unwrap()
+                .to_string_lossy()
+                .to_string()
+        })
+        .filter(|p| !p.starts_with('.'))
+        .collect();
+    local_files.sort();
+    let remote_files: Vec<String> = report_keys
+        .iter()
+        .map(|k| {
+            k.strip_prefix(&format!("reports/{id}/"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(remote_files, local_files);
+    let get_report = |id: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &moto
+                .http("GET", &format!("/school/reports/{id}/report.json"), b"")
+                .1,
+        )
+        .unwrap()
+    };
+    let remote = get_report(&id);
     assert_eq!(findings(&remote), findings(&local));
     assert_eq!(remote["status"], local["status"]);
+    assert_no_secret(&[&serde_json::to_string(&remote).unwrap()]);
+
+    // Ad hoc SQL over the runs and the report's diff files on the store answers as over
+    // the local ones.
+    let q = "SELECT (SELECT count(*) FROM legacy.users) AS users, (SELECT count(*) FROM diffs.user_changed) AS changed";
+    let (code, want, stderr) = run(&[
+        "sql",
+        spec,
+        q,
+        "--snapshots",
+        local_snaps.to_str().unwrap(),
+        "--reports",
+        local_reports.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, got, stderr) = moto.run(&[&["sql", spec, q, "--format", "csv"][..], &s3].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(got, want);
 
     // The layout on the store: every table's parts and record, schema and manifest,
     // nothing temporary; nothing was written beside the spec.
@@ -118,19 +168,54 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
         .1;
     assert_no_secret(&[&manifest]);
 
-    // `verify` alone reads the same runs from the store and finds the same.
-    let again = dir.path().join("again");
-    let (code, _, stderr) = moto.run(&[
-        "verify",
-        spec,
-        "--snapshots",
-        "s3://school/nightly",
-        "--reports",
-        again.to_str().unwrap(),
-        "--quiet",
-    ]);
+    // `verify` alone reads the same runs from the store, finds the same, and its
+    // report's delta, computed against the first report's diff files on the store, says
+    // nothing moved; `history` lists both.
+    let (code, _, stderr) = moto.run(&[&["verify", spec, "--quiet"][..], &s3].concat());
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(findings(&only_report(&again)), findings(&local));
+    let ids: Vec<String> = moto
+        .keys("school", "reports/")
+        .iter()
+        .filter(|k| k.ends_with("/report.json"))
+        .map(|k| k.split('/').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let second = ids.iter().find(|i| **i != id).unwrap();
+    let again = get_report(second);
+    assert_eq!(findings(&again), findings(&local));
+    assert_eq!(again["delta"]["previous_report"], serde_json::json!(id));
+    assert_eq!(again["delta"]["new"], 0);
+    assert_eq!(again["delta"]["fixed"], 0);
+    let (code, stdout, stderr) = moto.run(&["history", spec, "--reports", "s3://school/reports"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&id) && stdout.contains(second.as_str()),
+        "{stdout}"
+    );
+
+    // --keep 1 leaves one complete run a side and one report, the newest.
+    let (code, _, stderr) = moto.run(&[&["run", spec, "--keep", "1", "--quiet"][..], &s3].concat());
+    assert_eq!(code, 1, "{stderr}");
+    for side in ["legacy", "target"] {
+        let mut runs: Vec<String> = moto
+            .keys("school", &format!("nightly/{side}/"))
+            .iter()
+            .map(|k| k.split('/').nth(2).unwrap().to_string())
+            .collect();
+        runs.dedup();
+        assert_eq!(runs.len(), 1, "{side}: {runs:?}");
+        assert_ne!(runs[0], run_id);
+    }
+    let reports: Vec<String> = moto
+        .keys("school", "reports/")
+        .iter()
+        .filter(|k| k.ends_with("/report.json"))
+        .cloned()
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    for old in [&id, second] {
+        assert_ne!(reports[0], format!("reports/{old}/report.json"));
+    }
 }
 
 /// A SQLite file with tables t1..t3 of `rows` rows each, and a spec `s.toml` beside it
