@@ -64,7 +64,7 @@ pub struct ExtractArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// The snapshot root (default: the spec's [snapshots] root, or ./snapshots).
+    /// The snapshot root: a folder or s3://BUCKET/PREFIX (default: the spec's [snapshots] root, or ./snapshots).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 

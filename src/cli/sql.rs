@@ -48,10 +48,10 @@ pub struct SqlArgs {
     /// The target run (default: the newest complete one).
     #[arg(long, value_name = "RUN")]
     pub target_run: Option<String>,
-    /// The snapshot root (default: the spec's).
+    /// The snapshot root: a folder or s3://BUCKET/PREFIX (default: the spec's).
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
-    /// The reports root (default: the spec's).
+    /// The reports root: a folder or s3://BUCKET/PREFIX (default: the spec's).
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
     /// Output: table, csv, json, ndjson or parquet (parquet needs --out).

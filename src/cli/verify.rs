@@ -47,10 +47,10 @@ pub struct VerifyArgs {
 /// The flags `verify` and `run` share.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// The snapshot root (default: the spec's [snapshots] root).
+    /// The snapshot root: a folder or s3://BUCKET/PREFIX (default: the spec's [snapshots] root).
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
-    /// The reports root (default: the spec's [reports] root, `reports` beside the spec).
+    /// The reports root: a folder or s3://BUCKET/PREFIX (default: the spec's [reports] root, `reports` beside the spec).
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
     /// The report files to write: `all`, `none`, or a comma-separated list of json, md,
@@ -151,7 +151,7 @@ pub struct PlanArgs {
 pub struct HistoryArgs {
     /// The spec file (TOML).
     pub spec: PathBuf,
-    /// The reports root (default: the spec's [reports] root).
+    /// The reports root: a folder or s3://BUCKET/PREFIX (default: the spec's [reports] root).
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
     /// Show only the N newest reports.
