@@ -10,7 +10,6 @@ use snapdiff::extract::{
     self, CastType, ExtractOptions, ExtractRequest, Source, TableFrom, TableRequest,
 };
 use snapdiff::snapshot;
-use snapdiff::spec::Spec;
 use snapdiff::EXIT_OK;
 
 use super::progress::TermProgress;
@@ -108,7 +107,7 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
             if !args.tables.is_empty() || args.query.is_some() {
                 bail!("--table and --query are for extracting without a spec; with a spec, list tables in its [[extract]] entries");
             }
-            let spec = Spec::load(path)?;
+            let spec = super::load_spec(path)?;
             let sides: Vec<String> = match &args.side {
                 Some(s) => vec![s.clone()],
                 None => spec.sides().iter().map(|s| s.to_string()).collect(),

@@ -62,6 +62,13 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Load a spec, and take its `[storage]` settings for `s3://` roots.
+fn load_spec(path: &std::path::Path) -> anyhow::Result<snapdiff::spec::Spec> {
+    let spec = snapdiff::spec::Spec::load(path)?;
+    snapdiff::storage::configure(spec.storage_settings());
+    Ok(spec)
+}
+
 /// Print an error (and what caused it) to standard error, scrubbed of secrets.
 pub fn report_error(e: &anyhow::Error) {
     let mut text = format!("error: {e}");

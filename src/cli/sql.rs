@@ -11,7 +11,6 @@ use clap::Args;
 use snapdiff::query::output::{self, Format};
 use snapdiff::query::{self, SessionOptions, SqlSession};
 use snapdiff::report::SpecInfo;
-use snapdiff::spec::Spec;
 use snapdiff::EXIT_OK;
 
 #[derive(Debug, Args)]
@@ -75,7 +74,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let spec_path = args.spec.clone().expect("clap requires a spec");
-    let spec = Spec::load(&spec_path)?;
+    let spec = super::load_spec(&spec_path)?;
     let format = Format::parse(&args.format)?;
     let opts = SessionOptions {
         snapshot_root: args

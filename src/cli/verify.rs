@@ -335,7 +335,7 @@ fn verify_and_report(
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = super::load_spec(&args.spec)?;
     let formats = args.common.formats()?;
     let opts = args
         .common
@@ -351,7 +351,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = super::load_spec(&args.spec)?;
     let root = args.common.root(&spec);
     let reports_root = args.common.reports_root(&spec);
     let formats = args.common.formats()?;
@@ -451,7 +451,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = super::load_spec(&args.spec)?;
     let root = args.reports.clone().unwrap_or_else(|| spec.reports_root());
     let (reports, unreadable) = store::list_reports(&root, &SpecInfo::of(&spec))?;
     for u in &unreadable {
@@ -578,7 +578,7 @@ fn items(listed: &[String], total: u64) -> String {
 }
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = super::load_spec(&args.spec)?;
     let mut out = Vec::new();
     out.push(format!("spec {} is valid", args.spec.display()));
     out.push(format!("snapshots: {}", spec.snapshot_root().display()));

@@ -29,6 +29,21 @@ pub struct SnapshotsSection {
     pub root: Option<String>,
 }
 
+/// `[storage]`: how `s3://` roots are reached; each key set here wins over the AWS
+/// environment variable it stands for.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// An S3-compatible endpoint (`http://` allowed), for `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// For `AWS_REGION`.
+    pub region: Option<String>,
+    /// For `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// For `AWS_SECRET_ACCESS_KEY`; write it as `${VAR}`, and it is hidden from output.
+    pub secret_access_key: Option<String>,
+}
+
 /// `[reports]`.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +89,8 @@ pub struct SpecFile {
     pub snapshots: SnapshotsSection,
     #[serde(default)]
     pub reports: ReportsSection,
+    #[serde(default)]
+    pub storage: StorageSection,
     #[serde(default)]
     pub sources: SourcesSection,
     #[serde(default)]
@@ -531,6 +548,17 @@ impl Spec {
     /// `s3://bucket/prefix` location.
     pub fn snapshot_root(&self) -> PathBuf {
         self.relative(self.file.snapshots.root.as_deref().unwrap_or("snapshots"))
+    }
+
+    /// The spec's `[storage]` settings, for [`crate::storage::configure`].
+    pub fn storage_settings(&self) -> crate::storage::S3Settings {
+        let s = &self.file.storage;
+        crate::storage::S3Settings {
+            endpoint: s.endpoint.clone(),
+            region: s.region.clone(),
+            access_key_id: s.access_key_id.clone(),
+            secret_access_key: s.secret_access_key.clone(),
+        }
     }
 
     /// Where reports are written: `[reports] root`, relative to the spec's folder

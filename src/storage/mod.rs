@@ -15,7 +15,8 @@
 //! Credentials come from the usual AWS environment variables (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, and `AWS_ENDPOINT_URL`
 //! for an S3-compatible store; an `http://` endpoint is allowed). The secret key is
-//! registered with [`crate::secrets`], so it never reaches output.
+//! registered with [`crate::secrets`], so it never reaches output. A spec's `[storage]`
+//! ([`S3Settings`], given to [`configure`]) wins over the environment.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,6 +40,37 @@ const PART_BYTES: usize = 16 << 20;
 
 /// Parts of one upload in flight at a time.
 const PARTS_IN_FLIGHT: usize = 2;
+
+/// How `s3://` locations are reached; each setting given wins over the AWS environment
+/// variable it stands for (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+fn settings() -> &'static Mutex<S3Settings> {
+    static SETTINGS: OnceLock<Mutex<S3Settings>> = OnceLock::new();
+    SETTINGS.get_or_init(Default::default)
+}
+
+fn stores() -> &'static Mutex<HashMap<String, Arc<dyn ObjectStore>>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// Use `s` for the object stores built from now on (the secret key is registered as a
+/// secret at once).
+pub fn configure(s: S3Settings) {
+    if let Some(secret) = &s.secret_access_key {
+        crate::secrets::register(secret);
+    }
+    *settings().lock().unwrap_or_else(|p| p.into_inner()) = s;
+    stores().lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
 
 /// Whether `path` names an object (`s3://...`) rather than a local file.
 pub fn is_object(path: &Path) -> bool {
@@ -79,11 +111,7 @@ fn object(path: &Path) -> Result<Object> {
 
 /// The store of a bucket (`s3://bucket`), built once per process from the environment.
 pub fn store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-    static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
-    let mut stores = STORES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut stores = stores().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = stores.get(bucket) {
         return Ok(s.clone());
     }
@@ -93,8 +121,18 @@ pub fn store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
 }
 
 fn build_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    let spec = settings().lock().unwrap_or_else(|p| p.into_inner()).clone();
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let keys = env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some();
+    let keys = spec
+        .access_key_id
+        .clone()
+        .or_else(|| env("AWS_ACCESS_KEY_ID"))
+        .is_some()
+        && spec
+            .secret_access_key
+            .clone()
+            .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
+            .is_some();
     let other_credentials = [
         "AWS_WEB_IDENTITY_TOKEN_FILE",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -108,8 +146,8 @@ fn build_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
             "no object-storage credentials for s3://{bucket}: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
         ))
         .with_hint(
-            "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an S3-compatible store); \
-             on a cloud machine with an instance role, set SNAPDIFF_S3_INSTANCE_CREDENTIALS=1",
+            "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an S3-compatible store), \
+             or set them in the spec's [storage]; on a cloud machine with an instance role, set SNAPDIFF_S3_INSTANCE_CREDENTIALS=1",
         ));
     }
     if let Some(secret) = env("AWS_SECRET_ACCESS_KEY") {
@@ -141,14 +179,30 @@ fn build_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
         }
     }
     b = b.with_bucket_name(bucket);
-    let endpoint = env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT"));
+    if let Some(e) = &spec.endpoint {
+        b = b.with_endpoint(e);
+    }
+    if let Some(r) = &spec.region {
+        b = b.with_region(r);
+    }
+    if let Some(k) = &spec.access_key_id {
+        b = b.with_access_key_id(k);
+    }
+    if let Some(k) = &spec.secret_access_key {
+        b = b.with_secret_access_key(k);
+    }
+    let endpoint = spec
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .or_else(|| env("AWS_ENDPOINT"));
     if endpoint
         .as_deref()
         .is_some_and(|e| e.starts_with("http://"))
     {
         b = b.with_allow_http(true);
     }
-    if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+    if spec.region.is_none() && env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
         b = b.with_region("us-east-1");
     }
     let store = b.build().map_err(|e| {

@@ -401,3 +401,44 @@ fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
     assert!(stderr.contains("s3://nobucket/x/legacy"), "{stderr}");
     assert_no_secret(&[&stdout, &stderr]);
 }
+
+#[test]
+fn the_spec_storage_section_reaches_the_store_without_aws_variables() {
+    let Some(moto) = Moto::start("the_spec_storage_section") else {
+        return;
+    };
+    moto.bucket("viaspec");
+    let dir = tempdir();
+    sqlite_fixture(dir.path(), 100);
+    let spec = dir.path().join("s3.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n\
+             [snapshots]\nroot = \"s3://viaspec/runs\"\n\
+             [storage]\nendpoint = \"{}\"\nregion = \"eu-west-1\"\n\
+             access_key_id = \"spec-key\"\nsecret_access_key = \"${{S3_SECRET}}\"\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let mut c = cmd(&["extract", spec.to_str().unwrap(), "--run-id", "r1"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    let (code, stdout, stderr) = output(c.env("S3_SECRET", MOTO_SECRET).output().unwrap());
+    assert_eq!(code, 0, "{stderr}");
+    assert_no_secret(&[&stdout, &stderr]);
+    assert_eq!(
+        stdout,
+        "legacy  r1  3 tables  300 rows  s3://viaspec/runs/legacy/r1\n"
+    );
+    let keys = moto.keys("viaspec", "runs/legacy/r1/");
+    assert!(
+        keys.contains(&"runs/legacy/r1/manifest.json".to_string()),
+        "{keys:?}"
+    );
+    assert_eq!(keys.len(), 3 * 2 + 3, "{keys:?}");
+}
