@@ -211,9 +211,9 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
         opts.chunk_rows = args.chunk_rows.max(1);
         opts.resume = args.resume.is_some();
         if opts.resume
-            && snapshot::run_dir(&root, &req.side, &run_id)
-                .join(snapshot::MANIFEST)
-                .exists()
+            && snapdiff::storage::is_file(
+                &snapshot::run_dir(&root, &req.side, &run_id).join(snapshot::MANIFEST),
+            )?
         {
             progress.println(&format!("{}: run {run_id} is already complete", req.side));
             continue;

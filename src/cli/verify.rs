@@ -376,10 +376,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     // other specs) has it; the runs take the report's id when their root is free of it.
     let pending = if formats.any() {
         let p = PendingReport::begin(&reports_root, &run_id)?;
-        if !sides
-            .iter()
-            .any(|s| snapshot::run_dir(&root, s, p.id()).exists())
-        {
+        let mut taken = false;
+        for s in &sides {
+            taken |= snapdiff::storage::is_dir(&snapshot::run_dir(&root, s, p.id()))?;
+        }
+        if !taken {
             run_id = p.id().to_string();
         }
         Some(p)

@@ -94,8 +94,9 @@ pub async fn compute(
             // this kind) and the key did not change; otherwise, or when a file cannot
             // be read, by count: the delta never stops a report.
             let same_key = prev.is_none_or(|p| p.key == e.key);
-            let prev_file = prev_f.is_file().then_some(prev_f.as_path());
-            let comparable = same_key && cur_f.is_file() && (prev_file.is_some() || prev_n == 0);
+            let is_file = |p: &Path| crate::storage::is_file(p).unwrap_or(false);
+            let prev_file = is_file(&prev_f).then_some(prev_f.as_path());
+            let comparable = same_key && is_file(&cur_f) && (prev_file.is_some() || prev_n == 0);
             let matched = if comparable {
                 let key: Vec<String> = if kind == "duplicates" {
                     std::iter::once("__side".to_string())

@@ -304,7 +304,12 @@ impl PendingReport {
             local_files(&self.tmp, "", &mut files)?;
             files.sort_by_key(|f| f == REPORT_JSON);
             for f in files {
-                crate::storage::copy_from_local(&self.tmp.join(&f), &dest.join(&f))?;
+                if let Err(e) = crate::storage::copy_from_local(&self.tmp.join(&f), &dest.join(&f))
+                {
+                    // Nothing of a report that cannot be finished stays to hold its id.
+                    let _ = crate::storage::remove_all(&dest);
+                    return Err(e);
+                }
             }
             let _ = std::fs::remove_dir_all(&self.tmp);
             self.committed = true;
@@ -395,8 +400,13 @@ pub fn list_reports(root: &Path, spec: &SpecInfo) -> Result<(Vec<StoredReport>, 
         }
         let dir = root.join(&name);
         let path = dir.join(REPORT_JSON);
-        let Some(bytes) = crate::storage::read(&path)? else {
-            continue;
+        let bytes = match crate::storage::read(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => {
+                unreadable.push(format!("{}: {e}", path.display()));
+                continue;
+            }
         };
         match serde_json::from_slice::<Report>(&bytes).map_err(|e| e.to_string()) {
             Ok(r) if r.spec.same_spec(spec) => reports.push((dir, r)),
@@ -420,6 +430,7 @@ pub fn delta_against_previous(
         return Ok(None);
     };
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(delta::compute(report, pending.dir(), &previous, &dir))

@@ -35,8 +35,15 @@ use crate::error::{Error, ErrorKind, Result};
 /// The scheme of object-storage locations.
 pub const S3: &str = "s3://";
 
-/// Bytes of one part of a multipart upload (S3 needs at least 5 MiB but for the last).
-const PART_BYTES: usize = 16 << 20;
+/// Bytes of one part of a multipart upload (S3 needs at least 5 MiB but for the last):
+/// 16 MiB, or `SNAPDIFF_S3_PART_MIB` MiB (at least 5).
+fn part_bytes() -> usize {
+    std::env::var("SNAPDIFF_S3_PART_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(16, |m| m.max(5))
+        << 20
+}
 
 /// Parts of one upload in flight at a time.
 const PARTS_IN_FLIGHT: usize = 2;
@@ -97,6 +104,12 @@ fn split(path: &Path) -> Result<(String, String)> {
 
 fn object(path: &Path) -> Result<Object> {
     let (bucket, key) = split(path)?;
+    if key.is_empty() {
+        return Err(Error::spec(format!(
+            "`{}` names a whole bucket; give a prefix (s3://BUCKET/PREFIX)",
+            path.display()
+        )));
+    }
     let key = ObjectPath::parse(&key).map_err(|e| {
         Error::spec(format!(
             "`{}` is not a valid object key: {e}",
@@ -168,8 +181,17 @@ fn build_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     // The client options first: the environment's (`AWS_ALLOW_HTTP`...) then apply on top.
     let mut b = AmazonS3Builder::new()
         .with_retry(retry)
-        .with_client_options(client);
-    for (k, v) in std::env::vars() {
+        .with_client_options(client)
+        // Connections live on this module's runtime, whichever runtime makes a request
+        // (DataFusion's scans run on the checks' runtime, which ends before the report
+        // is uploaded): a pooled connection never outlives the runtime driving it.
+        .with_http_connector(object_store::client::SpawnedReqwestConnector::new(
+            runtime().handle().clone(),
+        ));
+    for (k, v) in std::env::vars_os() {
+        let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+            continue;
+        };
         if let Some(key) = k
             .starts_with("AWS_")
             .then(|| k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>().ok())
@@ -386,7 +408,7 @@ pub fn copy_from_local(from: &Path, to: &Path) -> Result<()> {
     let len = std::fs::metadata(from)
         .map_err(|e| Error::io("read", from, e))?
         .len();
-    if len <= PART_BYTES as u64 || !is_object(to) {
+    if len <= part_bytes() as u64 || !is_object(to) {
         let bytes = std::fs::read(from).map_err(|e| Error::io("read", from, e))?;
         return write_atomic(to, &bytes);
     }
@@ -525,7 +547,7 @@ impl Sink {
         let upload = block_on(o.store.put_multipart(&o.key))
             .map_err(|e| object_error("start an upload to", path, e))?;
         Ok(Sink::Object {
-            upload: Some(WriteMultipart::new_with_chunk_size(upload, PART_BYTES)),
+            upload: Some(WriteMultipart::new_with_chunk_size(upload, part_bytes())),
             path: path.to_path_buf(),
         })
     }
@@ -534,12 +556,19 @@ impl Sink {
     pub fn finish(&mut self) -> std::io::Result<()> {
         match self {
             Sink::File(f) => f.sync_all(),
-            Sink::Object { upload, .. } => match upload.take() {
-                Some(u) => block_on(u.finish())
-                    .map(|_| ())
-                    .map_err(std::io::Error::other),
-                None => Ok(()),
-            },
+            Sink::Object { upload, .. } => {
+                // Every part sent first, the upload still held: if one fails, dropping the
+                // sink aborts the upload (no orphaned parts).
+                if let Some(u) = upload.as_mut() {
+                    block_on(u.wait_for_capacity(0)).map_err(std::io::Error::other)?;
+                }
+                match upload.take() {
+                    Some(u) => block_on(u.finish())
+                        .map(|_| ())
+                        .map_err(std::io::Error::other),
+                    None => Ok(()),
+                }
+            }
         }
     }
 

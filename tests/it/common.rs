@@ -571,6 +571,14 @@ impl Moto {
         keys
     }
 
+    /// How many multipart uploads of `bucket` were started and neither completed nor
+    /// aborted.
+    pub fn pending_uploads(&self, bucket: &str) -> usize {
+        let (code, body) = self.http("GET", &format!("/{bucket}?uploads"), b"");
+        assert_eq!(code, 200, "{body}");
+        body.matches("<Upload>").count()
+    }
+
     /// A `snapdiff` command with credentials and this server as its endpoint.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = cmd(args);

@@ -193,7 +193,26 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
         "{stdout}"
     );
 
-    // --keep 1 leaves one complete run a side and one report, the newest.
+    // One more user changed in the legacy source: the next run's delta, computed against
+    // the previous report's diff files on the store, names it by key. --keep 1 then
+    // leaves one complete run a side and one report, the newest.
+    let legacy_db = dir.path().join("school/legacy.db");
+    let changed: i64 = {
+        let c = rusqlite::Connection::open(&legacy_db).unwrap();
+        let id: i64 = c
+            .query_row(
+                "SELECT id FROM users ORDER BY id LIMIT 1 OFFSET 5",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        c.execute(
+            "UPDATE users SET full_name = full_name || ' (renamed)' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+        id
+    };
     let (code, _, stderr) = moto.run(&[&["run", spec, "--keep", "1", "--quiet"][..], &s3].concat());
     assert_eq!(code, 1, "{stderr}");
     for side in ["legacy", "target"] {
@@ -216,6 +235,25 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
     for old in [&id, second] {
         assert_ne!(reports[0], format!("reports/{old}/report.json"));
     }
+    let last = get_report(reports[0].split('/').nth(1).unwrap());
+    let delta = &last["delta"];
+    assert_eq!(delta["previous_report"], serde_json::json!(second));
+    assert_eq!(
+        (delta["new"].clone(), delta["fixed"].clone()),
+        (2.into(), 0.into())
+    );
+    // The renamed user, by key from both reports' diff files, and its trace in the
+    // column profile.
+    assert_eq!(
+        delta["groups"],
+        serde_json::json!([
+            {"name": "user", "kind": "changed", "by_key": true, "new": 1, "fixed": 0,
+             "new_items": [format!("id={changed}")], "fixed_items": []},
+            {"name": "user", "kind": "aggregate", "by_key": true, "new": 1, "fixed": 0,
+             "new_items": ["display_name distinct_values: legacy 43 target 42"], "fixed_items": []},
+        ])
+    );
+    assert_eq!(moto.pending_uploads("school"), 0);
 }
 
 /// A SQLite file with tables t1..t3 of `rows` rows each, and a spec `s.toml` beside it
@@ -323,6 +361,67 @@ fn an_incomplete_run_on_object_storage_is_never_read_and_resumes() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "n,s,d\n20000,200010000,20000\n");
+    assert_eq!(moto.pending_uploads("snaps"), 0);
+}
+
+#[test]
+fn a_part_larger_than_an_upload_part_goes_up_in_several_parts() {
+    let Some(moto) = Moto::start("a_part_larger_than_an_upload_part") else {
+        return;
+    };
+    moto.bucket("big");
+    let dir = tempdir();
+    let p = dir.path().join("big.db");
+    let c = rusqlite::Connection::open(&p).unwrap();
+    // 160,000 rows of 200 random hex digits: about 16 MB of Parquet, which zstd cannot
+    // shrink much, so three 5 MiB upload parts and a last one.
+    c.execute_batch(
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, h TEXT);
+         WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 160000)
+         INSERT INTO b SELECT k, hex(randomblob(100)) FROM n;",
+    )
+    .unwrap();
+    let want: (i64, i64) = c
+        .query_row("SELECT count(*), sum(length(h)) FROM b", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    drop(c);
+    std::fs::write(dir.path().join("s.toml"), SQLITE_SOURCES).unwrap();
+    let url = format!("sqlite://{}", p.display());
+    let (code, _, stderr) = output(
+        moto.cmd(&[
+            "extract",
+            "--source",
+            &url,
+            "--out",
+            "s3://big/r",
+            "--run-id",
+            "r1",
+        ])
+        .env("SNAPDIFF_S3_PART_MIB", "5")
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let m: snapdiff::snapshot::Manifest =
+        serde_json::from_str(&moto.http("GET", "/big/r/legacy/r1/manifest.json", b"").1).unwrap();
+    let bytes = m.tables["b"].files[0].bytes;
+    assert!(bytes > 15 << 20, "{bytes} bytes: not several parts");
+    // Read back whole, and checked against the manifest's size and xxh3 on the way.
+    let spec = dir.path().join("s.toml");
+    let (code, stdout, stderr) = moto.run(&[
+        "sql",
+        spec.to_str().unwrap(),
+        "SELECT count(*) AS n, sum(length(h)) AS l FROM legacy.b",
+        "--snapshots",
+        "s3://big/r",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, format!("n,l\n{},{}\n", want.0, want.1));
+    assert_eq!(moto.pending_uploads("big"), 0);
 }
 
 #[test]
@@ -341,7 +440,27 @@ fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
 
     // A part changed after extraction fails the run's check, naming the object.
     let key = "/snaps/c/legacy/r1/t1/part-00000.parquet";
-    let (_, original) = moto.http("GET", key, b"");
+    let m: snapdiff::snapshot::Manifest =
+        serde_json::from_str(&moto.http("GET", "/snaps/c/legacy/r1/manifest.json", b"").1).unwrap();
+    let size = m.tables["t1"].files[0].bytes as usize;
+    // Same size, other bytes: only the hash can tell.
+    let (code, _) = moto.http("PUT", key, &vec![b'x'; size]);
+    assert_eq!(code, 200);
+    let (code, _, stderr) = moto.run(&[
+        "sql",
+        &spec,
+        "SELECT count(*) FROM legacy.t1",
+        "--snapshots",
+        out,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!(
+            "but the manifest says {}: it was changed or corrupted after extraction",
+            m.tables["t1"].files[0].xxh3
+        )),
+        "{stderr}"
+    );
     let (code, _) = moto.http("PUT", key, b"PAR1 not a parquet file PAR1");
     assert_eq!(code, 200);
     let (code, _, stderr) = moto.run(&[
@@ -360,7 +479,6 @@ fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
         stderr.contains("s3://snaps/c/legacy/r1/t1/part-00000.parquet"),
         "{stderr}"
     );
-    let _ = original;
 
     // No credentials: said before anything is written, with the variables to set.
     let mut c = cmd(&["extract", "--source", &url, "--out", "s3://snaps/none"]);
@@ -400,6 +518,7 @@ fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
     assert_eq!(code, 2);
     assert!(stderr.contains("s3://nobucket/x/legacy"), "{stderr}");
     assert_no_secret(&[&stdout, &stderr]);
+    assert_eq!(moto.pending_uploads("snaps"), 0);
 }
 
 #[test]
