@@ -8,7 +8,8 @@
 //! On object storage ([`crate::storage`]) there is no rename: a table's parts go straight
 //! to `<table>/` as multipart uploads, which appear only when completed, and its
 //! `_table.json`, written after them, marks it complete. A table written again (on
-//! resume) is cleared first. There is no lock either: one process writes a run.
+//! resume) is cleared first. A new run's `.run.json` is written only if absent, which
+//! claims the id; there is no other lock: one process resumes a run.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -112,7 +113,24 @@ impl RunWriter {
             }
         }
         let lock = lock_run(&dir)?;
-        write_json_atomic(&dir.join(RUN_PLAN), &plan)?;
+        if storage::is_object(&dir) {
+            // No folder to create there: the plan, written only if absent, claims the id,
+            // so two writers that both found it free cannot both take it.
+            let mut text = serde_json::to_string_pretty(&plan)
+                .map_err(|e| Error::internal(format!("cannot serialize the run plan: {e}")))?;
+            text.push('\n');
+            if !storage::create_new_object(&dir.join(RUN_PLAN), text.as_bytes())? {
+                return Err(
+                    Error::snapshot(format!("run `{}` already exists", plan.run_id))
+                        .with_file(&dir)
+                        .with_hint(
+                            "another snapdiff took that run id just now; choose another --run-id",
+                        ),
+                );
+            }
+        } else {
+            write_json_atomic(&dir.join(RUN_PLAN), &plan)?;
+        }
         Ok(RunWriter {
             dir,
             plan,

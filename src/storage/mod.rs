@@ -431,6 +431,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| object_error("write", path, e))
 }
 
+/// Create the object `path` with `bytes` only if no object of that name exists (a
+/// conditional PUT, `If-None-Match: *`): whether this call created it. Two writers
+/// racing for one name cannot both win. Object storage only.
+pub fn create_new_object(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let o = object(path)?;
+    let opts = object_store::PutOptions::from(object_store::PutMode::Create);
+    match block_on(
+        o.store
+            .put_opts(&o.key, PutPayload::from(bytes.to_vec()), opts),
+    ) {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(object_error("write", path, e)),
+    }
+}
+
 fn write_local_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(match path.extension() {
         Some(e) => format!("{}.tmp", e.to_string_lossy()),

@@ -561,3 +561,59 @@ fn the_spec_storage_section_reaches_the_store_without_aws_variables() {
     );
     assert_eq!(keys.len(), 3 * 2 + 3, "{keys:?}");
 }
+
+#[test]
+fn two_extractions_racing_for_one_run_id_cannot_both_take_it() {
+    let Some(moto) = Moto::start("two_extractions_racing") else {
+        return;
+    };
+    moto.bucket("race");
+    let dir = tempdir();
+    let url = sqlite_fixture(dir.path(), 1_000);
+    for round in 0..3 {
+        let id = format!("r{round}");
+        let args = [
+            "extract",
+            "--source",
+            &url,
+            "--out",
+            "s3://race/p",
+            "--run-id",
+            &id,
+            "--quiet",
+        ];
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                moto.cmd(&args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| output(c.wait_with_output().unwrap()))
+            .collect();
+        let codes: Vec<i32> = outs.iter().map(|o| o.0).collect();
+        assert_eq!(
+            codes.iter().filter(|c| **c == 0).count(),
+            1,
+            "round {round}: exactly one may take the id: {outs:?}"
+        );
+        let loser = outs.iter().find(|o| o.0 != 0).unwrap();
+        assert_eq!(loser.0, 2);
+        assert!(
+            loser.2.contains(&format!("run `{id}` already exists")),
+            "{}",
+            loser.2
+        );
+        let m: snapdiff::snapshot::Manifest = serde_json::from_str(
+            &moto
+                .http("GET", &format!("/race/p/legacy/{id}/manifest.json"), b"")
+                .1,
+        )
+        .unwrap();
+        assert!(m.tables.values().all(|t| t.rows == 1_000));
+    }
+}
