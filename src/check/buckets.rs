@@ -15,7 +15,7 @@
 //! a bucket that is equal, and is not a difference.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
@@ -345,11 +345,9 @@ pub(crate) fn prune_equal(
             }
         }
     }
-    let equal: HashSet<u64, BuildHasherDefault<KeyHashHasher>> = seen
-        .into_iter()
-        .filter(|(_, s)| s[0] == s[1])
-        .map(|(k, _)| k)
-        .collect();
+    // What stays: the key hashes whose rows are the same multiset on both sides.
+    seen.retain(|_, s| s[0] == s[1]);
+    let equal = seen;
     let mut removed = 0u64;
     for parts in sides.iter_mut() {
         for batches in parts.iter_mut() {
@@ -361,7 +359,7 @@ pub(crate) fn prune_equal(
                     .zip(hs.iter())
                     .map(|pair| {
                         Some(match pair {
-                            (Some(k), Some(_)) => !equal.contains(&k),
+                            (Some(k), Some(_)) => !equal.contains_key(&k),
                             _ => true,
                         })
                     })

@@ -28,6 +28,7 @@ use super::sql::{self, ident, key_match};
 use super::VerifyOptions;
 use crate::error::{Error, Result};
 use crate::normalize::rules::{lit, Tolerance};
+use crate::normalize::text::Texts;
 use crate::report::{
     AggregateDifference, Cell, ChangedRow, CheckOutcome, Diff, DuplicateKey, EntityReport,
     PartitionRow, Partitions, Row, Status,
@@ -139,11 +140,16 @@ pub(crate) fn rows(batches: &[RecordBatch], hide_internal: bool) -> Vec<Row> {
             .enumerate()
             .filter(|(_, n)| !(hide_internal && n.starts_with("__")))
             .collect();
+        // One formatter a column, for all of the batch's rows.
+        let texts: Vec<(&String, Texts)> = shown
+            .iter()
+            .map(|(i, n)| (*n, Texts::new(b.column(*i).as_ref())))
+            .collect();
         for r in 0..b.num_rows() {
             out.push(
-                shown
+                texts
                     .iter()
-                    .map(|(i, n)| ((*n).clone(), cell(b, *i, r)))
+                    .map(|(n, t)| ((*n).clone(), t.get(r)))
                     .collect(),
             );
         }

@@ -85,6 +85,12 @@ pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<Lo
                 .with_hint("extract one first: `snapdiff extract SPEC` (or `snapdiff run SPEC` to extract and verify)")
         })?,
     };
+    load_run(side, info)
+}
+
+/// Load a run found under the snapshot root: it must be complete, and every file is
+/// checked against its manifest.
+pub fn load_run(side: &str, info: snapshot::RunInfo) -> Result<LoadedRun> {
     if !info.complete {
         return Err(Error::snapshot(format!(
             "{side} run `{}` is incomplete (it has no manifest.json)",

@@ -20,18 +20,38 @@ use datafusion::logical_expr::{
 
 /// `row` of `a` as text (`None` for NULL).
 pub fn value_text(a: &dyn Array, row: usize) -> Option<String> {
-    if a.is_null(row) {
-        return None;
-    }
-    // Errors as errors (by default Arrow writes "ERROR: ..." into the text).
-    let opts = FormatOptions::default().with_display_error(false);
-    let mut out = String::new();
-    if let Ok(f) = ArrayFormatter::try_new(a, &opts) {
-        if write!(out, "{}", f.value(row)).is_ok() {
-            return Some(out);
+    Texts::new(a).get(row)
+}
+
+/// The values of one array as text, through one formatter for all its rows.
+pub struct Texts<'a> {
+    a: &'a dyn Array,
+    formatter: Option<ArrayFormatter<'a>>,
+}
+
+impl<'a> Texts<'a> {
+    pub fn new(a: &'a dyn Array) -> Self {
+        // Errors as errors (by default Arrow writes "ERROR: ..." into the text).
+        let opts = FormatOptions::default().with_display_error(false);
+        Texts {
+            a,
+            formatter: ArrayFormatter::try_new(a, &opts).ok(),
         }
     }
-    Some(raw_text(a, row))
+
+    /// `row` as text (`None` for NULL).
+    pub fn get(&self, row: usize) -> Option<String> {
+        if self.a.is_null(row) {
+            return None;
+        }
+        if let Some(f) = &self.formatter {
+            let mut out = String::new();
+            if write!(out, "{}", f.value(row)).is_ok() {
+                return Some(out);
+            }
+        }
+        Some(raw_text(self.a, row))
+    }
 }
 
 /// A value Arrow cannot display: its stored number and unit.
@@ -93,8 +113,9 @@ impl ScalarUDFImpl for Text {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a: ArrayRef = args.args[0].to_array(args.number_rows)?;
         let mut b = StringBuilder::with_capacity(a.len(), a.len() * 8);
+        let texts = Texts::new(a.as_ref());
         for row in 0..a.len() {
-            b.append_option(value_text(a.as_ref(), row));
+            b.append_option(texts.get(row));
         }
         let out: ArrayRef = Arc::new(b.finish());
         Ok(ColumnarValue::Array(out))

@@ -95,6 +95,10 @@ impl ScalarUDFImpl for Truncate {
         let Some(step) = step(&precision, &unit) else {
             return exec_err!("sd_trunc: the precision is 's', 'ms' or 'us', not `{precision}`");
         };
+        if step == 1 {
+            // Already at that precision (or coarser): nothing to cut.
+            return Ok(ColumnarValue::Array(a));
+        }
         let out = match unit {
             TimeUnit::Second => floor::<TimestampSecondType>(&a, step),
             TimeUnit::Millisecond => floor::<TimestampMillisecondType>(&a, step),

@@ -50,10 +50,9 @@ pub async fn open(opts: &SessionOptions) -> Result<SqlSession> {
             Some(id) => Some(choose_run(&opts.snapshot_root, side, Some(id))?),
             // A side without a complete run is left out; a run that fails its check is an
             // error, never silently left out.
-            None => match crate::snapshot::newest_complete(&opts.snapshot_root, side)? {
-                Some(_) => Some(choose_run(&opts.snapshot_root, side, None)?),
-                None => None,
-            },
+            None => crate::snapshot::newest_complete(&opts.snapshot_root, side)?
+                .map(|info| crate::check::session::load_run(side, info))
+                .transpose()?,
         };
         if let Some(r) = &run {
             register_run(&ctx, r).await?;

@@ -295,7 +295,7 @@ impl PendingReport {
             };
             // Reports are shared (pull requests, CI artefacts): no registered secret
             // may reach one, whatever field it hid in.
-            snapshot::writer::write_atomic(&path, crate::secrets::scrub(&text).as_bytes())?;
+            crate::storage::write_atomic(&path, crate::secrets::scrub(&text).as_bytes())?;
         }
         let dest = self.final_dir();
         if crate::storage::is_object(&self.root) {

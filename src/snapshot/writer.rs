@@ -116,10 +116,8 @@ impl RunWriter {
         if storage::is_object(&dir) {
             // No folder to create there: the plan, written only if absent, claims the id,
             // so two writers that both found it free cannot both take it.
-            let mut text = serde_json::to_string_pretty(&plan)
-                .map_err(|e| Error::internal(format!("cannot serialize the run plan: {e}")))?;
-            text.push('\n');
-            if !storage::create_new_object(&dir.join(RUN_PLAN), text.as_bytes())? {
+            let path = dir.join(RUN_PLAN);
+            if !storage::create_new_object(&path, json_text(&path, &plan)?.as_bytes())? {
                 return Err(
                     Error::snapshot(format!("run `{}` already exists", plan.run_id))
                         .with_file(&dir)
@@ -268,32 +266,25 @@ impl RunWriter {
 
     /// Start writing `table` with `schema` into its temporary folder.
     pub fn table_writer(&self, table: &str, schema: SchemaRef) -> Result<TableWriter> {
-        if storage::is_object(&self.dir) {
+        let final_dir = self.dir.join(table);
+        let tmp_dir = if storage::is_object(&self.dir) {
             // Straight into place: an earlier attempt's parts are removed first.
-            let dir = self.dir.join(table);
-            storage::remove_all(&dir)?;
-            return Ok(TableWriter {
-                table: table.to_string(),
-                tmp_dir: dir.clone(),
-                final_dir: dir,
-                schema,
-                settings: self.settings.clone(),
-                current: None,
-                files: Vec::new(),
-                rows: 0,
-                committed: false,
-            });
-        }
-        let tmp_dir = self.dir.join(format!("{TMP_PREFIX}{table}"));
-        if tmp_dir.exists() {
-            std::fs::remove_dir_all(&tmp_dir)
-                .map_err(|e| Error::io("remove an unfinished table", &tmp_dir, e))?;
-        }
-        std::fs::create_dir(&tmp_dir).map_err(|e| Error::io("create table folder", &tmp_dir, e))?;
+            storage::remove_all(&final_dir)?;
+            final_dir.clone()
+        } else {
+            let tmp_dir = self.dir.join(format!("{TMP_PREFIX}{table}"));
+            if tmp_dir.exists() {
+                std::fs::remove_dir_all(&tmp_dir)
+                    .map_err(|e| Error::io("remove an unfinished table", &tmp_dir, e))?;
+            }
+            std::fs::create_dir(&tmp_dir)
+                .map_err(|e| Error::io("create table folder", &tmp_dir, e))?;
+            tmp_dir
+        };
         Ok(TableWriter {
             table: table.to_string(),
             tmp_dir,
-            final_dir: self.dir.join(table),
+            final_dir,
             schema,
             settings: self.settings.clone(),
             current: None,
@@ -382,18 +373,19 @@ fn lock_run(dir: &Path) -> Result<Option<File>> {
     }
 }
 
-/// Serialize `value` to `path` atomically: write `path.tmp`, fsync, rename, fsync the folder.
+/// Serialize `value` to `path` atomically ([`storage::write_atomic`]: a local file
+/// through `path.tmp`, fsync, rename and fsync of the folder; an object with one PUT).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    storage::write_atomic(path, json_text(path, value)?.as_bytes())
+}
+
+/// `value` as pretty JSON with a final newline, as snapshot files hold it (`path` only
+/// names the file in errors).
+fn json_text<T: Serialize>(path: &Path, value: &T) -> Result<String> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::internal(format!("cannot serialize {}: {e}", path.display())))?;
     text.push('\n');
-    write_atomic(path, text.as_bytes())
-}
-
-/// Write `bytes` to `path` atomically (a local file through a temporary file, fsync,
-/// rename and fsync of the folder; an object with one PUT).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    storage::write_atomic(path, bytes)
+    Ok(text)
 }
 
 /// A table being written: Parquet parts in a temporary folder until [`TableWriter::commit`].

@@ -345,36 +345,17 @@ pub fn is_dir(path: &Path) -> Result<bool> {
 /// The names of the folders directly under `path` (for object storage, the common
 /// prefixes), in no particular order. A folder that does not exist has none.
 pub fn list_dirs(path: &Path) -> Result<Vec<String>> {
-    if !is_object(path) {
-        let entries = match std::fs::read_dir(path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("list", path, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("list", path, e))?;
-            if entry.path().is_dir() {
-                if let Some(n) = entry.file_name().to_str() {
-                    out.push(n.to_string());
-                }
-            }
-        }
-        return Ok(out);
-    }
-    let o = object(path)?;
-    let listed = block_on(o.store.list_with_delimiter(Some(&o.key)))
-        .map_err(|e| object_error("list", path, e))?;
-    Ok(listed
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .collect())
+    list(path, true)
 }
 
 /// The names of the files directly under `path` (for object storage, the objects),
 /// in no particular order. A folder that does not exist has none.
 pub fn list_files(path: &Path) -> Result<Vec<String>> {
+    list(path, false)
+}
+
+/// The folders (`dirs`) or the files directly under `path`.
+fn list(path: &Path, dirs: bool) -> Result<Vec<String>> {
     if !is_object(path) {
         let entries = match std::fs::read_dir(path) {
             Ok(e) => e,
@@ -384,7 +365,8 @@ pub fn list_files(path: &Path) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("list", path, e))?;
-            if entry.path().is_file() {
+            let p = entry.path();
+            if (dirs && p.is_dir()) || (!dirs && p.is_file()) {
                 if let Some(n) = entry.file_name().to_str() {
                     out.push(n.to_string());
                 }
@@ -395,10 +377,14 @@ pub fn list_files(path: &Path) -> Result<Vec<String>> {
     let o = object(path)?;
     let listed = block_on(o.store.list_with_delimiter(Some(&o.key)))
         .map_err(|e| object_error("list", path, e))?;
-    Ok(listed
-        .objects
+    let names = if dirs {
+        listed.common_prefixes
+    } else {
+        listed.objects.into_iter().map(|m| m.location).collect()
+    };
+    Ok(names
         .iter()
-        .filter_map(|m| m.location.filename().map(str::to_string))
+        .filter_map(|p| p.filename().map(str::to_string))
         .collect())
 }
 

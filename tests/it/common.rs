@@ -581,12 +581,7 @@ impl Moto {
 
     /// A `snapdiff` command with credentials and this server as its endpoint.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = cmd(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
+        let mut c = cmd_without_aws(args);
         c.env("AWS_ACCESS_KEY_ID", "snapdiff-test")
             .env("AWS_SECRET_ACCESS_KEY", MOTO_SECRET)
             .env("AWS_REGION", "us-east-1")
@@ -598,6 +593,17 @@ impl Moto {
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         output(self.cmd(args).output().expect("snapdiff runs"))
     }
+}
+
+/// A `snapdiff` command without any `AWS_*` variable of this process.
+pub fn cmd_without_aws(args: &[&str]) -> Command {
+    let mut c = cmd(args);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    c
 }
 
 /// The secret key the tests give snapdiff for moto; it must never be printed.

@@ -39,11 +39,9 @@ fn assert_no_secret(texts: &[&str]) {
 
 #[test]
 fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
-    let Some(moto) = Moto::start("school_on_object_storage") else {
+    let Some((moto, dir)) = moto_with_bucket("school_on_object_storage", "school") else {
         return;
     };
-    moto.bucket("school");
-    let dir = tempdir();
     let spec = school_copy(dir.path());
     let spec = spec.join("verify.toml");
     let spec = spec.to_str().unwrap();
@@ -256,9 +254,17 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
     assert_eq!(moto.pending_uploads("school"), 0);
 }
 
+/// A moto server with bucket `bucket`, and a fresh folder; `None` where moto is not
+/// installed (and not required).
+fn moto_with_bucket(test: &str, bucket: &str) -> Option<(Moto, tempfile::TempDir)> {
+    let moto = Moto::start(test)?;
+    moto.bucket(bucket);
+    Some((moto, tempdir()))
+}
+
 /// A SQLite file with tables t1..t3 of `rows` rows each, and a spec `s.toml` beside it
-/// for `snapdiff sql`.
-fn sqlite_fixture(dir: &Path, rows: i64) -> String {
+/// for `snapdiff sql`: (source URL, spec path).
+fn sqlite_fixture(dir: &Path, rows: i64) -> (String, String) {
     let p = dir.join("legacy.db");
     let c = rusqlite::Connection::open(&p).unwrap();
     for t in ["t1", "t2", "t3"] {
@@ -269,19 +275,20 @@ fn sqlite_fixture(dir: &Path, rows: i64) -> String {
         ))
         .unwrap();
     }
-    std::fs::write(dir.join("s.toml"), SQLITE_SOURCES).unwrap();
-    format!("sqlite://{}", p.display())
+    let spec = dir.join("s.toml");
+    std::fs::write(&spec, SQLITE_SOURCES).unwrap();
+    (
+        format!("sqlite://{}", p.display()),
+        spec.to_string_lossy().to_string(),
+    )
 }
 
 #[test]
 fn an_incomplete_run_on_object_storage_is_never_read_and_resumes() {
-    let Some(moto) = Moto::start("an_incomplete_run_on_object_storage") else {
+    let Some((moto, dir)) = moto_with_bucket("an_incomplete_run_on_object_storage", "snaps") else {
         return;
     };
-    moto.bucket("snaps");
-    let dir = tempdir();
-    let url = sqlite_fixture(dir.path(), 20_000);
-    let spec = dir.path().join("s.toml").to_string_lossy().to_string();
+    let (url, spec) = sqlite_fixture(dir.path(), 20_000);
     let out = "s3://snaps/p";
     let (code, _, stderr) =
         moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
@@ -366,11 +373,9 @@ fn an_incomplete_run_on_object_storage_is_never_read_and_resumes() {
 
 #[test]
 fn a_part_larger_than_an_upload_part_goes_up_in_several_parts() {
-    let Some(moto) = Moto::start("a_part_larger_than_an_upload_part") else {
+    let Some((moto, dir)) = moto_with_bucket("a_part_larger_than_an_upload_part", "big") else {
         return;
     };
-    moto.bucket("big");
-    let dir = tempdir();
     let p = dir.path().join("big.db");
     let c = rusqlite::Connection::open(&p).unwrap();
     // 160,000 rows of 200 random hex digits: about 16 MB of Parquet, which zstd cannot
@@ -426,13 +431,10 @@ fn a_part_larger_than_an_upload_part_goes_up_in_several_parts() {
 
 #[test]
 fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
-    let Some(moto) = Moto::start("a_changed_object_is_caught") else {
+    let Some((moto, dir)) = moto_with_bucket("a_changed_object_is_caught", "snaps") else {
         return;
     };
-    moto.bucket("snaps");
-    let dir = tempdir();
-    let url = sqlite_fixture(dir.path(), 1_000);
-    let spec = dir.path().join("s.toml").to_string_lossy().to_string();
+    let (url, spec) = sqlite_fixture(dir.path(), 1_000);
     let out = "s3://snaps/c";
     let (code, _, stderr) =
         moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
@@ -481,13 +483,11 @@ fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
     );
 
     // No credentials: said before anything is written, with the variables to set.
-    let mut c = cmd(&["extract", "--source", &url, "--out", "s3://snaps/none"]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    let (code, _, stderr) = output(c.output().unwrap());
+    let (code, _, stderr) = output(
+        cmd_without_aws(&["extract", "--source", &url, "--out", "s3://snaps/none"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(code, 2);
     assert!(
         stderr.contains("error: no object-storage credentials for s3://snaps: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
@@ -523,11 +523,9 @@ fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
 
 #[test]
 fn the_spec_storage_section_reaches_the_store_without_aws_variables() {
-    let Some(moto) = Moto::start("the_spec_storage_section") else {
+    let Some((moto, dir)) = moto_with_bucket("the_spec_storage_section", "viaspec") else {
         return;
     };
-    moto.bucket("viaspec");
-    let dir = tempdir();
     sqlite_fixture(dir.path(), 100);
     let spec = dir.path().join("s3.toml");
     std::fs::write(
@@ -541,13 +539,12 @@ fn the_spec_storage_section_reaches_the_store_without_aws_variables() {
         ),
     )
     .unwrap();
-    let mut c = cmd(&["extract", spec.to_str().unwrap(), "--run-id", "r1"]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    let (code, stdout, stderr) = output(c.env("S3_SECRET", MOTO_SECRET).output().unwrap());
+    let (code, stdout, stderr) = output(
+        cmd_without_aws(&["extract", spec.to_str().unwrap(), "--run-id", "r1"])
+            .env("S3_SECRET", MOTO_SECRET)
+            .output()
+            .unwrap(),
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_no_secret(&[&stdout, &stderr]);
     assert_eq!(
@@ -564,12 +561,10 @@ fn the_spec_storage_section_reaches_the_store_without_aws_variables() {
 
 #[test]
 fn two_extractions_racing_for_one_run_id_cannot_both_take_it() {
-    let Some(moto) = Moto::start("two_extractions_racing") else {
+    let Some((moto, dir)) = moto_with_bucket("two_extractions_racing", "race") else {
         return;
     };
-    moto.bucket("race");
-    let dir = tempdir();
-    let url = sqlite_fixture(dir.path(), 1_000);
+    let (url, _) = sqlite_fixture(dir.path(), 1_000);
     for round in 0..3 {
         let id = format!("r{round}");
         let args = [
