@@ -5,13 +5,16 @@
 -- {{part}}: the partition (`__part`, or the one partition's name when the entity is not
 -- partitioned); {{group}}: `GROUP BY __part`, or `HAVING count(*) > 0` (no partition
 -- without rows), which spares hashing a constant for every row.
-SELECT (l.__part IS NULL AND t.__part IS NULL) AS null_partition,
-       CAST(COALESCE(l.__part, t.__part) AS VARCHAR) AS partition,
-       l.n AS legacy_rows, t.n AS target_rows,
-       l.s AS legacy_sum, t.s AS target_sum,
-       l.x AS legacy_xor, t.x AS target_xor,
-       ((l.n IS NOT DISTINCT FROM t.n) AND (l.s IS NOT DISTINCT FROM t.s) AND (l.x IS NOT DISTINCT FROM t.x)) AS equal
-FROM (SELECT {{part}} AS __part, count(*) AS n, sd_wrapping_sum(__h) AS s, bit_xor(__h) AS x FROM {{legacy}} {{group}}) AS l
-FULL OUTER JOIN (SELECT {{part}} AS __part, count(*) AS n, sd_wrapping_sum(__h) AS s, bit_xor(__h) AS x FROM {{target}} {{group}}) AS t
-  ON l.__part IS NOT DISTINCT FROM t.__part
+SELECT (__part IS NULL) AS null_partition,
+       CAST(__part AS VARCHAR) AS partition,
+       max(CASE WHEN __side = 0 THEN n END) AS legacy_rows, max(CASE WHEN __side = 1 THEN n END) AS target_rows,
+       max(CASE WHEN __side = 0 THEN s END) AS legacy_sum, max(CASE WHEN __side = 1 THEN s END) AS target_sum,
+       max(CASE WHEN __side = 0 THEN x END) AS legacy_xor, max(CASE WHEN __side = 1 THEN x END) AS target_xor,
+       ((max(CASE WHEN __side = 0 THEN n END) IS NOT DISTINCT FROM max(CASE WHEN __side = 1 THEN n END))
+        AND (max(CASE WHEN __side = 0 THEN s END) IS NOT DISTINCT FROM max(CASE WHEN __side = 1 THEN s END))
+        AND (max(CASE WHEN __side = 0 THEN x END) IS NOT DISTINCT FROM max(CASE WHEN __side = 1 THEN x END))) AS equal
+FROM (SELECT 0 AS __side, {{part}} AS __part, count(*) AS n, sd_wrapping_sum(__h) AS s, bit_xor(__h) AS x FROM {{legacy}} {{group}}
+      UNION ALL
+      SELECT 1 AS __side, {{part}} AS __part, count(*) AS n, sd_wrapping_sum(__h) AS s, bit_xor(__h) AS x FROM {{target}} {{group}}) AS u
+GROUP BY __part
 ORDER BY 2

@@ -11,6 +11,7 @@
 //! hint, with secrets scrubbed.
 
 pub mod check;
+pub mod cluster;
 pub mod error;
 pub mod extract;
 pub mod normalize;

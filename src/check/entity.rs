@@ -402,7 +402,11 @@ fn changed_batch(
 
 /// The state of one entity while it is verified.
 pub(crate) struct EntityRun<'a> {
+    /// Where the checks' queries run: this process, or a Ballista cluster.
     ctx: &'a SessionContext,
+    /// Where what only this process holds is queried (the diff files, rows held in
+    /// memory): `ctx` itself unless the checks run on a cluster.
+    local: &'a SessionContext,
     def: &'a EntityDef,
     opts: &'a VerifyOptions,
     legacy_view: String,
@@ -450,6 +454,10 @@ fn tables_of(ctx: &SessionContext, side: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// On a cluster, the most differing key hashes the diff's views list literally
+/// ([`EntityRun::differing_key_views`]); with more, each diff query finds them again.
+const LISTED_KEY_HASHES: usize = 10_000;
+
 /// The names of snapdiff's normalisation functions, as their errors start.
 const RULE_ERRORS: [&str; 7] = [
     "json:",
@@ -464,6 +472,7 @@ const RULE_ERRORS: [&str; 7] = [
 /// Verify one entity.
 pub(crate) async fn run_entity(
     ctx: &SessionContext,
+    local: &SessionContext,
     def: &EntityDef,
     opts: &VerifyOptions,
 ) -> Result<EntityReport> {
@@ -492,6 +501,7 @@ pub(crate) async fn run_entity(
     };
     let mut run = EntityRun {
         ctx,
+        local,
         def,
         opts,
         legacy_view: format!("__sd_{}_legacy", def.name),
@@ -616,17 +626,32 @@ impl<'a> EntityRun<'a> {
     }
 
     async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.query_in(self.ctx, sql).await
+    }
+
+    /// [`Self::query`] in `ctx` (the checks' session, or the local one).
+    async fn query_in(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
         self.debug(sql);
-        let run = async { crate::query::sql(self.ctx, sql).await?.collect().await };
+        let run = async { crate::query::sql(ctx, sql).await?.collect().await };
         match run.await {
             Ok(b) => Ok(b),
-            Err(e) => Err(self.explain(e).await),
+            Err(e) => Err(self.explain_in(ctx, e).await),
         }
     }
 
     /// An error of a check, attributed to the column whose normalisation raised it when
     /// it came from one of snapdiff's rules.
     async fn explain(&self, e: datafusion::error::DataFusionError) -> Error {
+        self.explain_in(self.ctx, e).await
+    }
+
+    /// [`Self::explain`] for a query that ran in `ctx`: when that is a cluster's session,
+    /// the hint says so.
+    async fn explain_in(
+        &self,
+        ctx: &SessionContext,
+        e: datafusion::error::DataFusionError,
+    ) -> Error {
         let text = e.to_string();
         if RULE_ERRORS.iter().any(|p| text.contains(p)) {
             for (side, source) in &self.sources {
@@ -657,7 +682,12 @@ impl<'a> EntityRun<'a> {
                 }
             }
         }
-        self.fail(text)
+        let e = self.fail(text);
+        if self.opts.engine.is_distributed() && std::ptr::eq(ctx, self.ctx) {
+            e.with_hint(crate::cluster::failed_query_hint(&self.opts.engine))
+        } else {
+            e
+        }
     }
 
     async fn count(&self, sql: &str) -> Result<u64> {
@@ -1322,24 +1352,34 @@ impl<'a> EntityRun<'a> {
 
     /// A query as a DataFrame (its errors explained as any check's).
     async fn frame(&self, sql: &str) -> Result<datafusion::prelude::DataFrame> {
+        self.frame_in(self.ctx, sql).await
+    }
+
+    /// [`Self::frame`] in `ctx` (the checks' session, or the local one).
+    async fn frame_in(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> Result<datafusion::prelude::DataFrame> {
         self.debug(sql);
-        match crate::query::sql(self.ctx, sql).await {
+        match crate::query::sql(ctx, sql).await {
             Ok(df) => Ok(df),
-            Err(e) => Err(self.explain(e).await),
+            Err(e) => Err(self.explain_in(ctx, e).await),
         }
     }
 
     /// Append every row of `sql` to `w` (see [`DiffWriter::append`]).
     async fn append(
         &self,
+        ctx: &SessionContext,
         w: &mut DiffWriter,
         sql: &str,
         map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
     ) -> Result<u64> {
-        let df = self.frame(sql).await?;
+        let df = self.frame_in(ctx, sql).await?;
         match w.append(df, map).await {
             Ok(r) => Ok(r),
-            Err(DiffError::Query(e)) => Err(self.explain(e).await),
+            Err(DiffError::Query(e)) => Err(self.explain_in(ctx, e).await),
             Err(DiffError::Write(e)) => Err(e),
         }
     }
@@ -1353,13 +1393,28 @@ impl<'a> EntityRun<'a> {
         kind: &'static str,
         sqls: &[String],
         execute: bool,
+        map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
+    ) -> Result<()> {
+        self.write_diff_in(self.ctx, files, kind, sqls, execute, map)
+            .await
+    }
+
+    /// [`Self::write_diff`], the queries run in `ctx` (the checks' session, or the local
+    /// one).
+    async fn write_diff_in(
+        &self,
+        ctx: &SessionContext,
+        files: &mut DiffFiles,
+        kind: &'static str,
+        sqls: &[String],
+        execute: bool,
         mut map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
     ) -> Result<()> {
         let at = match files.writers.iter().position(|f| f.kind == kind) {
             Some(at) => at,
             None => {
                 let path = self.diff_dir().join(format!("{kind}.parquet"));
-                let first = self.frame(&sqls[0]).await?;
+                let first = self.frame_in(ctx, &sqls[0]).await?;
                 let empty = RecordBatch::new_empty(Arc::new(first.schema().as_arrow().clone()));
                 let writer = DiffWriter::create(&path, map(empty)?.schema())?;
                 files.writers.push(OpenDiff {
@@ -1375,7 +1430,7 @@ impl<'a> EntityRun<'a> {
         }
         for (i, q) in sqls.iter().enumerate() {
             let f = &mut files.writers[at];
-            f.rows[i] += self.append(&mut f.writer, q, &mut map).await?;
+            f.rows[i] += self.append(ctx, &mut f.writer, q, &mut map).await?;
         }
         Ok(())
     }
@@ -1384,12 +1439,14 @@ impl<'a> EntityRun<'a> {
     async fn query_diff_file(&self, kind: &str, sql: &str) -> Result<Vec<RecordBatch>> {
         let path = self.diff_dir().join(format!("{kind}.parquet"));
         let table = format!("__sd_diff_{}_{kind}", self.def.name);
-        let df = diff_files::read(self.ctx, &path).await?;
-        self.ctx
+        let df = diff_files::read(self.local, &path).await?;
+        self.local
             .register_table(&table, df.into_view())
             .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
-        let out = self.query(&sql.replace("{{file}}", &ident(&table))).await;
-        let _ = self.ctx.deregister_table(&table);
+        let out = self
+            .query_in(self.local, &sql.replace("{{file}}", &ident(&table)))
+            .await;
+        let _ = self.local.deregister_table(&table);
         out
     }
 
@@ -1483,10 +1540,89 @@ impl<'a> EntityRun<'a> {
         Ok(pass)
     }
 
-    /// Whether the diff starts with the narrow pass: it needs a key, and digests that
-    /// cover every compared column (a tolerance column is left out of them).
+    /// Whether the diff starts with the narrow pass: it needs a key, digests that cover
+    /// every compared column (a tolerance column is left out of them), and the checks
+    /// running in this process.
     fn narrow_pass_applies(&self) -> bool {
-        self.diff_follows && !self.key.is_empty() && self.tolerance.is_empty()
+        // On a cluster, its bucket test and candidate tables would have to leave this
+        // process: the diff is the plain SQL one there, with the same findings.
+        self.diff_follows
+            && !self.key.is_empty()
+            && self.tolerance.is_empty()
+            && !self.opts.engine.is_distributed()
+    }
+
+    /// Whether the diff leaves out, in SQL, the key hashes whose rows are equal on both
+    /// sides, as the narrow pass does in one process: on a cluster, where the narrow
+    /// pass does not apply but would otherwise.
+    fn prunes_in_sql(&self) -> bool {
+        self.diff_follows
+            && !self.key.is_empty()
+            && self.tolerance.is_empty()
+            && self.opts.engine.is_distributed()
+    }
+
+    /// Views over the two sides' rows whose key hash differs (differing_keys.sql);
+    /// returns their quoted names. The differing key hashes are fetched once: up to
+    /// [`LISTED_KEY_HASHES`] of them are written into the views as a list, which each
+    /// scan filters by; beyond that, each diff query computes them again (the views are
+    /// not materialised on the cluster).
+    async fn differing_key_views(&self) -> Result<(String, String)> {
+        let key_hash = format!("sd_row_hash({})", self.keys_list(""));
+        let differing = sql::render(
+            sql::DIFFERING_KEYS,
+            &[
+                ("legacy", &ident(&self.legacy_view)),
+                ("target", &ident(&self.target_view)),
+                ("key_hash", &key_hash),
+                ("scope", &self.scope("")),
+            ],
+        )?;
+        let listed = self
+            .query(&format!(
+                "SELECT kh FROM ({differing}) AS d LIMIT {}",
+                LISTED_KEY_HASHES + 1
+            ))
+            .await?;
+        let hashes: Vec<u64> = listed
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(0).as_primitive::<arrow::datatypes::UInt64Type>();
+                a.iter().flatten().collect::<Vec<u64>>()
+            })
+            .collect();
+        let filter = if hashes.is_empty() {
+            "false".to_string()
+        } else if hashes.len() <= LISTED_KEY_HASHES {
+            let list: Vec<String> = hashes
+                .iter()
+                .map(|h| format!("arrow_cast({h}, 'UInt64')"))
+                .collect();
+            format!("{key_hash} IN ({})", list.join(", "))
+        } else {
+            format!("{key_hash} IN ({differing})")
+        };
+        self.debug(&format!(
+            "-- {} differing key hashes{}",
+            hashes.len().min(LISTED_KEY_HASHES + 1),
+            if hashes.len() > LISTED_KEY_HASHES {
+                " or more"
+            } else {
+                ""
+            }
+        ));
+        let mut out = Vec::new();
+        for view in [&self.legacy_view, &self.target_view] {
+            let name = format!("{view}_differing");
+            let q = format!(
+                "CREATE OR REPLACE VIEW {} AS SELECT * FROM {} WHERE {filter}",
+                ident(&name),
+                ident(view)
+            );
+            self.frame(&q).await?;
+            out.push(ident(&name));
+        }
+        Ok((out[0].clone(), out[1].clone()))
     }
 
     /// How many chunks the candidate rows of `pass` are fetched in, so that one chunk's
@@ -1698,7 +1834,12 @@ impl<'a> EntityRun<'a> {
             .await?;
         } else if !self.narrow_pass_applies() {
             let scope = |p: &str| self.scope(p);
-            self.diff_round(&mut files, &lv, &tv, &scope, Round::Views, &mut per_column)
+            let (l, t) = if self.prunes_in_sql() {
+                self.differing_key_views().await?
+            } else {
+                (lv.clone(), tv.clone())
+            };
+            self.diff_round(&mut files, &l, &t, &scope, Round::Views, &mut per_column)
                 .await?;
         } else {
             let scope = self.scope("");
@@ -2217,24 +2358,6 @@ impl<'a> EntityRun<'a> {
                 ("legacy", &ident(&self.legacy_view)),
                 ("target", &ident(&self.target_view)),
                 ("cols", &cols.join(", ")),
-                (
-                    "match",
-                    &self
-                        .compared
-                        .iter()
-                        .map(|c| format!("(l.{q} IS NOT DISTINCT FROM t.{q})", q = ident(c)))
-                        .collect::<Vec<_>>()
-                        .join(" AND "),
-                ),
-                (
-                    "coalesced",
-                    &self
-                        .compared
-                        .iter()
-                        .map(|c| format!("COALESCE(l.{q}, t.{q}) AS {q}", q = ident(c)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
             ],
         )?;
         let df = self.frame(&q).await?;
@@ -2246,9 +2369,10 @@ impl<'a> EntityRun<'a> {
         // Every differing row to the diff files: the rows only in legacy (missing) and
         // only in target (extra), with how many copies one side has beyond the other.
         let table = format!("__sd_multiset_{}", self.def.name);
-        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches.clone()])
+        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])
             .map_err(|e| Error::internal(format!("cannot hold the multiset result: {e}")))?;
-        self.ctx
+        // Held here, so queried here whatever the engine.
+        self.local
             .register_table(&table, Arc::new(mem))
             .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
         let mut files = DiffFiles::default();
@@ -2261,10 +2385,22 @@ impl<'a> EntityRun<'a> {
                 cols.join(", "),
                 ident(&table)
             );
-            self.write_diff(&mut files, kind, &[q], true, Ok).await?;
+            self.write_diff_in(self.local, &mut files, kind, &[q], true, Ok)
+                .await?;
         }
         self.finish_files(files)?;
-        let _ = self.ctx.deregister_table(&table);
+        // Samples in the order of the values, whatever order the rows arrived in.
+        let order = (1..=cols.len())
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let batches = self
+            .query_in(
+                self.local,
+                &format!("SELECT * FROM {} ORDER BY {order}", ident(&table)),
+            )
+            .await?;
+        let _ = self.local.deregister_table(&table);
         let mut diff = Diff::default();
         for b in &batches {
             for (r, values) in Self::rows(std::slice::from_ref(b)).into_iter().enumerate() {

@@ -38,6 +38,8 @@ pub struct VerifyOptions {
     /// The memory budget in bytes ([`memory`]): bigger data means more passes, never
     /// more memory.
     pub memory_limit: u64,
+    /// Where the checks run: in this process, or on a Ballista cluster.
+    pub engine: crate::cluster::Engine,
 }
 
 /// Sample rows kept of each kind of difference unless asked otherwise.
@@ -52,6 +54,7 @@ impl VerifyOptions {
             sample_rows: DEFAULT_SAMPLE_ROWS,
             diffs_dir: None,
             memory_limit: memory::default_limit(),
+            engine: crate::cluster::Engine::InProcess,
         }
     }
 }
@@ -66,9 +69,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Verify the spec's entities, query checks and invariants over two complete runs.
 pub fn verify(spec: &Spec, opts: &VerifyOptions, progress: &dyn Progress) -> Result<Outcome> {
+    let rt = runtime()?;
+    // An unreachable scheduler is said before the runs are read and checked.
+    if let crate::cluster::Engine::Ballista { host, port } = &opts.engine {
+        rt.block_on(crate::cluster::reachable(host, *port))?;
+    }
     let legacy = choose_run(&opts.snapshot_root, "legacy", opts.legacy_run.as_deref())?;
     let target = choose_run(&opts.snapshot_root, "target", opts.target_run.as_deref())?;
-    runtime()?.block_on(verify_runs(spec, &legacy, &target, opts, progress))
+    rt.block_on(verify_runs(spec, &legacy, &target, opts, progress))
 }
 
 /// Verify over runs already chosen.
@@ -80,7 +88,12 @@ pub async fn verify_runs(
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let clock = Instant::now();
-    let ctx = session_with_memory(opts.memory_limit);
+    let ctx = match &opts.engine {
+        crate::cluster::Engine::InProcess => session_with_memory(opts.memory_limit),
+        crate::cluster::Engine::Ballista { host, port } => {
+            crate::cluster::remote_session(host, *port, opts.memory_limit).await?
+        }
+    };
     register_run(&ctx, legacy).await?;
     register_run(&ctx, target).await?;
     let entities = verify_entities(&ctx, &spec.entity_defs(), opts, progress).await?;
@@ -88,7 +101,12 @@ pub async fn verify_runs(
     for inv in &spec.file.invariant {
         let clock = Instant::now();
         let fail = |e: datafusion::error::DataFusionError| {
-            Error::source(format!("invariant {}: the SQL fails: {e}", inv.name))
+            let err = Error::source(format!("invariant {}: the SQL fails: {e}", inv.name));
+            if opts.engine.is_distributed() {
+                err.with_hint(crate::cluster::failed_query_hint(&opts.engine))
+            } else {
+                err
+            }
         };
         let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
         let b = crate::query::sql(&ctx, &q)
@@ -166,11 +184,18 @@ pub async fn verify_entities(
         opts.diffs_dir = Some(scratch.path().to_path_buf());
     }
     let opts = &opts;
+    // What cannot go to a cluster (the diff files, rows held in memory) is queried in
+    // this process.
+    let local = if opts.engine.is_distributed() {
+        session_with_memory(opts.memory_limit)
+    } else {
+        ctx.clone()
+    };
     let mut entities = Vec::new();
     for def in defs {
         progress.table_started("verify", &def.name, None);
         let clock = Instant::now();
-        let r = entity::run_entity(ctx, def, opts).await?;
+        let r = entity::run_entity(ctx, &local, def, opts).await?;
         progress.table_finished(
             "verify",
             &def.name,

@@ -13,6 +13,7 @@ pub const CHANGED: &str = include_str!("../../queries/changed.sql");
 pub const AGGREGATE: &str = include_str!("../../queries/aggregate.sql");
 pub const INVARIANT: &str = include_str!("../../queries/invariant.sql");
 pub const MULTISET: &str = include_str!("../../queries/multiset.sql");
+pub const DIFFERING_KEYS: &str = include_str!("../../queries/differing_keys.sql");
 
 /// A check's SQL template by the name of its file in `queries/` (without `.sql`).
 pub fn template(name: &str) -> Option<&'static str> {
@@ -27,6 +28,7 @@ pub fn template(name: &str) -> Option<&'static str> {
         "aggregate" => AGGREGATE,
         "invariant" => INVARIANT,
         "multiset" => MULTISET,
+        "differing_keys" => DIFFERING_KEYS,
         _ => return None,
     })
 }

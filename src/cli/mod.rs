@@ -4,6 +4,7 @@
 //! a source is read. Exit status: 0 success, 1 differences found, 2 the run could not be
 //! done. Errors go to standard error, with their hint, and never contain a password.
 
+mod cluster;
 mod diff;
 mod extract;
 mod progress;
@@ -39,6 +40,8 @@ pub enum Command {
     History(verify::HistoryArgs),
     Sql(sql::SqlArgs),
     Diff(diff::DiffArgs),
+    BallistaScheduler(cluster::SchedulerArgs),
+    BallistaExecutor(cluster::ExecutorArgs),
 }
 
 /// Parse the arguments, run the command, and turn its outcome into an exit status.
@@ -52,6 +55,8 @@ pub fn main() -> ExitCode {
         Command::History(args) => verify::history(args),
         Command::Sql(args) => sql::sql(args),
         Command::Diff(args) => diff::diff(args),
+        Command::BallistaScheduler(args) => cluster::scheduler(args),
+        Command::BallistaExecutor(args) => cluster::executor(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -68,6 +68,11 @@ pub struct CommonArgs {
     /// Bigger data takes more passes, never more memory. Default: half of RAM.
     #[arg(long, value_name = "SIZE", value_parser = super::memory_limit)]
     pub memory_limit: Option<u64>,
+    /// Where the checks run: `df://HOST:PORT`, a Ballista scheduler started with
+    /// `snapdiff ballista-scheduler` (see docs/scale-out.md), or `local` (this process).
+    /// Default: the spec's [engine] url, else local.
+    #[arg(long, value_name = "URL")]
+    pub engine: Option<String>,
 }
 
 impl CommonArgs {
@@ -77,15 +82,24 @@ impl CommonArgs {
         spec: &Spec,
         legacy_run: Option<String>,
         target_run: Option<String>,
-    ) -> VerifyOptions {
+    ) -> anyhow::Result<VerifyOptions> {
         let mut opts = VerifyOptions::new(self.root(spec));
+        opts.engine = self.engine(spec)?;
         opts.legacy_run = legacy_run;
         opts.target_run = target_run;
         opts.sample_rows = self.samples;
         if let Some(m) = self.memory_limit {
             opts.memory_limit = m;
         }
-        opts
+        Ok(opts)
+    }
+
+    /// Where the checks run: --engine, else the spec's [engine] url, else this process.
+    fn engine(&self, spec: &Spec) -> anyhow::Result<snapdiff::cluster::Engine> {
+        Ok(match &self.engine {
+            Some(e) => snapdiff::cluster::Engine::parse(e)?,
+            None => spec.engine()?,
+        })
     }
 
     fn root(&self, spec: &Spec) -> PathBuf {
@@ -339,7 +353,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let formats = args.common.formats()?;
     let opts = args
         .common
-        .options(&spec, args.legacy_run.clone(), args.target_run.clone());
+        .options(&spec, args.legacy_run.clone(), args.target_run.clone())?;
     let progress = TermProgress::new(true);
     let pending = if formats.any() {
         let root = args.common.reports_root(&spec);
@@ -368,6 +382,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     if args.keep == Some(0) {
         bail!("--keep must be at least 1: the newest run is always kept");
     }
+    // A cluster that cannot be reached is said before anything is extracted.
+    snapdiff::cluster::ensure_reachable(&args.common.engine(&spec)?)?;
     // One run of a spec at a time; the lock is released when this returns (or dies).
     let _lock = store::lock_run(&root)?;
     let mut run_id = snapshot::new_run_id(&root, &sides);
@@ -420,7 +436,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let opts = args
         .common
-        .options(&spec, run_of("legacy"), run_of("target"));
+        .options(&spec, run_of("legacy"), run_of("target"))?;
     let (code, report) = verify_and_report(&spec, opts, &args.common, pending, &progress)?;
     if let Some(keep) = args.keep {
         let protect: Vec<(&str, &str)> = used.iter().map(|(s, id)| (*s, id.as_str())).collect();

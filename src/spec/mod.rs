@@ -44,6 +44,14 @@ pub struct StorageSection {
     pub secret_access_key: Option<String>,
 }
 
+/// `[engine]`: where the checks run.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// `df://HOST:PORT` for a Ballista scheduler, or `local` (the default).
+    pub url: Option<String>,
+}
+
 /// `[reports]`.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +99,8 @@ pub struct SpecFile {
     pub reports: ReportsSection,
     #[serde(default)]
     pub storage: StorageSection,
+    #[serde(default)]
+    pub engine: EngineSection,
     #[serde(default)]
     pub sources: SourcesSection,
     #[serde(default)]
@@ -172,6 +182,7 @@ impl Spec {
     }
 
     fn check(&self) -> Result<()> {
+        self.engine()?;
         self.check_extract()?;
         self.check_thresholds()?;
         self.check_checks()
@@ -548,6 +559,14 @@ impl Spec {
     /// `s3://bucket/prefix` location.
     pub fn snapshot_root(&self) -> PathBuf {
         self.relative(self.file.snapshots.root.as_deref().unwrap_or("snapshots"))
+    }
+
+    /// Where the checks run: `[engine] url`, in this process by default.
+    pub fn engine(&self) -> Result<crate::cluster::Engine> {
+        match &self.file.engine.url {
+            Some(u) => crate::cluster::Engine::parse(u).map_err(|e| e.with_file(&self.path)),
+            None => Ok(crate::cluster::Engine::InProcess),
+        }
     }
 
     /// The spec's `[storage]` settings, for [`crate::storage::configure`].

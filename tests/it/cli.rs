@@ -32,6 +32,9 @@ fn help_texts() {
     let (code, stdout, _) = run(&["extract", "--help"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("extract_help", stdout);
+    let (code, stdout, _) = run(&["ballista-executor", "--help"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("ballista_executor_help", stdout);
 }
 
 #[test]

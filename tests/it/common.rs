@@ -476,11 +476,7 @@ impl Moto {
             Some("moto_server".to_string()),
             Some(format!("{home}/.cache/snapdiff-moto/bin/moto_server")),
         ];
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut child = None;
         for c in candidates.into_iter().flatten() {
             if let Ok(ch) = Command::new(&c)
@@ -582,11 +578,18 @@ impl Moto {
     /// A `snapdiff` command with credentials and this server as its endpoint.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = cmd_without_aws(args);
-        c.env("AWS_ACCESS_KEY_ID", "snapdiff-test")
-            .env("AWS_SECRET_ACCESS_KEY", MOTO_SECRET)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", &self.endpoint);
+        c.envs(self.env());
         c
+    }
+
+    /// The AWS variables that reach this server with the tests' credentials.
+    pub fn env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("AWS_ACCESS_KEY_ID", "snapdiff-test"),
+            ("AWS_SECRET_ACCESS_KEY", MOTO_SECRET),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", &self.endpoint),
+        ]
     }
 
     /// Run `snapdiff` with credentials and this server; (exit code, stdout, stderr).
@@ -614,4 +617,47 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The findings of a report.json (its entities and invariants) without what differs from
+/// run to run (ids, times, paths).
+pub fn findings(report: &serde_json::Value) -> serde_json::Value {
+    fn scrub(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                // Times and paths; a column named `created_at` (a count) stays.
+                m.retain(|k, v| {
+                    !(k.contains("seconds")
+                        || k.contains("duration")
+                        || k.ends_with("_ms")
+                        || (k.ends_with("_at") && v.is_string())
+                        || k == "diff_files")
+                });
+                m.values_mut().for_each(scrub);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let mut e = serde_json::json!({
+        "entities": report["entities"].clone(),
+        "invariants": report["invariants"].clone(),
+    });
+    scrub(&mut e);
+    e
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
+}
+
+/// `n` different free TCP ports on 127.0.0.1 (all held while they are chosen).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }

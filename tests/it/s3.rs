@@ -7,29 +7,6 @@ use std::path::Path;
 use crate::common::*;
 use crate::school::school_copy;
 
-/// Findings of a report.json without what differs from run to run (ids, times, paths).
-fn findings(report: &serde_json::Value) -> serde_json::Value {
-    fn scrub(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                m.retain(|k, _| {
-                    !(k.contains("seconds")
-                        || k.contains("duration")
-                        || k.ends_with("_ms")
-                        || k.ends_with("_at")
-                        || k == "diff_files")
-                });
-                m.values_mut().for_each(scrub);
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
-            _ => {}
-        }
-    }
-    let mut e = report["entities"].clone();
-    scrub(&mut e);
-    e
-}
-
 /// Every output of a command, and the objects under a bucket, free of the secret key.
 fn assert_no_secret(texts: &[&str]) {
     for t in texts {
