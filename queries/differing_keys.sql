@@ -3,6 +3,9 @@
 -- the digests); a key hash whose fingerprints are equal holds the same rows on both
 -- sides (a key duplicated identically, a NULL key held alike) and is left out of the
 -- diff, as the narrow pass leaves it out in one process.
+-- The outer join is right on a cluster because the cluster's session hash-partitions
+-- both sides of every join (cluster::remote_session); collecting one side whole would
+-- lose its unmatched rows there.
 -- Parameters: {{legacy}}, {{target}}: the normalised entity views; {{key_hash}}: the
 -- key columns' row hash (`sd_row_hash(k1, k2)`); {{scope}}: a predicate over __part.
 SELECT COALESCE(l.kh, t.kh) AS kh

@@ -2369,7 +2369,7 @@ impl<'a> EntityRun<'a> {
         // Every differing row to the diff files: the rows only in legacy (missing) and
         // only in target (extra), with how many copies one side has beyond the other.
         let table = format!("__sd_multiset_{}", self.def.name);
-        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])
+        let mem = datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches])
             .map_err(|e| Error::internal(format!("cannot hold the multiset result: {e}")))?;
         // Held here, so queried here whatever the engine.
         self.local
@@ -2389,15 +2389,32 @@ impl<'a> EntityRun<'a> {
                 .await?;
         }
         self.finish_files(files)?;
-        // Samples in the order of the values, whatever order the rows arrived in.
-        let order = (1..=cols.len())
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Samples in the order of the values, whatever order the rows arrived in. A column
+        // of NULLs alone (type Null, or lists of it) has no order, and needs none.
+        let order: Vec<String> = schema
+            .fields()
+            .iter()
+            .take(cols.len())
+            .enumerate()
+            .filter(|(_, f)| !matches!(
+                f.data_type(),
+                DataType::Null
+            ) && !matches!(
+                f.data_type(),
+                DataType::List(i) | DataType::LargeList(i) | DataType::ListView(i) | DataType::LargeListView(i) | DataType::FixedSizeList(i, _)
+                    if i.data_type() == &DataType::Null
+            ))
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        let order = if order.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", order.join(", "))
+        };
         let batches = self
             .query_in(
                 self.local,
-                &format!("SELECT * FROM {} ORDER BY {order}", ident(&table)),
+                &format!("SELECT * FROM {}{order}", ident(&table)),
             )
             .await?;
         let _ = self.local.deregister_table(&table);

@@ -375,3 +375,48 @@ fn rows_with_null_keys_are_written_whatever_each_side_says_of_nullability() {
         )]
     );
 }
+
+/// A keyless query check compares multisets of whole rows; its samples come in the order
+/// of the values, and a column of NULLs alone (type Null) neither fails nor orders them.
+#[test]
+fn multiset_samples_are_in_value_order_even_with_a_column_of_nulls() {
+    let table = |tags: &[&str]| {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("tag", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("note", arrow::datatypes::DataType::Null, true),
+        ]));
+        let batch = arrow::array::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow::array::StringArray::from(tags.to_vec())),
+                Arc::new(arrow::array::NullArray::new(tags.len())),
+            ],
+        )
+        .unwrap();
+        MemTable::try_new(schema, vec![vec![batch]]).unwrap()
+    };
+    let mut def = crate::common::entity_def(&[], None, "");
+    def.kind = "query";
+    def.checks = vec!["count".into()];
+    let r = crate::common::verify_tables(
+        table(&["d", "a", "b", "a"]),
+        table(&["c", "a"]),
+        def,
+        snapdiff::check::DEFAULT_SAMPLE_ROWS,
+    )
+    .unwrap();
+    let d = r.diff.expect("the multiset check ran");
+    let tags = |rows: &[snapdiff::report::Row]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                r.iter()
+                    .find(|(k, _)| k == "tag")
+                    .and_then(|(_, v)| v.clone())
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!((d.missing, d.extra), (3, 1));
+    assert_eq!(tags(&d.missing_rows), ["a", "b", "d"]);
+    assert_eq!(tags(&d.extra_rows), ["c"]);
+}
