@@ -260,16 +260,29 @@ fn sqlite_fixture(dir: &Path, rows: i64) -> (String, String) {
     )
 }
 
-#[test]
-fn an_incomplete_run_on_object_storage_is_never_read_and_resumes() {
-    let Some((moto, dir)) = moto_with_bucket("an_incomplete_run_on_object_storage", "snaps") else {
-        return;
-    };
-    let (url, spec) = sqlite_fixture(dir.path(), 20_000);
-    let out = "s3://snaps/p";
+/// A moto server with bucket `snaps`, and run `r1` of [`sqlite_fixture`] (`rows` a
+/// table) extracted to `out`: (server, folder, source URL, spec path).
+fn extracted_r1(
+    test: &str,
+    rows: i64,
+    out: &str,
+) -> Option<(Moto, tempfile::TempDir, String, String)> {
+    let (moto, dir) = moto_with_bucket(test, "snaps")?;
+    let (url, spec) = sqlite_fixture(dir.path(), rows);
     let (code, _, stderr) =
         moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
     assert_eq!(code, 0, "{stderr}");
+    Some((moto, dir, url, spec))
+}
+
+#[test]
+fn an_incomplete_run_on_object_storage_is_never_read_and_resumes() {
+    let out = "s3://snaps/p";
+    let Some((moto, _dir, url, spec)) =
+        extracted_r1("an_incomplete_run_on_object_storage", 20_000, out)
+    else {
+        return;
+    };
     let manifest = moto.http("GET", "/snaps/p/legacy/r1/manifest.json", b"").1;
     let m: snapdiff::snapshot::Manifest = serde_json::from_str(&manifest).unwrap();
     assert_eq!(m.tables.len(), 3);
@@ -408,14 +421,11 @@ fn a_part_larger_than_an_upload_part_goes_up_in_several_parts() {
 
 #[test]
 fn a_changed_object_is_caught_and_errors_say_what_to_fix() {
-    let Some((moto, dir)) = moto_with_bucket("a_changed_object_is_caught", "snaps") else {
+    let out = "s3://snaps/c";
+    let Some((moto, _dir, url, spec)) = extracted_r1("a_changed_object_is_caught", 1_000, out)
+    else {
         return;
     };
-    let (url, spec) = sqlite_fixture(dir.path(), 1_000);
-    let out = "s3://snaps/c";
-    let (code, _, stderr) =
-        moto.run(&["extract", "--source", &url, "--out", out, "--run-id", "r1"]);
-    assert_eq!(code, 0, "{stderr}");
 
     // A part changed after extraction fails the run's check, naming the object.
     let key = "/snaps/c/legacy/r1/t1/part-00000.parquet";
