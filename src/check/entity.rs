@@ -5,8 +5,9 @@
 //! Each view holds the key columns, the compared columns, `__part` (the partition) and
 //! `__h` (the row hash of key and compared columns, tolerance columns left out). Views
 //! are plain DataFusion views: nothing is materialised but the diff's candidate rows.
-//! The diff starts with the narrow pass ([`super::buckets`]), which proves most rows
-//! equal without a join; only the rows of differing key buckets are fetched and diffed.
+//! In one process the diff starts with the narrow pass ([`super::buckets`]), which proves
+//! most rows equal without a join; only the rows of differing key buckets are fetched and
+//! diffed. On a cluster it diffs the views, restricted to the differing key hashes.
 //!
 //! The views and the diff agree on what "equal" means: values are brought to one type
 //! before either hashes or compares them (exact casts only: integers widened, decimals

@@ -1,7 +1,8 @@
 //! The verify half of the flow: two complete snapshot runs in, what differs out.
 //!
-//! [`verify`] registers the chosen legacy and target runs in one DataFusion session
-//! (`legacy.<table>`, `target.<table>`, and every snapdiff function), verifies each
+//! [`verify`] registers the chosen legacy and target runs (`legacy.<table>`,
+//! `target.<table>`, and every snapdiff function) in a DataFusion session (on a cluster,
+//! a remote one, beside a local one for what only this process holds), verifies each
 //! entity and query check ([`entity`]), runs the invariants, and applies the thresholds.
 //! The SQL of every check is in `queries/*.sql` ([`sql`]).
 

@@ -210,6 +210,45 @@ pub async fn remote_session(host: &str, port: u16, memory_limit: u64) -> Result<
     Ok(SessionContext::new_with_state(state))
 }
 
+/// Whether `ctx` sends its queries to a Ballista cluster ([`remote_session`]).
+pub fn is_remote(ctx: &SessionContext) -> bool {
+    ctx.state()
+        .config()
+        .options()
+        .extensions
+        .get::<ballista_core::config::BallistaConfig>()
+        .is_some()
+}
+
+/// Why `plan` (optimised) cannot run on a cluster, if it cannot: an outer, semi or anti
+/// join without an equality condition (a range, an `OR`, `IS NOT DISTINCT FROM`) runs
+/// as a nested-loop join, which emits the unmatched rows of the side it collects once
+/// every partition is done. Each task of a cluster runs one partition, so those rows
+/// would be lost and the check would pass or fail on a wrong count.
+pub fn unsupported_join(plan: &datafusion::logical_expr::LogicalPlan) -> Option<String> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::{JoinType, LogicalPlan};
+    let mut found = None;
+    let _ = plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::Join(j) = p {
+            if j.on.is_empty() && j.join_type != JoinType::Inner {
+                found = Some(format!(
+                    "a {} join with no equality condition{} cannot run on a Ballista cluster: \
+                     its unmatched rows would be lost",
+                    j.join_type,
+                    j.filter
+                        .as_ref()
+                        .map(|f| format!(" (ON {f})"))
+                        .unwrap_or_default()
+                ));
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 /// The partitions a query is split into on a cluster: `SNAPDIFF_CLUSTER_PARTITIONS`,
 /// else 16.
 fn cluster_partitions() -> Result<usize> {

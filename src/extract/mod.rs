@@ -362,7 +362,7 @@ pub fn extract_with_reader(
     let mut reused = Vec::new();
     let mut done = 0usize;
     for t in &tables {
-        if run.is_table_complete(&t.name) {
+        if run.is_table_complete(&t.name)? {
             progress.table_skipped(&req.side, &t.name, "complete in the run being resumed");
             reused.push(t.name.clone());
             done += 1;

@@ -230,12 +230,22 @@ pub fn read_only() -> datafusion::execution::context::SQLOptions {
 }
 
 /// Plan `text` in `ctx` under [`read_only`]: how the checks run SQL, so that no spec,
-/// however written, makes a verification write.
+/// however written, makes a verification write. On a cluster, a join Ballista would
+/// run wrong is refused ([`crate::cluster::unsupported_join`]).
 pub async fn sql(
     ctx: &SessionContext,
     text: &str,
 ) -> datafusion::error::Result<datafusion::dataframe::DataFrame> {
-    ctx.sql_with_options(text, read_only()).await
+    let df = ctx.sql_with_options(text, read_only()).await?;
+    if crate::cluster::is_remote(ctx) {
+        let optimized = ctx.state().optimize(df.logical_plan())?;
+        if let Some(why) = crate::cluster::unsupported_join(&optimized) {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "{why}; give the join an equality (=) between the two sides, or run with --engine local"
+            )));
+        }
+    }
+    Ok(df)
 }
 
 /// Explain a failed query: DataFusion's message (with the position of a syntax error),

@@ -94,6 +94,9 @@ impl Formats {
 /// The file name of `report.json`.
 pub const REPORT_JSON: &str = "report.json";
 
+/// On object storage, the object that claims a report id (see `begin_object`).
+const CLAIM: &str = ".claim";
+
 /// A report folder being written: `<root>/.tmp-<id>/` until [`PendingReport::commit`]
 /// renames it to `<root>/<id>/`. Dropped uncommitted, it is removed.
 pub struct PendingReport {
@@ -196,8 +199,9 @@ impl PendingReport {
 
     /// A report for object storage: written in a local folder, uploaded on commit with
     /// `report.json` last (what marks a report complete there; object storage has no
-    /// rename). The id is the first free one; object storage cannot claim it atomically,
-    /// so two runs writing reports of one base id at the same second may collide.
+    /// rename). The id is the first free one, claimed by creating its `.claim` object
+    /// only if it does not exist (a conditional write), so two runs writing reports of
+    /// one base id at the same second take two ids.
     fn begin_object(root: &Path, base: &str) -> Result<PendingReport> {
         let mut n = 1;
         let id = loop {
@@ -207,7 +211,13 @@ impl PendingReport {
                 format!("{base}-{n}")
             };
             n += 1;
-            if !crate::storage::is_dir(&root.join(&id))? {
+            let dir = root.join(&id);
+            if !crate::storage::is_dir(&dir)?
+                && crate::storage::create_new_object(
+                    &dir.join(CLAIM),
+                    format!("{{\"pid\": {}}}", std::process::id()).as_bytes(),
+                )?
+            {
                 break id;
             }
         };
@@ -306,11 +316,21 @@ impl PendingReport {
             for f in files {
                 if let Err(e) = crate::storage::copy_from_local(&self.tmp.join(&f), &dest.join(&f))
                 {
-                    // Nothing of a report that cannot be finished stays to hold its id.
+                    // Nothing of a report that cannot be finished stays (the id is this
+                    // run's, claimed); the local copy is kept, so nothing is lost.
                     let _ = crate::storage::remove_all(&dest);
-                    return Err(e);
+                    self.committed = true;
+                    let kept = format!("the report is kept at {}", self.tmp.display());
+                    let hint = match &e.hint {
+                        Some(h) => format!("{h}; {kept}"),
+                        None => kept,
+                    };
+                    return Err(e.with_hint(hint));
                 }
             }
+            // The claim goes once report.json is in place (which then holds the id), so
+            // the folder holds the report's files alone, as a local one does.
+            let _ = crate::storage::remove_all(&dest.join(CLAIM));
             let _ = std::fs::remove_dir_all(&self.tmp);
             self.committed = true;
             return Ok(dest);

@@ -259,9 +259,11 @@ impl RunWriter {
         &self.plan
     }
 
-    /// Whether `table` was completed by an earlier attempt of this run.
-    pub fn is_table_complete(&self, table: &str) -> bool {
-        storage::is_file(&self.dir.join(table).join(TABLE_RECORD)).unwrap_or(false)
+    /// Whether `table` was completed by an earlier attempt of this run. An error (object
+    /// storage not answering) is an error: taken for "not complete", the table would be
+    /// removed and extracted again.
+    pub fn is_table_complete(&self, table: &str) -> Result<bool> {
+        storage::is_file(&self.dir.join(table).join(TABLE_RECORD))
     }
 
     /// Start writing `table` with `schema` into its temporary folder.

@@ -13,8 +13,19 @@ use crate::error::Result;
 /// Expand `${VAR}` in every string of the spec.
 pub fn expand_spec(file: &mut SpecFile, text: &str, path: &Path) -> Result<()> {
     let mut fields: Vec<&mut String> = Vec::new();
-    if let Some(r) = file.snapshots.root.as_mut() {
-        fields.push(r);
+    for f in [
+        file.snapshots.root.as_mut(),
+        file.reports.root.as_mut(),
+        file.engine.url.as_mut(),
+        file.storage.endpoint.as_mut(),
+        file.storage.region.as_mut(),
+        file.storage.access_key_id.as_mut(),
+        file.storage.secret_access_key.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        fields.push(f);
     }
     for s in [file.sources.legacy.as_mut(), file.sources.target.as_mut()]
         .into_iter()

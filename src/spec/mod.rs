@@ -815,6 +815,40 @@ mod tests {
     }
 
     #[test]
+    fn storage_engine_and_report_root_expand_variables() {
+        std::env::set_var("SNAPDIFF_TEST_S3_SECRET", "s3cr3t-value");
+        std::env::set_var("SNAPDIFF_TEST_S3_HOST", "minio.internal");
+        let spec = parse(
+            "[reports]\nroot = \"s3://${SNAPDIFF_TEST_S3_HOST}-reports/x\"\n\
+             [engine]\nurl = \"df://${SNAPDIFF_TEST_S3_HOST}:50050\"\n\
+             [storage]\nendpoint = \"http://${SNAPDIFF_TEST_S3_HOST}:9000\"\n\
+             region = \"eu-${SNAPDIFF_TEST_S3_HOST}\"\n\
+             access_key_id = \"id-${SNAPDIFF_TEST_S3_HOST}\"\n\
+             secret_access_key = \"${SNAPDIFF_TEST_S3_SECRET}\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.storage_settings(),
+            crate::storage::S3Settings {
+                endpoint: Some("http://minio.internal:9000".into()),
+                region: Some("eu-minio.internal".into()),
+                access_key_id: Some("id-minio.internal".into()),
+                secret_access_key: Some("s3cr3t-value".into()),
+            }
+        );
+        assert_eq!(
+            spec.reports_root(),
+            PathBuf::from("s3://minio.internal-reports/x")
+        );
+        assert_eq!(
+            spec.engine().unwrap(),
+            crate::cluster::Engine::parse("df://minio.internal:50050").unwrap()
+        );
+        // A secret read from a variable never reaches output.
+        assert!(!crate::secrets::scrub("key s3cr3t-value").contains("s3cr3t-value"));
+    }
+
+    #[test]
     fn ratio_limits_are_numbers_from_zero_up() {
         let e = parse("[[entity]]\nname = \"a\"\nkey = \"id\"\ntable = \"t\"\n[entity.thresholds]\nmax_missing_ratio = -0.5\n")
             .unwrap_err();

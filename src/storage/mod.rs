@@ -188,10 +188,16 @@ fn build_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
         .with_http_connector(object_store::client::SpawnedReqwestConnector::new(
             runtime().handle().clone(),
         ));
+    // The spec's keys come without the environment's session token, which belongs to
+    // the environment's keys.
+    let spec_keys = spec.access_key_id.is_some() || spec.secret_access_key.is_some();
     for (k, v) in std::env::vars_os() {
         let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
             continue;
         };
+        if spec_keys && matches!(k, "AWS_SESSION_TOKEN" | "AWS_TOKEN") {
+            continue;
+        }
         if let Some(key) = k
             .starts_with("AWS_")
             .then(|| k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>().ok())

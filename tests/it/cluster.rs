@@ -56,15 +56,21 @@ impl Cluster {
                 "20",
             ],
         );
-        let mut scheduler = scheduler;
-        listening(&mut scheduler, port, &logs);
-        let mut executors = Vec::new();
-        let mut work_dirs = Vec::new();
-        let mut flight_ports = Vec::new();
+        // The cluster owns each process as soon as it starts: one that never listens
+        // fails the test, and dropping the cluster stops the others.
+        let mut cluster = Cluster {
+            scheduler,
+            executors: Vec::new(),
+            work_dirs: Vec::new(),
+            flight_ports: Vec::new(),
+            logs: logs.clone(),
+            port,
+        };
+        listening(&mut cluster.scheduler, port, &logs);
         for i in 0..n {
             let (flight, grpc) = (ports.next().unwrap(), ports.next().unwrap());
             let work = dir.join(format!("executor-{i}"));
-            let mut executor = spawn(
+            let executor = spawn(
                 &format!("executor-{i}"),
                 &[
                     "ballista-executor",
@@ -84,19 +90,13 @@ impl Cluster {
                     work.to_str().unwrap(),
                 ],
             );
-            listening(&mut executor, flight, &logs);
-            executors.push(Some(executor));
-            work_dirs.push(work);
-            flight_ports.push(flight);
+            cluster.executors.push(Some(executor));
+            cluster.work_dirs.push(work);
+            cluster.flight_ports.push(flight);
+            let executor = cluster.executors[i].as_mut().unwrap();
+            listening(executor, flight, &logs);
         }
-        Cluster {
-            scheduler,
-            executors,
-            work_dirs,
-            flight_ports,
-            logs,
-            port,
-        }
+        cluster
     }
 
     fn engine(&self) -> String {
@@ -265,6 +265,54 @@ fn a_cluster_of_two_executors_finds_exactly_what_one_process_finds() {
     assert_eq!(findings(&r), findings(&l));
     assert_same_diff_files(&local, &remote);
 
+    // An invariant whose outer join has no equality condition would lose its unmatched
+    // rows on the cluster: it is refused there, and runs in one process.
+    let ranged = dir.path().join("school").join("ranged.toml");
+    std::fs::write(
+        &ranged,
+        std::fs::read_to_string(spec).unwrap()
+            + "\n[[invariant]]\nname = \"ranged\"\nsql = \"SELECT s.id FROM target.submissions s \
+               LEFT JOIN target.courses c ON c.id < s.course_id AND c.id > s.course_id \
+               WHERE c.id IS NULL\"\n",
+    )
+    .unwrap();
+    let ranged = ranged.to_str().unwrap();
+    let (code, _, stderr) = run(&[
+        "verify",
+        ranged,
+        "--snapshots",
+        snaps,
+        "--engine",
+        &engine,
+        "--format",
+        "none",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("a Left join with no equality condition (ON ")
+            && stderr
+                .contains("cannot run on a Ballista cluster: its unmatched rows would be lost"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(&[
+        "verify",
+        ranged,
+        "--snapshots",
+        snaps,
+        "--engine",
+        "local",
+        "--format",
+        "none",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    // Every submission is unmatched by a join that can never match.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("ranged ") && l.contains("FAIL  invariant: ")),
+        "{stdout}"
+    );
+
     // A generated table of two million rows with known differences.
     let gen = dir.path().join("generated");
     std::fs::create_dir_all(&gen).unwrap();
@@ -381,7 +429,7 @@ fn an_executor_killed_mid_run_fails_the_run_clearly_or_is_recovered_never_a_wron
     let _one = one_cluster();
     let mut cluster = Cluster::start(dir.path(), 2, &[]);
     let remote = dir.path().join("remote");
-    let child = cmd(&[
+    let mut child = cmd(&[
         "verify",
         spec,
         "--engine",
@@ -400,15 +448,27 @@ fn an_executor_killed_mid_run_fails_the_run_clearly_or_is_recovered_never_a_wron
             .map(|mut d| d.next().is_some())
             .unwrap_or(false)
     });
+    // The run must still be going when the executor dies, or this tests nothing.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "verify ended before an executor was killed"
+    );
     cluster.kill_executor(0);
-    // A run that outlives five minutes is killed and fails the test: never a hang.
+    // A run that outlives five minutes is killed and fails the test: never a hang. The
+    // watchdog ends with the run (its sender dropped), so it never kills a later process
+    // that reuses the pid.
     let pid = child.id();
+    let (done, ended) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(300));
-        let _ = Command::new("kill").arg(pid.to_string()).status();
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            ended.recv_timeout(std::time::Duration::from_secs(300))
+        {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     });
     let (code, stdout, stderr) = output(child.wait_with_output().unwrap());
-    drop(watchdog);
+    drop(done);
+    watchdog.join().unwrap();
     match code {
         // Completed on the executor left: exactly the in-process findings.
         1 => {

@@ -599,3 +599,68 @@ fn two_extractions_racing_for_one_run_id_cannot_both_take_it() {
         assert!(m.tables.values().all(|t| t.rows == 1_000));
     }
 }
+
+#[test]
+fn a_report_id_claimed_on_object_storage_is_never_shared() {
+    let Some((moto, dir)) = moto_with_bucket("a_report_id_claimed", "reps") else {
+        return;
+    };
+    let a = dir.path().join("a.parquet");
+    let ctx = datafusion::prelude::SessionContext::new();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        ctx.sql(&format!(
+            "COPY (SELECT * FROM (VALUES (1, 'x'), (2, 'y')) AS v(id, a)) TO '{}' STORED AS PARQUET",
+            a.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    });
+    // Another verification holds every id of the next two minutes (its claim, no report
+    // yet): this one takes the next free id of its second, never one of those.
+    let now = chrono::Utc::now();
+    for s in 0..120 {
+        let id = (now + chrono::Duration::seconds(s)).format("%Y%m%dT%H%M%SZ");
+        let (code, body) = moto.http("PUT", &format!("/reps/r/{id}/.claim"), b"{}");
+        assert_eq!(code, 200, "{body}");
+    }
+    let a = a.to_str().unwrap();
+    let (code, stdout, stderr) = moto.run(&[
+        "diff",
+        a,
+        a,
+        "--key",
+        "id",
+        "--report",
+        "s3://reps/r",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let listing = moto.http("GET", "/reps?list-type=2&prefix=r/", b"").1;
+    let reports: Vec<&str> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split("</Key>").next())
+        .filter(|k| k.ends_with("/report.json"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{listing}");
+    let id = reports[0]
+        .strip_prefix("r/")
+        .and_then(|k| k.strip_suffix("/report.json"))
+        .unwrap();
+    assert!(id.ends_with("-2"), "{id}: not the next free id");
+    // The other's claim stays; this report's went once it was complete.
+    let base = id.strip_suffix("-2").unwrap();
+    assert!(
+        listing.contains(&format!("<Key>r/{base}/.claim</Key>")),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&format!("<Key>r/{id}/.claim</Key>")),
+        "{listing}"
+    );
+}
