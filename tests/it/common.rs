@@ -661,3 +661,19 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .map(|l| l.local_addr().unwrap().port())
         .collect()
 }
+
+/// Write the rows of `query` (DataFusion SQL) to the Parquet file `path`.
+pub fn write_parquet_sql(path: &Path, query: &str) {
+    let ctx = datafusion::prelude::SessionContext::new();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        ctx.sql(&format!(
+            "COPY ({query}) TO '{}' STORED AS PARQUET",
+            path.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    });
+}

@@ -606,18 +606,7 @@ fn a_report_id_claimed_on_object_storage_is_never_shared() {
         return;
     };
     let a = dir.path().join("a.parquet");
-    let ctx = datafusion::prelude::SessionContext::new();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        ctx.sql(&format!(
-            "COPY (SELECT * FROM (VALUES (1, 'x'), (2, 'y')) AS v(id, a)) TO '{}' STORED AS PARQUET",
-            a.display()
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    });
+    write_parquet_sql(&a, "SELECT * FROM (VALUES (1, 'x'), (2, 'y')) AS v(id, a)");
     // Another verification holds every id of the next two minutes (its claim, no report
     // yet): this one takes the next free id of its second, never one of those.
     let now = chrono::Utc::now();

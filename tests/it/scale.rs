@@ -8,8 +8,6 @@ use crate::common::*;
 /// Write 200,000 legacy rows and a target with every tenth row (`id % 10 = 3`) deleted,
 /// every even row's `a` changed (100,000 rows), and 100 rows inserted.
 fn write_inputs(dir: &Path) {
-    let ctx = datafusion::prelude::SessionContext::new();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let row = |extra: &str| {
         format!(
             "SELECT value AS id, value * 2 {extra} AS a, concat('text ', value) AS s, \
@@ -28,20 +26,9 @@ fn write_inputs(dir: &Path) {
             ),
         ),
     ];
-    rt.block_on(async {
-        for (file, q) in queries {
-            let path = dir.join(file);
-            ctx.sql(&format!(
-                "COPY ({q}) TO '{}' STORED AS PARQUET",
-                path.display()
-            ))
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        }
-    });
+    for (file, q) in queries {
+        write_parquet_sql(&dir.join(file), &q);
+    }
 }
 
 /// The `diff` object of the one report under `root`.
