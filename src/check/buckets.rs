@@ -49,7 +49,7 @@ pub(crate) struct Digest {
 }
 
 impl Digest {
-    fn merge(&mut self, o: &Digest) {
+    pub(crate) fn merge(&mut self, o: &Digest) {
         self.rows += o.rows;
         self.sum = self.sum.wrapping_add(o.sum);
         self.xor ^= o.xor;
@@ -66,6 +66,9 @@ pub(crate) struct BucketPass {
     pub differing: Arc<Vec<u64>>,
     /// How many buckets differ.
     pub differing_buckets: u64,
+    /// The differing rows, when the matching pass ([`super::matching`]) found them in
+    /// its one read.
+    pub held: Option<super::matching::Held>,
 }
 
 impl BucketPass {
@@ -76,7 +79,7 @@ impl BucketPass {
 
 /// The bucket of a key hash: its top `bits` bits.
 #[inline]
-fn bucket(kh: u64, bits: u32) -> usize {
+pub(crate) fn bucket(kh: u64, bits: u32) -> usize {
     (kh >> (64 - bits)) as usize
 }
 
@@ -180,6 +183,7 @@ pub(crate) async fn run(legacy: DataFrame, target: DataFrame, bits: u32) -> Resu
         target,
         differing: Arc::new(differing),
         differing_buckets: count,
+        held: None,
     })
 }
 
@@ -197,9 +201,10 @@ fn apply(cells: &Mutex<Vec<u64>>, pending: &mut Vec<(u32, u64)>) {
 }
 
 /// `<name>(key columns...)`: whether a row's key lies in a differing bucket of one chunk
-/// (bucket % chunks = chunk). The bitmap is the pass's; the function is registered per
-/// entity under its own name and filters the fetch of candidate rows.
-#[derive(Debug)]
+/// (bucket % chunks = chunk), or its key hash is one of a set. The bitmap is the pass's;
+/// the function is registered per entity under its own name and filters the fetch of
+/// candidate rows.
+#[derive(Debug, Clone)]
 pub(crate) struct InBuckets {
     name: String,
     signature: Signature,
@@ -207,18 +212,36 @@ pub(crate) struct InBuckets {
     bitmap: Arc<Vec<u64>>,
     chunks: u64,
     chunk: u64,
+    keys: Option<Arc<KeyHashes>>,
 }
 
 impl InBuckets {
     pub fn new(name: &str, pass: &BucketPass, chunks: u64, chunk: u64) -> Self {
+        Self::over(name, pass.bits, pass.differing.clone(), chunks, chunk)
+    }
+
+    /// The test over any bitmap of `bits`-bit buckets.
+    pub fn over(name: &str, bits: u32, bitmap: Arc<Vec<u64>>, chunks: u64, chunk: u64) -> Self {
         InBuckets {
             name: name.to_string(),
             signature: Signature::variadic_any(Volatility::Immutable),
-            bits: pass.bits,
-            bitmap: pass.differing.clone(),
+            bits,
+            bitmap,
             chunks,
             chunk,
+            keys: None,
         }
+    }
+
+    /// Select the rows whose key hash is in `keys` too.
+    pub fn or_keys(mut self, keys: Arc<KeyHashes>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Whether the test selects no row at all.
+    pub fn selects_nothing(&self) -> bool {
+        self.keys.as_ref().is_none_or(|k| k.is_empty()) && self.bitmap.iter().all(|w| *w == 0)
     }
 }
 
@@ -227,15 +250,21 @@ impl PartialEq for InBuckets {
         self.name == o.name
             && Arc::ptr_eq(&self.bitmap, &o.bitmap)
             && (self.bits, self.chunks, self.chunk) == (o.bits, o.chunks, o.chunk)
+            && match (&self.keys, &o.keys) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
     }
 }
 impl Eq for InBuckets {}
 impl Hash for InBuckets {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // Never the bitmap's contents: plans hash their functions.
+        // Never the bitmap's or the set's contents: plans hash their functions.
         (
             &self.name,
             Arc::as_ptr(&self.bitmap) as usize,
+            self.keys.as_ref().map(|k| Arc::as_ptr(k) as usize),
             self.bits,
             self.chunks,
             self.chunk,
@@ -267,17 +296,21 @@ impl ScalarUDFImpl for InBuckets {
             .map(|k| {
                 let b = bucket(*k, self.bits);
                 let set = self.bitmap[b / 64] >> (b % 64) & 1 == 1;
-                Some(set && b as u64 % self.chunks == self.chunk)
+                let listed = self.keys.as_ref().is_some_and(|s| s.contains(k));
+                Some(listed || (set && b as u64 % self.chunks == self.chunk))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 
+/// A set of key hashes.
+pub(crate) type KeyHashes = std::collections::HashSet<u64, BuildHasherDefault<KeyHashHasher>>;
+
 /// A hasher for key hashes, which are already hashes: one multiply spreads them over
 /// the hash table's bits (candidate keys share their top bits, their bucket's).
 #[derive(Default)]
-struct KeyHashHasher(u64);
+pub(crate) struct KeyHashHasher(u64);
 
 impl Hasher for KeyHashHasher {
     fn finish(&self) -> u64 {

@@ -5,9 +5,12 @@
 //! Each view holds the key columns, the compared columns, `__part` (the partition) and
 //! `__h` (the row hash of key and compared columns, tolerance columns left out). Views
 //! are plain DataFusion views: nothing is materialised but the diff's candidate rows.
-//! In one process the diff starts with the narrow pass ([`super::buckets`]), which proves
-//! most rows equal without a join; only the rows of differing key buckets are fetched and
-//! diffed. On a cluster it diffs the views, restricted to the differing key hashes.
+//! In one process the diff starts with the matching pass ([`super::matching`]), which
+//! pairs the target's rows with the legacy side's by key and row hash and holds the
+//! unpaired ones, or, where its table does not fit the budget, the narrow pass
+//! ([`super::buckets`]), which proves most rows equal without a join; only the rows of
+//! differing keys are read again and diffed. On a cluster it diffs the views,
+//! restricted to the differing key hashes.
 //!
 //! The views and the diff agree on what "equal" means: values are brought to one type
 //! before either hashes or compares them (exact casts only: integers widened, decimals
@@ -25,6 +28,7 @@ use datafusion::prelude::SessionContext;
 
 use super::buckets::{self, BucketPass, InBuckets};
 use super::diff_files::{self, DiffError, DiffWriter};
+use super::matching;
 use super::sql::{self, ident, key_match};
 use super::VerifyOptions;
 use crate::error::{Error, Result};
@@ -253,7 +257,7 @@ struct DiffFiles {
 }
 
 /// The schema of candidate tables: text and binary views as plain arrays.
-fn plain_schema(schema: &Schema) -> arrow::datatypes::SchemaRef {
+pub(crate) fn plain_schema(schema: &Schema) -> arrow::datatypes::SchemaRef {
     Arc::new(Schema::new(
         schema
             .fields()
@@ -1510,8 +1514,11 @@ impl<'a> EntityRun<'a> {
         Ok(())
     }
 
-    /// The narrow first pass ([`buckets`]) over the rows `scope` selects: both sides'
-    /// digests, and which key buckets differ.
+    /// The diff's first pass over the rows `scope` selects: both sides' digests, and
+    /// which key buckets differ. The matching pass ([`matching`]) runs where its table
+    /// fits the budget: it also holds the differing target rows and lists the differing
+    /// legacy keys, so that only those are read again. Otherwise, or when it gives up,
+    /// the narrow pass ([`buckets`]) runs.
     async fn bucket_pass(&mut self, scope: &str) -> Result<BucketPass> {
         if !self.totals_known {
             self.count_totals().await?;
@@ -1519,6 +1526,61 @@ impl<'a> EntityRun<'a> {
         let rows = self.report.legacy_rows.max(self.report.target_rows);
         let bits = buckets::choose_bits(rows, self.opts.memory_limit / 4);
         let keys = self.keys_list("");
+        let clock = Instant::now();
+        // SNAPDIFF_NARROW_PASS=1 skips the matching pass (to compare the two).
+        let matching_fits =
+            matching::table_bytes(self.report.legacy_rows) <= self.opts.memory_limit / 8 * 3;
+        if matching_fits && std::env::var_os("SNAPDIFF_NARROW_PASS").is_none() {
+            let l = self
+                .frame(&format!(
+                    "SELECT sd_row_hash({keys}) AS __sd_kh, __h FROM {} WHERE {scope}",
+                    ident(&self.legacy_view)
+                ))
+                .await?;
+            let t = self
+                .frame(&format!(
+                    "SELECT *, sd_row_hash({keys}) AS __sd_kh FROM {} WHERE {scope}",
+                    ident(&self.target_view)
+                ))
+                .await?;
+            let limits = matching::Limits {
+                legacy_rows: self.report.legacy_rows,
+                hold_bytes: self.opts.memory_limit / 8,
+                candidate_bytes: self.opts.memory_limit / 4,
+                row_bytes: self.row_bytes,
+                bits,
+            };
+            match matching::run(l, t, limits).await {
+                Ok(Some(m)) => {
+                    self.debug(&format!(
+                        "-- matching pass: {} of {} key buckets differ, {} legacy and {} target rows unpaired, {} ({:.2}s)",
+                        m.differing_buckets,
+                        1u64 << bits,
+                        m.unpaired[0],
+                        m.unpaired[1],
+                        if m.held.is_some() {
+                            "the target's held"
+                        } else {
+                            "too many to hold"
+                        },
+                        clock.elapsed().as_secs_f64()
+                    ));
+                    return Ok(BucketPass {
+                        bits,
+                        legacy: m.legacy,
+                        target: m.target,
+                        differing: Arc::new(m.differing),
+                        differing_buckets: m.differing_buckets,
+                        held: m.held,
+                    });
+                }
+                Ok(None) => self.debug(&format!(
+                    "-- matching pass gave up: a shard of its table filled up, or a key hash is on thousands of rows ({:.2}s)",
+                    clock.elapsed().as_secs_f64()
+                )),
+                Err(e) => return Err(self.explain(e).await),
+            }
+        }
         let q = |v: &str| {
             format!(
                 "SELECT sd_row_hash({keys}) AS __kh, __h FROM {} WHERE {scope}",
@@ -1639,9 +1701,7 @@ impl<'a> EntityRun<'a> {
 
     /// Fetch one chunk of candidate rows of both sides into memory tables; returns their
     /// names, the rows fetched (both sides) and the rows held once the rows equal on both
-    /// sides are dropped ([`buckets::prune_equal`]). While few buckets differ, the filter
-    /// is pushed into the Parquet scan, which decodes the other columns only for rows
-    /// whose key lies in a differing bucket.
+    /// sides are dropped ([`buckets::prune_equal`]).
     async fn fetch_candidates(
         &self,
         pass: &BucketPass,
@@ -1649,19 +1709,94 @@ impl<'a> EntityRun<'a> {
         chunk: u64,
         scope: &str,
     ) -> Result<(String, String, u64, u64)> {
+        let share = pass.differing_buckets as f64 / pass.buckets() as f64;
+        let test = InBuckets::new("__sd_in_differing_buckets", pass, chunks, chunk);
+        let (schemas, sides) = self.fetch_sides(test, share, scope).await?;
+        self.hold_candidates(schemas, sides)
+    }
+
+    /// The rows of the matching pass as candidate tables (see
+    /// [`Self::fetch_candidates`]): the held target rows, and the unpaired legacy rows
+    /// read again by their key hashes. The buckets of key hashes that also paired are
+    /// read again from both sides, their held rows dropped first.
+    async fn take_held(
+        &self,
+        pass: &BucketPass,
+        held: matching::Held,
+        scope: &str,
+    ) -> Result<(String, String, u64, u64)> {
+        let mut target = held.target;
+        let none = Arc::new(vec![0u64; pass.differing.len()]);
+        let refetch = held.refetch.clone().unwrap_or(none);
+        if held.refetch.is_some() {
+            let drop_refetched =
+                |b: &RecordBatch| -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+                    let kh = b
+                        .column(b.schema().index_of("__sd_kh")?)
+                        .as_primitive::<arrow::datatypes::UInt64Type>();
+                    let keep: arrow::array::BooleanArray = kh
+                        .values()
+                        .iter()
+                        .map(|k| {
+                            let i = buckets::bucket(*k, pass.bits);
+                            Some(refetch[i / 64] >> (i % 64) & 1 == 0)
+                        })
+                        .collect();
+                    arrow::compute::filter_record_batch(b, &keep)
+                };
+            for b in target.iter_mut().flatten() {
+                *b = drop_refetched(b)
+                    .map_err(|e| Error::internal(format!("cannot drop held rows: {e}")))?;
+            }
+        }
+        let share = (held.legacy_keys.len() as f64
+            + refetch.iter().map(|w| w.count_ones() as f64).sum::<f64>())
+            / pass.buckets() as f64;
+        let unpaired = InBuckets::over("__sd_in_unpaired", pass.bits, refetch.clone(), 1, 0)
+            .or_keys(held.legacy_keys);
+        let (legacy_schema, legacy) = self.fetch_side(0, unpaired, share, scope).await?;
+        if held.refetch.is_some() {
+            let again = InBuckets::over("__sd_in_refetched", pass.bits, refetch, 1, 0);
+            target.extend(self.fetch_side(1, again, share, scope).await?.1);
+        }
+        self.hold_candidates(vec![legacy_schema, held.target_schema], [legacy, target])
+    }
+
+    /// Both sides' rows that `test` selects (see [`Self::fetch_side`]).
+    async fn fetch_sides(
+        &self,
+        test: InBuckets,
+        share: f64,
+        scope: &str,
+    ) -> Result<(Vec<arrow::datatypes::SchemaRef>, [Vec<Vec<RecordBatch>>; 2])> {
+        let (ls, l) = self.fetch_side(0, test.clone(), share, scope).await?;
+        let (ts, t) = self.fetch_side(1, test, share, scope).await?;
+        Ok((vec![ls, ts], [l, t]))
+    }
+
+    /// The rows of side `side` (0 legacy, 1 target) that `test` selects (the key columns
+    /// its arguments), with their key hash `__sd_kh`, text as plain arrays. While the
+    /// share of buckets selected is small, the filter is pushed into the Parquet scan,
+    /// which decodes the other columns only for rows whose key it selects.
+    async fn fetch_side(
+        &self,
+        side: usize,
+        test: InBuckets,
+        share: f64,
+        scope: &str,
+    ) -> Result<(arrow::datatypes::SchemaRef, Vec<Vec<RecordBatch>>)> {
         use datafusion::execution::SessionStateBuilder;
-        let func = "__sd_in_differing_buckets";
+        use datafusion::logical_expr::ScalarUDFImpl;
+        let func = test.name().to_string();
+        let nothing = test.selects_nothing();
         self.ctx
-            .register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
-                InBuckets::new(func, pass, chunks, chunk),
-            ));
+            .register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(test));
         let mut config = self.ctx.state().config().clone();
         // The bucket test runs inside the Parquet scan, which then decodes the other
         // columns only for the rows it selects, while few rows are selected; with many,
         // the scan's row selections cost more than decoding every row and filtering
         // after (measured on TPC-H SF10: pushdown 2-4 s faster with 1% of the rows
         // selected, 0.5 s slower with 3%, 4 s slower with 7%).
-        let share = pass.differing_buckets as f64 / pass.buckets() as f64;
         config.options_mut().execution.parquet.pushdown_filters = share <= PUSHDOWN_MAX_SHARE;
         // The catalog is shared with the entity's session: never replace it.
         config
@@ -1674,25 +1809,34 @@ impl<'a> EntityRun<'a> {
                 .build(),
         );
         let keys = self.keys_list("");
-        let mut schemas = Vec::new();
-        let mut sides: [Vec<Vec<RecordBatch>>; 2] = Default::default();
-        for (i, view) in [&self.legacy_view, &self.target_view]
-            .into_iter()
-            .enumerate()
-        {
-            let sql = format!(
-                "SELECT *, sd_row_hash({keys}) AS __sd_kh FROM {} WHERE {func}({keys}) AND {scope}",
-                ident(view),
-            );
-            self.debug(&sql);
-            let df = match crate::query::sql(&pushdown, &sql).await {
-                Ok(df) => df,
-                Err(e) => return Err(self.explain(e).await),
-            };
-            let (schema, parts) = self.collect_plain(df).await?;
-            schemas.push(schema);
-            sides[i] = parts;
+        let view = if side == 0 {
+            &self.legacy_view
+        } else {
+            &self.target_view
+        };
+        let sql = format!(
+            "SELECT *, sd_row_hash({keys}) AS __sd_kh FROM {} WHERE {func}({keys}) AND {scope}",
+            ident(view),
+        );
+        self.debug(&sql);
+        let df = match crate::query::sql(&pushdown, &sql).await {
+            Ok(df) => df,
+            Err(e) => return Err(self.explain(e).await),
+        };
+        if nothing {
+            return Ok((plain_schema(df.schema().as_arrow()), Vec::new()));
         }
+        self.collect_plain(df).await
+    }
+
+    /// Drop the candidate rows equal on both sides ([`buckets::prune_equal`]) and hold
+    /// the rest as the entity's two candidate tables; returns their names, the rows
+    /// before pruning (both sides) and the rows held.
+    fn hold_candidates(
+        &self,
+        schemas: Vec<arrow::datatypes::SchemaRef>,
+        mut sides: [Vec<Vec<RecordBatch>>; 2],
+    ) -> Result<(String, String, u64, u64)> {
         let fetched: usize = sides.iter().flatten().flatten().map(|b| b.num_rows()).sum();
         let prune_clock = Instant::now();
         buckets::prune_equal(&mut sides, "__sd_kh", "__h")
@@ -1769,6 +1913,12 @@ impl<'a> EntityRun<'a> {
         parts: Vec<Vec<RecordBatch>>,
     ) -> Result<u64> {
         let rows: usize = parts.iter().flatten().map(|b| b.num_rows()).sum();
+        // A memory table needs a partition, if an empty one.
+        let parts = if parts.is_empty() {
+            vec![Vec::new()]
+        } else {
+            parts
+        };
         let table = datafusion::datasource::MemTable::try_new(schema, parts)
             .map_err(|e| Error::internal(format!("cannot hold {name}: {e}")))?;
         let _ = self.ctx.deregister_table(name);
@@ -1844,10 +1994,11 @@ impl<'a> EntityRun<'a> {
                 .await?;
         } else {
             let scope = self.scope("");
-            let pass = match self.buckets.take() {
+            let mut pass = match self.buckets.take() {
                 Some(p) => p,
                 None => self.bucket_pass(&scope).await?,
             };
+            let mut held_rows = pass.held.take();
             let rows_in_scope = match &self.report.partitions {
                 Some(p) if self.scope_parts.is_some() => p
                     .rows
@@ -1857,13 +2008,19 @@ impl<'a> EntityRun<'a> {
                     .sum(),
                 _ => self.report.legacy_rows + self.report.target_rows,
             };
-            let chunks = self.chunks_for(&pass, rows_in_scope);
+            let chunks = if held_rows.is_some() {
+                1
+            } else {
+                self.chunks_for(&pass, rows_in_scope)
+            };
             let (mut candidates, mut diffed) = (0u64, 0u64);
             let mut rounds_done = 1;
             let fetch_clock = Instant::now();
             for chunk in 0..chunks {
-                let (lc, tc, fetched, held) =
-                    self.fetch_candidates(&pass, chunks, chunk, &scope).await?;
+                let (lc, tc, fetched, held) = match held_rows.take() {
+                    Some(h) => self.take_held(&pass, h, &scope).await?,
+                    None => self.fetch_candidates(&pass, chunks, chunk, &scope).await?,
+                };
                 candidates += fetched;
                 diffed += held;
                 // The diff's joins hold about four times their rows: rounds of candidate

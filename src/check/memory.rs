@@ -1,9 +1,13 @@
 //! The memory budget every check keeps to (`--memory-limit`).
 //!
 //! One figure is shared out: half to DataFusion's memory pool (sorts and aggregations
-//! spill to disk when it is full), a quarter to the diff's bucket digests, and a quarter
-//! to the candidate rows the diff fetches at a time (more rows than fit means more
-//! chunks, never more memory).
+//! spill to disk when it is full), and half to the diff's first pass and its candidate
+//! rows. The matching pass takes up to three eighths for its table (16 bytes a legacy
+//! row, run only where it fits) and an eighth for the target rows it holds while it
+//! runs; once its table is freed, the rows it hands to the diff fit a quarter. The
+//! narrow pass, which runs otherwise, takes a quarter for its bucket digests and a
+//! quarter for the candidate rows it fetches at a time. More rows than fit means more
+//! chunks, never more memory.
 
 use crate::error::{Error, Result};
 

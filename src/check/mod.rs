@@ -9,6 +9,7 @@
 pub(crate) mod buckets;
 pub(crate) mod diff_files;
 pub mod entity;
+pub(crate) mod matching;
 pub mod memory;
 pub mod session;
 pub mod sql;

@@ -1,5 +1,5 @@
-//! The diff at scale: the narrow pass and a memory budget small enough to force chunks
-//! and rounds must find exactly what an unconstrained run finds.
+//! The diff at scale: the matching pass, and the narrow pass with a memory budget small
+//! enough to force chunks and rounds, must find exactly the same.
 
 use std::path::Path;
 
@@ -49,7 +49,7 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
     let d = dir.path();
     write_inputs(d);
     let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
-    let diff = |report: &str, limit: Option<&str>| {
+    let diff = |report: &str, limit: Option<&str>, narrow: bool| {
         let mut args = vec![
             "diff",
             a.to_str().unwrap(),
@@ -67,13 +67,14 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
         if let Some(l) = limit {
             args.extend(["--memory-limit", l]);
         }
-        let out = cmd(&args)
-            .env("SNAPDIFF_DEBUG_SQL", "1")
-            .output()
-            .expect("snapdiff runs");
-        output(out)
+        let mut c = cmd(&args);
+        c.env("SNAPDIFF_DEBUG_SQL", "1");
+        if narrow {
+            c.env("SNAPDIFF_NARROW_PASS", "1");
+        }
+        output(c.output().expect("snapdiff runs"))
     };
-    let (free, small) = (d.join("free"), d.join("small"));
+    let (free, small, narrow) = (d.join("free"), d.join("small"), d.join("narrow"));
     // "candidates: N rows in K chunk(s), D diffed in up to R round(s), in S s"
     let figures = |err: &str| -> (u64, u64, u64, u64) {
         let line = err
@@ -83,22 +84,54 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
         let n: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
         (n[0], n[1], n[2], n[3])
     };
-    let (code, out, err) = diff(free.to_str().unwrap(), None);
+    let pass_line = |err: &str, prefix: &str| -> String {
+        err.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line:\n{err}"))
+            .to_string()
+    };
+    let (code, out, err) = diff(free.to_str().unwrap(), None, false);
     assert_eq!(code, 1, "{out}{err}");
+    // The matching pass holds the target's unpaired rows (100,000 changed, 100 extra)
+    // and reads again the legacy side's (100,000 changed, 20,000 missing): exactly the
+    // differing keys' rows, nothing equal to drop, one chunk, one round.
+    let line = pass_line(&err, "-- matching pass: ");
+    assert!(
+        line.contains(" 120000 legacy and 100100 target rows unpaired, the target's held"),
+        "{line}"
+    );
+    assert!(!err.contains("-- narrow pass"), "{err}");
     let (rows, chunks, diffed, rounds) = figures(&err);
-    assert_eq!((chunks, rounds), (1, 1), "{err}");
-    // Every differing key's bucket, both sides: at least the 120,100 differing keys' rows.
-    assert!(rows >= 100_000 * 2 + 20_000 + 100, "{err}");
-    // The rows equal on both sides are dropped before the joins: exactly the differing
-    // keys' rows are diffed (changed rows on both sides, missing and extra on one).
-    assert_eq!(diffed, 100_000 * 2 + 20_000 + 100, "{err}");
-    let (code, out, err) = diff(small.to_str().unwrap(), Some("64M"));
+    assert_eq!(
+        (rows, chunks, diffed, rounds),
+        (220_100, 1, 220_100, 1),
+        "{err}"
+    );
+
+    // With 64 MiB, the 100,100 unpaired target rows (about 108 bytes each) do not fit
+    // an eighth: the matching pass keeps none, and the differing buckets are fetched
+    // from both sides, as after the narrow pass. Those candidates do not fit a quarter
+    // of 64 MiB either: they are fetched in chunks, and each chunk is diffed in rounds.
+    let (code, out, err) = diff(small.to_str().unwrap(), Some("64M"), false);
     assert_eq!(code, 1, "{out}{err}");
-    // The same candidates, of about 108 bytes each, do not fit a quarter of 64 MiB: they
-    // are fetched in chunks, and each chunk is diffed in rounds.
+    let line = pass_line(&err, "-- matching pass: ");
+    assert!(line.contains("too many to hold"), "{line}");
     let (small_rows, chunks, small_diffed, rounds) = figures(&err);
-    assert_eq!((small_rows, small_diffed), (rows, diffed), "{err}");
+    assert!(small_rows >= 220_100, "{err}");
+    assert_eq!(small_diffed, 220_100, "{err}");
     assert!(chunks >= 2 && rounds >= 2, "{err}");
+
+    // The narrow pass, in the same budget: the same candidates, chunks and rounds.
+    let (code, out, err) = diff(narrow.to_str().unwrap(), Some("64M"), true);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!err.contains("-- matching pass"), "{err}");
+    pass_line(&err, "-- narrow pass: ");
+    let (narrow_rows, narrow_chunks, narrow_diffed, narrow_rounds) = figures(&err);
+    assert_eq!(
+        (narrow_rows, narrow_chunks, narrow_diffed, narrow_rounds),
+        (small_rows, chunks, small_diffed, rounds),
+        "{err}"
+    );
 
     let (f, s) = (diff_of(&free), diff_of(&small));
     assert_eq!(f["missing"], 20_000);
@@ -110,11 +143,16 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
         f, s,
         "the same findings, samples included, whatever the budget"
     );
+    assert_eq!(
+        f,
+        diff_of(&narrow),
+        "the same findings from the narrow pass"
+    );
 
     // Every missing key is in the file, once.
     let ctx = datafusion::prelude::SessionContext::new();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for root in [&free, &small] {
+    for root in [&free, &small, &narrow] {
         let dir = std::fs::read_dir(root)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -182,4 +220,92 @@ fn identical_inputs_are_proven_equal_by_the_digest_alone() {
     let (code, _, err) = diff_self(&["--memory-limit", "8X"]);
     assert_eq!(code, 2);
     assert!(err.contains("memory limit `8X` is not a size"), "{err}");
+}
+
+#[test]
+fn sides_in_any_key_order_give_the_same_findings_from_either_pass() {
+    let dir = tempdir();
+    let d = dir.path();
+    write_inputs(d);
+    // Targets: the legacy rows with `a` changed on every thousandth row (200 rows),
+    // written in key order and shuffled.
+    let changed = "SELECT id, a + CASE WHEN id % 1000 = 7 THEN 1 ELSE 0 END AS a, s, d \
+                   FROM parquet_table";
+    for (file, order) in [
+        ("sorted.parquet", "id"),
+        ("shuffled.parquet", "(id * 7919) % 200003"),
+    ] {
+        let ctx = datafusion::prelude::SessionContext::new();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            ctx.register_parquet(
+                "parquet_table",
+                d.join("a.parquet").to_str().unwrap(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+            ctx.sql(&format!(
+                "COPY ({changed} ORDER BY {order}) TO '{}' STORED AS PARQUET",
+                d.join(file).display()
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        });
+    }
+    let a = d.join("a.parquet");
+    let diff = |target: &str, report: &str, narrow: bool| {
+        let mut c = cmd(&[
+            "diff",
+            a.to_str().unwrap(),
+            d.join(target).to_str().unwrap(),
+            "--key",
+            "id",
+            "--checks",
+            "count,hash,diff",
+            "--report",
+            d.join(report).to_str().unwrap(),
+            "--format",
+            "json,diffs",
+            "-q",
+        ]);
+        c.env("SNAPDIFF_DEBUG_SQL", "1");
+        if narrow {
+            c.env("SNAPDIFF_NARROW_PASS", "1");
+        }
+        output(c.output().expect("snapdiff runs"))
+    };
+    let mut findings = Vec::new();
+    for (target, narrow) in [
+        ("sorted.parquet", false),
+        ("shuffled.parquet", false),
+        ("shuffled.parquet", true),
+    ] {
+        let report = format!("{target}-{narrow}");
+        let (code, out, err) = diff(target, &report, narrow);
+        assert_eq!(code, 1, "{out}{err}");
+        if narrow {
+            assert!(err.contains("-- narrow pass: "), "{err}");
+        } else {
+            // Whatever order the target arrives in, exactly the 200 changed rows of
+            // each side are unpaired.
+            assert!(
+                err.contains(" 200 legacy and 200 target rows unpaired, the target's held"),
+                "{err}"
+            );
+        }
+        findings.push(diff_of(&d.join(report)));
+    }
+    let s = &findings[0];
+    assert_eq!(s["changed"], 200);
+    assert_eq!(s["missing"], 0);
+    assert_eq!(s["extra"], 0);
+    assert_eq!(s["changed_by_column"], serde_json::json!({"a": 200}));
+    assert_eq!(
+        &findings[1], s,
+        "the same findings, samples included, in either order"
+    );
+    assert_eq!(&findings[2], s, "the same findings from the narrow pass");
 }
