@@ -390,22 +390,24 @@ impl Shared {
         })
     }
 
-    /// Whether a pair formed under key hash `kh`: its entries lie between its first
-    /// slot and the next empty one. True, to be safe, past the longest probe.
-    fn paired_under(&self, shard: &Shard, kh: u64) -> bool {
+    /// How many pairs formed under key hash `kh`: its entries lie between its first
+    /// slot and the next empty one, at most [`MAX_PROBE`] slots on (where [`Self::enter`]
+    /// puts them).
+    fn paired_under(&self, shard: &Shard, kh: u64) -> u64 {
         let paired = tagged(kh, PAIRED);
         let (_, mut i) = slot(kh, self.per_shard);
+        let mut count = 0;
         for _ in 0..=MAX_PROBE {
             let e = shard.slots[i];
             if state(&e) == EMPTY {
-                return false;
+                break;
             }
             if e[0] == paired {
-                return true;
+                count += 1;
             }
             i = step(i, shard.slots.len());
         }
-        true
+        count
     }
 }
 
@@ -574,7 +576,8 @@ fn finish(
     // again with the target's held ones).
     let fits = |rows: u64| rows.saturating_mul(limits.row_bytes) <= limits.candidate_bytes;
     let hold = !shared.overflow.load(Ordering::Relaxed) && fits(unpaired[0] + unpaired[1]);
-    let (mut differing, legacy_keys, mut refetch) = unpaired_legacy_rows(shared, hold);
+    let (mut differing, legacy_keys, mut refetch, mut paired_again) =
+        unpaired_legacy_rows(shared, hold);
     for (w, t) in differing.iter_mut().zip(&shared.differing) {
         *w |= t.load(Ordering::Relaxed);
     }
@@ -591,20 +594,24 @@ fn finish(
                 let shard = shared.shards[s]
                     .lock()
                     .expect("no task panicked holding a shard");
-                if shared.paired_under(&shard, *k) {
+                let pairs = shared.paired_under(&shard, *k);
+                if pairs > 0 {
+                    paired_again += pairs;
                     let i = bucket(*k, limits.bits);
                     refetch.get_or_insert_with(|| vec![0u64; differing.len()])[i / 64] |=
                         1 << (i % 64);
                 }
             }
         }
-        // The buckets read again bring about their share of both sides' rows.
+        // The buckets read again bring their keys' paired rows (counted, both sides: a
+        // key repeated thousands of times brings them all) and about their share of
+        // other rows.
         let again = refetch
             .as_ref()
             .map(|r| r.iter().map(|w| w.count_ones() as u64).sum::<u64>())
             .unwrap_or(0);
         let per_bucket = 2 + limits.legacy_rows / (1u64 << limits.bits);
-        if fits(unpaired[0] + unpaired[1] + again * per_bucket * 2) {
+        if fits(unpaired[0] + unpaired[1] + 2 * paired_again + again * per_bucket * 2) {
             let mut keys = legacy_keys;
             if let Some(r) = &refetch {
                 keys.retain(|k| {
@@ -650,15 +657,20 @@ fn regroup(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBa
     Ok(out)
 }
 
-/// The unpaired legacy rows: their buckets, and with `keys` their key hashes and the
-/// buckets of those whose key hash also paired (to be read again).
-fn unpaired_legacy_rows(shared: &Shared, keys: bool) -> (Vec<u64>, KeyHashes, Option<Vec<u64>>) {
+/// The unpaired legacy rows: their buckets, and with `keys` their key hashes, the
+/// buckets of those whose key hash also paired (to be read again) and how many pairs
+/// those key hashes formed (counted once per unpaired row: an upper bound).
+fn unpaired_legacy_rows(
+    shared: &Shared,
+    keys: bool,
+) -> (Vec<u64>, KeyHashes, Option<Vec<u64>>, u64) {
     let bits = shared.limits.bits;
     let words = (1usize << bits).div_ceil(64);
     let scan = |first: usize, shards: &[Mutex<Shard>]| {
         let mut differing = vec![0u64; words];
         let mut listed = KeyHashes::default();
         let mut refetch: Option<Vec<u64>> = None;
+        let mut pairs = 0u64;
         for (s, shard) in shards.iter().enumerate() {
             let shard = shard.lock().expect("no task panicked holding a shard");
             if shard.waiting == 0 {
@@ -670,20 +682,23 @@ fn unpaired_legacy_rows(shared: &Shared, keys: bool) -> (Vec<u64>, KeyHashes, Op
                 differing[b / 64] |= 1 << (b % 64);
                 if keys {
                     listed.insert(kh);
-                    if shared.paired_under(&shard, kh) {
+                    let p = shared.paired_under(&shard, kh);
+                    if p > 0 {
+                        pairs += p;
                         refetch.get_or_insert_with(|| vec![0u64; words])[b / 64] |= 1 << (b % 64);
                     }
                 }
             }
         }
-        (differing, listed, refetch)
+        (differing, listed, refetch, pairs)
     };
     let half = shared.shards.len() / 2;
-    let ((mut differing, mut listed, mut refetch), (d2, k2, r2)) = std::thread::scope(|s| {
-        let first = s.spawn(|| scan(0, &shared.shards[..half]));
-        let second = scan(half, &shared.shards[half..]);
-        (first.join().expect("the scan does not panic"), second)
-    });
+    let ((mut differing, mut listed, mut refetch, pairs), (d2, k2, r2, p2)) =
+        std::thread::scope(|s| {
+            let first = s.spawn(|| scan(0, &shared.shards[..half]));
+            let second = scan(half, &shared.shards[half..]);
+            (first.join().expect("the scan does not panic"), second)
+        });
     for (w, o) in differing.iter_mut().zip(d2) {
         *w |= o;
     }
@@ -694,7 +709,7 @@ fn unpaired_legacy_rows(shared: &Shared, keys: bool) -> (Vec<u64>, KeyHashes, Op
             None => refetch = Some(r2),
         }
     }
-    (differing, listed, refetch)
+    (differing, listed, refetch, pairs + p2)
 }
 
 #[cfg(test)]
@@ -886,5 +901,44 @@ mod tests {
             bits: 12,
         };
         assert!(run(l, t, limits).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn rows_read_again_for_a_repeated_key_count_against_the_budget() {
+        // A key on 3,000 identical legacy rows and 2,999 target ones: one legacy row is
+        // unpaired, and its bucket must be read again from both sides, bringing the
+        // 2,999 pairs along. They do not fit 1,000 rows of budget: nothing is held.
+        let ctx = SessionContext::new();
+        frame(
+            &ctx,
+            "l",
+            vec![Some(7); 3000],
+            vec![kh(7); 3000],
+            vec![70; 3000],
+        );
+        frame(
+            &ctx,
+            "t",
+            vec![Some(7); 2999],
+            vec![kh(7); 2999],
+            vec![70; 2999],
+        );
+        let l = ctx.sql("SELECT __sd_kh, __h FROM l").await.unwrap();
+        let t = ctx.sql("SELECT * FROM t").await.unwrap();
+        let limits = Limits {
+            // A table large enough for one shard to take every row.
+            legacy_rows: 200_000,
+            hold_bytes: 1 << 20,
+            candidate_bytes: 100_000,
+            row_bytes: 100,
+            bits: 12,
+        };
+        let m = run(l, t, limits)
+            .await
+            .unwrap()
+            .expect("the table has room");
+        assert_eq!(m.unpaired, [1, 0]);
+        assert_eq!(m.differing_buckets, 1);
+        assert!(m.held.is_none());
     }
 }
