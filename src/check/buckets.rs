@@ -83,6 +83,13 @@ pub(crate) fn bucket(kh: u64, bits: u32) -> usize {
     (kh >> (64 - bits)) as usize
 }
 
+/// Whether key hash `kh`'s bucket (of `bits` bits) is set in `bitmap`.
+#[inline]
+pub(crate) fn in_bitmap(bitmap: &[u64], kh: u64, bits: u32) -> bool {
+    let b = bucket(kh, bits);
+    bitmap[b / 64] >> (b % 64) & 1 == 1
+}
+
 /// How many bucket bits to use for `rows` rows (the larger side) within `budget` bytes:
 /// about two buckets a row, at least 2^10 buckets.
 ///
@@ -295,7 +302,7 @@ impl ScalarUDFImpl for InBuckets {
             .iter()
             .map(|k| {
                 let b = bucket(*k, self.bits);
-                let set = self.bitmap[b / 64] >> (b % 64) & 1 == 1;
+                let set = in_bitmap(&self.bitmap, *k, self.bits);
                 let listed = self.keys.as_ref().is_some_and(|s| s.contains(k));
                 Some(listed || (set && b as u64 % self.chunks == self.chunk))
             })

@@ -34,8 +34,8 @@ use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
-use super::buckets::{bucket, Digest, KeyHashes};
-use super::diff_files::cast_to;
+use super::buckets::{bucket, in_bitmap, Digest, KeyHashes};
+use super::entity::Compactor;
 
 /// The table is split in this many shards by the top bits of the key hash, each behind
 /// its own lock; a task applies a batch's rows shard by shard.
@@ -467,7 +467,7 @@ pub(crate) async fn run(
             let start = task * 29 % SHARDS;
             tasks.0.push(tokio::spawn(async move {
                 let mut d = Digest::default();
-                let mut kept = Vec::new();
+                let mut kept = Compactor::new(plain.clone());
                 let mut ops: Vec<Vec<(u64, u64, u32)>> = vec![Vec::new(); SHARDS];
                 let mut unpaired = Vec::new();
                 while let Some(batch) = stream.next().await {
@@ -500,14 +500,13 @@ pub(crate) async fn run(
                         shared.full.store(true, Ordering::Relaxed);
                         return Ok(None);
                     }
-                    let mask: BooleanArray = unpaired.iter().map(|u| Some(*u)).collect();
-                    let w = mask.true_count() as u64;
+                    let w = unpaired.iter().filter(|u| **u).count() as u64;
                     if w == 0 {
                         continue;
                     }
                     shared.unpaired_target.fetch_add(w, Ordering::Relaxed);
                     if shared.overflow.load(Ordering::Relaxed) {
-                        kept.clear();
+                        kept = Compactor::new(plain.clone());
                         continue;
                     }
                     let bytes = w * shared.limits.row_bytes;
@@ -515,11 +514,11 @@ pub(crate) async fn run(
                         > shared.limits.hold_bytes
                     {
                         shared.overflow.store(true, Ordering::Relaxed);
-                        kept.clear();
+                        kept = Compactor::new(plain.clone());
                         continue;
                     }
-                    let rows = arrow::compute::filter_record_batch(&batch, &mask)?;
-                    kept.push(cast_to(&plain, &rows)?);
+                    let mask: BooleanArray = unpaired.iter().map(|u| Some(*u)).collect();
+                    kept.push(&arrow::compute::filter_record_batch(&batch, &mask)?)?;
                 }
                 Ok::<_, DataFusionError>(Some((d, kept)))
             }));
@@ -533,7 +532,7 @@ pub(crate) async fn run(
                 Some((d, kept)) => {
                     digest.merge(&d);
                     if !shared.overflow.load(Ordering::Relaxed) {
-                        parts.push(regroup(&plain, kept)?);
+                        parts.push(kept.finish()?);
                     }
                 }
                 None => gave_up = true,
@@ -614,10 +613,7 @@ fn finish(
         if fits(unpaired[0] + unpaired[1] + 2 * paired_again + again * per_bucket * 2) {
             let mut keys = legacy_keys;
             if let Some(r) = &refetch {
-                keys.retain(|k| {
-                    let i = bucket(*k, limits.bits);
-                    r[i / 64] >> (i % 64) & 1 == 0
-                });
+                keys.retain(|k| !in_bitmap(r, *k, limits.bits));
             }
             held = Some(Held {
                 target_schema: plain,
@@ -635,26 +631,6 @@ fn finish(
         held,
         unpaired,
     })
-}
-
-/// Batches of about 8192 rows, each owning its buffers.
-fn regroup(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
-    let mut group: Vec<RecordBatch> = Vec::new();
-    let mut rows = 0;
-    for b in batches {
-        rows += b.num_rows();
-        group.push(b);
-        if rows >= 8192 {
-            out.push(arrow::compute::concat_batches(schema, &group)?);
-            group.clear();
-            rows = 0;
-        }
-    }
-    if !group.is_empty() {
-        out.push(arrow::compute::concat_batches(schema, &group)?);
-    }
-    Ok(out)
 }
 
 /// The unpaired legacy rows: their buckets, and with `keys` their key hashes, the
