@@ -338,6 +338,9 @@ def main():
         xs = sorted(xs)
         return xs[len(xs) // 2]
 
+    if args.repeat == 0:
+        print("data ready (--repeat 0: nothing timed)")
+        return
     print(f"\nlineitem sf{sf}, case {args.case}"
           + ("" if args.case == "identical" else f", expected {expected}")
           + f", {args.repeat} runs, median (range)")

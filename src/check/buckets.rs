@@ -66,8 +66,8 @@ pub(crate) struct BucketPass {
     pub differing: Arc<Vec<u64>>,
     /// How many buckets differ.
     pub differing_buckets: u64,
-    /// The differing rows, when the matching pass ([`super::matching`]) found them in
-    /// its one read.
+    /// The differing rows, when the matching pass ([`super::matching`]) or the
+    /// streaming pass ([`super::stream`]) found them.
     pub held: Option<super::matching::Held>,
 }
 

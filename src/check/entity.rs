@@ -28,9 +28,9 @@ use datafusion::prelude::SessionContext;
 
 use super::buckets::{self, BucketPass, InBuckets};
 use super::diff_files::{self, DiffError, DiffWriter};
-use super::matching;
 use super::sql::{self, ident, key_match};
 use super::VerifyOptions;
+use super::{key_order, matching, stream};
 use crate::error::{Error, Result};
 use crate::normalize::rules::{lit, Tolerance};
 use crate::normalize::text::Texts;
@@ -292,6 +292,11 @@ impl Compactor {
             rows: 0,
             out: Vec::new(),
         }
+    }
+
+    /// The schema of the batches it makes.
+    pub(crate) fn schema(&self) -> &arrow::datatypes::SchemaRef {
+        &self.schema
     }
 
     pub(crate) fn push(
@@ -1531,11 +1536,20 @@ impl<'a> EntityRun<'a> {
         let rows = self.report.legacy_rows.max(self.report.target_rows);
         let bits = buckets::choose_bits(rows, self.opts.memory_limit / 4);
         let keys = self.keys_list("");
+        // SNAPDIFF_FIRST_PASS=table|narrow starts with that pass (to compare them).
+        let first = std::env::var("SNAPDIFF_FIRST_PASS").unwrap_or_default();
+        let pairs = self.report.legacy_rows.min(self.report.target_rows);
+        if (first.is_empty() || first == "stream")
+            && pairs * stream::LOG_BYTES_PER_ROW <= self.opts.memory_limit / 8
+        {
+            if let Some(pass) = self.streaming_pass(scope, bits).await? {
+                return Ok(pass);
+            }
+        }
         let clock = Instant::now();
-        // SNAPDIFF_NARROW_PASS=1 skips the matching pass (to compare the two).
         let matching_fits =
             matching::table_bytes(self.report.legacy_rows) <= self.opts.memory_limit / 8 * 3;
-        if matching_fits && std::env::var_os("SNAPDIFF_NARROW_PASS").is_none() {
+        if matching_fits && first != "narrow" {
             let l = self
                 .frame(&format!(
                     "SELECT sd_row_hash({keys}) AS __sd_kh, __h FROM {} WHERE {scope}",
@@ -1570,14 +1584,7 @@ impl<'a> EntityRun<'a> {
                         },
                         clock.elapsed().as_secs_f64()
                     ));
-                    return Ok(BucketPass {
-                        bits,
-                        legacy: m.legacy,
-                        target: m.target,
-                        differing: Arc::new(m.differing),
-                        differing_buckets: m.differing_buckets,
-                        held: m.held,
-                    });
+                    return Ok(m.into_pass(bits));
                 }
                 Ok(None) => self.debug(&format!(
                     "-- matching pass gave up: a shard of its table filled up, or a key hash is on thousands of rows ({:.2}s)",
@@ -1606,6 +1613,103 @@ impl<'a> EntityRun<'a> {
             clock.elapsed().as_secs_f64()
         ));
         Ok(pass)
+    }
+
+    /// The streaming pass ([`stream`]) over both views, each scan in key order
+    /// ([`key_order`]); `None` when a view is not a plain Parquet scan or the pass gave
+    /// up (then the matching pass runs).
+    async fn streaming_pass(&self, scope: &str, bits: u32) -> Result<Option<BucketPass>> {
+        let keys = self.keys_list("");
+        let clock = Instant::now();
+        let mut sides = Vec::new();
+        for view in [&self.legacy_view, &self.target_view] {
+            let df = self
+                .frame(&format!(
+                    "SELECT *, sd_row_hash({keys}) AS __sd_kh FROM {} WHERE {scope}",
+                    ident(view)
+                ))
+                .await?;
+            let task_ctx = Arc::new(df.task_ctx());
+            let plan = match df.create_physical_plan().await {
+                Ok(p) => p,
+                Err(e) => return Err(self.explain(e).await),
+            };
+            let layout = match key_order::layout(&plan, &self.key[0], &task_ctx).await {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    self.debug(
+                        "-- streaming pass skipped: a side is not a plain scan of Parquet files",
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(self.explain(e).await),
+            };
+            sides.push((plan, layout, task_ctx));
+        }
+        let partitions = self
+            .ctx
+            .state()
+            .config()
+            .target_partitions()
+            .min(sides[0].1.row_groups())
+            .min(sides[1].1.row_groups());
+        if partitions == 0 {
+            return Ok(None);
+        }
+        let mut plans = Vec::new();
+        let mut expected = Vec::new();
+        for (plan, layout, _) in &sides {
+            match key_order::rewrite(plan, layout, partitions) {
+                Ok(Some((p, rows))) => {
+                    plans.push(p);
+                    expected.push(rows);
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.explain(e).await),
+            }
+        }
+        let limits = stream::Limits {
+            table_bytes: self.opts.memory_limit / 8,
+            hold_bytes: self.opts.memory_limit / 4,
+            candidate_bytes: self.opts.memory_limit / 4,
+            row_bytes: self.row_bytes,
+            bits,
+        };
+        let ordered = if sides.iter().all(|s| s.1.by_statistics) {
+            "by key statistics"
+        } else {
+            "by path"
+        };
+        let [pl, pt]: [_; 2] = plans.try_into().expect("two sides");
+        let [el, et]: [_; 2] = expected.try_into().expect("two sides");
+        let task_ctx = sides[1].2.clone();
+        match stream::run([pl, pt], [el, et], &self.key[0], task_ctx, limits).await {
+            Ok(stream::Outcome::Done(m, stats)) => {
+                self.debug(&format!(
+                    "-- streaming pass: {} of {} key buckets differ, {} legacy and {} target rows unpaired, {}, {partitions} partition(s) ordered {ordered}; hot table up to {} entries, {} rows copied out of batches held too long, {} paired when let go, pairing {:.2}s (probing {:.2}s) ({:.2}s)",
+                    m.differing_buckets,
+                    1u64 << bits,
+                    m.unpaired[0],
+                    m.unpaired[1],
+                    if m.held.is_some() { "held" } else { "too many to hold" },
+                    stats.hot_slots,
+                    stats.copied,
+                    stats.copied_paired,
+                    stats.pairing.as_secs_f64(),
+                    stats.probing.as_secs_f64(),
+                    clock.elapsed().as_secs_f64()
+                ));
+                Ok(Some(m.into_pass(bits)))
+            }
+            Ok(stream::Outcome::GaveUp(why)) => {
+                self.debug(&format!(
+                    "-- streaming pass gave up: {why} ({:.2}s)",
+                    clock.elapsed().as_secs_f64()
+                ));
+                Ok(None)
+            }
+            Err(e) => Err(self.explain(e).await),
+        }
     }
 
     /// Whether the diff starts with the narrow pass: it needs a key, digests that cover
@@ -1720,46 +1824,65 @@ impl<'a> EntityRun<'a> {
         self.hold_candidates(schemas, sides)
     }
 
-    /// The rows of the matching pass as candidate tables (see
-    /// [`Self::fetch_candidates`]): the held target rows, and the unpaired legacy rows
-    /// read again by their key hashes. The buckets of key hashes that also paired are
-    /// read again from both sides, their held rows dropped first.
+    /// The rows of the matching or streaming pass as candidate tables (see
+    /// [`Self::fetch_candidates`]): the held rows, and (matching pass) the unpaired
+    /// legacy rows read again by their key hashes. The buckets of key hashes that also
+    /// paired are read again from both sides, their held rows dropped first.
     async fn take_held(
         &self,
         pass: &BucketPass,
         held: matching::Held,
         scope: &str,
     ) -> Result<(String, String, u64, u64)> {
-        let mut target = held.target;
         let none = Arc::new(vec![0u64; pass.differing.len()]);
         let refetch = held.refetch.clone().unwrap_or(none);
-        if held.refetch.is_some() {
-            let drop_refetched =
-                |b: &RecordBatch| -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-                    let kh = b
-                        .column(b.schema().index_of("__sd_kh")?)
-                        .as_primitive::<arrow::datatypes::UInt64Type>();
-                    let keep: arrow::array::BooleanArray = kh
-                        .values()
-                        .iter()
-                        .map(|k| Some(!buckets::in_bitmap(&refetch, *k, pass.bits)))
-                        .collect();
-                    arrow::compute::filter_record_batch(b, &keep)
-                };
-            for b in target.iter_mut().flatten() {
-                *b = drop_refetched(b)
+        let drop_refetched = |parts: &mut Vec<Vec<RecordBatch>>| -> Result<()> {
+            if held.refetch.is_none() {
+                return Ok(());
+            }
+            for b in parts.iter_mut().flatten() {
+                let kh =
+                    b.column(b.schema().index_of("__sd_kh").map_err(|e| {
+                        Error::internal(format!("held rows have no key hash: {e}"))
+                    })?)
+                    .as_primitive::<arrow::datatypes::UInt64Type>();
+                let keep: arrow::array::BooleanArray = kh
+                    .values()
+                    .iter()
+                    .map(|k| Some(!buckets::in_bitmap(&refetch, *k, pass.bits)))
+                    .collect();
+                *b = arrow::compute::filter_record_batch(b, &keep)
                     .map_err(|e| Error::internal(format!("cannot drop held rows: {e}")))?;
             }
-        }
-        let share = (held.legacy_keys.len() as f64
-            + refetch.iter().map(|w| w.count_ones() as f64).sum::<f64>())
-            / pass.buckets() as f64;
-        let unpaired = InBuckets::over("__sd_in_unpaired", pass.bits, refetch.clone(), 1, 0)
-            .or_keys(held.legacy_keys);
-        let (legacy_schema, legacy) = self.fetch_side(0, unpaired, share, scope).await?;
+            Ok(())
+        };
+        let mut target = held.target;
+        drop_refetched(&mut target)?;
+        let again = || InBuckets::over("__sd_in_refetched", pass.bits, refetch.clone(), 1, 0);
+        let (legacy_schema, legacy) = match held.legacy {
+            Some((schema, mut legacy)) => {
+                drop_refetched(&mut legacy)?;
+                if held.refetch.is_some() {
+                    let share = refetch.iter().map(|w| w.count_ones() as f64).sum::<f64>()
+                        / pass.buckets() as f64;
+                    legacy.extend(self.fetch_side(0, again(), share, scope).await?.1);
+                }
+                (schema, legacy)
+            }
+            None => {
+                let share = (held.legacy_keys.len() as f64
+                    + refetch.iter().map(|w| w.count_ones() as f64).sum::<f64>())
+                    / pass.buckets() as f64;
+                let unpaired =
+                    InBuckets::over("__sd_in_unpaired", pass.bits, refetch.clone(), 1, 0)
+                        .or_keys(held.legacy_keys);
+                self.fetch_side(0, unpaired, share, scope).await?
+            }
+        };
         if held.refetch.is_some() {
-            let again = InBuckets::over("__sd_in_refetched", pass.bits, refetch, 1, 0);
-            target.extend(self.fetch_side(1, again, share, scope).await?.1);
+            let share =
+                refetch.iter().map(|w| w.count_ones() as f64).sum::<f64>() / pass.buckets() as f64;
+            target.extend(self.fetch_side(1, again(), share, scope).await?.1);
         }
         self.hold_candidates(vec![legacy_schema, held.target_schema], [legacy, target])
     }

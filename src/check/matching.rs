@@ -221,8 +221,11 @@ fn allocate(per_shard: usize) -> Vec<Mutex<Shard>> {
     first
 }
 
-/// What the pass holds for the diff.
+/// What the pass (or the streaming pass, [`super::stream`]) holds for the diff.
 pub(crate) struct Held {
+    /// The unpaired legacy rows with their schema, when the pass holds them (the
+    /// streaming pass); else they are read again by `legacy_keys`.
+    pub legacy: Option<(SchemaRef, Vec<Vec<RecordBatch>>)>,
     /// The schema of the held target rows: every column of the view, text and binary
     /// as plain arrays, and the key hash `__sd_kh`.
     pub target_schema: SchemaRef,
@@ -248,6 +251,20 @@ pub(crate) struct Matched {
     pub held: Option<Held>,
     /// Unpaired rows of each side.
     pub unpaired: [u64; 2],
+}
+
+impl Matched {
+    /// The pass as the diff goes on from it, over buckets of `bits` bits.
+    pub(crate) fn into_pass(self, bits: u32) -> super::buckets::BucketPass {
+        super::buckets::BucketPass {
+            bits,
+            legacy: self.legacy,
+            target: self.target,
+            differing: Arc::new(self.differing),
+            differing_buckets: self.differing_buckets,
+            held: self.held,
+        }
+    }
 }
 
 /// Limits of one pass.
@@ -616,6 +633,7 @@ fn finish(
                 keys.retain(|k| !in_bitmap(r, *k, limits.bits));
             }
             held = Some(Held {
+                legacy: None,
                 target_schema: plain,
                 target: target_rows,
                 legacy_keys: Arc::new(keys),

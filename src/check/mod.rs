@@ -9,10 +9,12 @@
 pub(crate) mod buckets;
 pub(crate) mod diff_files;
 pub mod entity;
+pub(crate) mod key_order;
 pub(crate) mod matching;
 pub mod memory;
 pub mod session;
 pub mod sql;
+pub(crate) mod stream;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -312,6 +312,56 @@ fn value64(kind: u64, v: u64) -> u64 {
     mix(v ^ kind, HIGH)
 }
 
+/// The hashes of the values last seen in one view array, by their view. Within an array,
+/// equal views are equal values: a short value lies whole in its view, and a longer one
+/// is named by buffer, offset and length (values decoded from a Parquet dictionary page
+/// share the dictionary's bytes, so a repeated value has one view). Low-cardinality text
+/// (flags, modes, statuses) is then hashed once a batch instead of once a row. A column
+/// whose values rarely repeat turns the cache off after a few hundred misses.
+struct ViewCache {
+    keys: Box<[u128; VIEW_CACHE]>,
+    hashes: Box<[u64; VIEW_CACHE]>,
+    hits: u32,
+    misses: u32,
+    off: bool,
+}
+
+const VIEW_CACHE: usize = 256;
+
+impl ViewCache {
+    fn new() -> ViewCache {
+        ViewCache {
+            // No view has the length u32::MAX (lengths are at most i32::MAX).
+            keys: Box::new([u128::MAX; VIEW_CACHE]),
+            hashes: Box::new([0; VIEW_CACHE]),
+            hits: 0,
+            misses: 0,
+            off: false,
+        }
+    }
+
+    #[inline(always)]
+    fn get(&mut self, view: u128, hash: impl FnOnce() -> u64) -> u64 {
+        if self.off {
+            return hash();
+        }
+        let x = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+        let i = (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize;
+        if self.keys[i] == view {
+            self.hits += 1;
+            return self.hashes[i];
+        }
+        let h = hash();
+        self.keys[i] = view;
+        self.hashes[i] = h;
+        self.misses += 1;
+        if self.misses == 512 && self.hits < 512 {
+            self.off = true;
+        }
+        h
+    }
+}
+
 impl Enc {
     /// Fold every value of this column into its row's state.
     fn fold_into(&self, state: &mut [u64]) {
@@ -324,7 +374,7 @@ impl Enc {
         fn fold(
             state: &mut [u64],
             nulls: &Option<arrow::buffer::NullBuffer>,
-            f: impl Fn(usize) -> u64,
+            mut f: impl FnMut(usize) -> u64,
         ) {
             match nulls {
                 None => {
@@ -377,8 +427,11 @@ impl Enc {
             }
             Enc::StrView(a) => {
                 let a = a.as_string_view();
+                let mut cache = ViewCache::new();
                 fold(state, &nulls, |i| {
-                    xxh3_64_with_seed(a.value(i).as_bytes(), TEXT)
+                    cache.get(a.views()[i], || {
+                        xxh3_64_with_seed(a.value(i).as_bytes(), TEXT)
+                    })
                 })
             }
             Enc::Bin(a) => {
@@ -387,7 +440,10 @@ impl Enc {
             }
             Enc::BinView(a) => {
                 let a = a.as_binary_view();
-                fold(state, &nulls, |i| xxh3_64_with_seed(a.value(i), BIN))
+                let mut cache = ViewCache::new();
+                fold(state, &nulls, |i| {
+                    cache.get(a.views()[i], || xxh3_64_with_seed(a.value(i), BIN))
+                })
             }
             Enc::Bool(a) => {
                 let a = a.as_boolean();
@@ -469,6 +525,41 @@ mod tests {
         let z = h(vec![Arc::new(Float64Array::from(vec![0.0, f64::NAN]))]);
         let w = h(vec![Arc::new(Float64Array::from(vec![-0.0, -f64::NAN]))]);
         assert_eq!(z, w);
+    }
+
+    #[test]
+    fn repeated_views_hash_as_their_values() {
+        use arrow::array::{BinaryArray, BinaryViewArray, StringViewBuilder};
+        // Short and long values, repeated (long ones deduplicated into one place, as a
+        // Parquet dictionary page gives them) and not, with NULLs; then values that do
+        // not repeat, past the point where the cache turns itself off.
+        let word = |i: usize| match i % 7 {
+            0 => "R".to_string(),
+            1 => "TAKE BACK RETURN".to_string(),
+            2 => String::new(),
+            3 => "DELIVER IN PERSON".to_string(),
+            4 => format!("long and unique value number {i}"),
+            5 => format!("u{i}"),
+            _ => "MAIL".to_string(),
+        };
+        let values: Vec<Option<String>> = (0..3000)
+            .map(|i| (i % 11 != 10).then(|| word(i)))
+            .chain((0..2000).map(|i| Some(format!("no repeat {i} of a long text"))))
+            .collect();
+        let mut b = StringViewBuilder::new().with_deduplicate_strings();
+        for v in &values {
+            b.append_option(v.as_deref());
+        }
+        let view: ArrayRef = Arc::new(b.finish());
+        let plain: ArrayRef = Arc::new(StringArray::from(values.clone()));
+        assert_eq!(h(vec![view]), h(vec![plain]));
+        let bytes: Vec<Option<&[u8]>> = values
+            .iter()
+            .map(|v| v.as_deref().map(str::as_bytes))
+            .collect();
+        let bin_view: ArrayRef = Arc::new(BinaryViewArray::from(bytes.clone()));
+        let bin: ArrayRef = Arc::new(BinaryArray::from(bytes));
+        assert_eq!(h(vec![bin_view]), h(vec![bin]));
     }
 
     #[test]

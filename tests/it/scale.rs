@@ -1,5 +1,5 @@
-//! The diff at scale: the matching pass, and the narrow pass with a memory budget small
-//! enough to force chunks and rounds, must find exactly the same.
+//! The diff at scale: the streaming pass, the matching pass, and the narrow pass with a
+//! memory budget small enough to force chunks and rounds, must find exactly the same.
 
 use std::path::Path;
 
@@ -43,38 +43,51 @@ fn diff_of(root: &Path) -> serde_json::Value {
     report["entities"][0]["diff"].clone()
 }
 
+/// `snapdiff diff legacy target --key id` with every check, its report and its diff files
+/// in `report`, the SQL and the passes' figures on stderr; `limit` for `--memory-limit`,
+/// and `first` the pass to start with (`SNAPDIFF_FIRST_PASS`, else the streaming pass).
+fn diff_by_id(
+    legacy: &Path,
+    target: &Path,
+    report: &Path,
+    limit: Option<&str>,
+    first: Option<&str>,
+) -> (i32, String, String) {
+    let mut args = vec![
+        "diff",
+        legacy.to_str().unwrap(),
+        target.to_str().unwrap(),
+        "--key",
+        "id",
+        "--checks",
+        "count,hash,diff",
+        "--report",
+        report.to_str().unwrap(),
+        "--format",
+        "json,diffs",
+        "-q",
+    ];
+    if let Some(l) = limit {
+        args.extend(["--memory-limit", l]);
+    }
+    let mut c = cmd(&args);
+    c.env("SNAPDIFF_DEBUG_SQL", "1");
+    if let Some(first) = first {
+        c.env("SNAPDIFF_FIRST_PASS", first);
+    }
+    output(c.output().expect("snapdiff runs"))
+}
+
 #[test]
 fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
     let dir = tempdir();
     let d = dir.path();
     write_inputs(d);
     let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
-    let diff = |report: &str, limit: Option<&str>, narrow: bool| {
-        let mut args = vec![
-            "diff",
-            a.to_str().unwrap(),
-            b.to_str().unwrap(),
-            "--key",
-            "id",
-            "--checks",
-            "count,hash,diff",
-            "--report",
-            report,
-            "--format",
-            "json,diffs",
-            "-q",
-        ];
-        if let Some(l) = limit {
-            args.extend(["--memory-limit", l]);
-        }
-        let mut c = cmd(&args);
-        c.env("SNAPDIFF_DEBUG_SQL", "1");
-        if narrow {
-            c.env("SNAPDIFF_NARROW_PASS", "1");
-        }
-        output(c.output().expect("snapdiff runs"))
+    let diff = |report: &str, limit: Option<&str>, first: Option<&str>| {
+        diff_by_id(&a, &b, Path::new(report), limit, first)
     };
-    let (free, small, narrow) = (d.join("free"), d.join("small"), d.join("narrow"));
+    let [free, table, small, narrow] = ["free", "table", "small", "narrow"].map(|r| d.join(r));
     // "candidates: N rows in K chunk(s), D diffed in up to R round(s), in S s"
     let figures = |err: &str| -> (u64, u64, u64, u64) {
         let line = err
@@ -90,8 +103,23 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
             .unwrap_or_else(|| panic!("no {prefix} line:\n{err}"))
             .to_string()
     };
-    let (code, out, err) = diff(free.to_str().unwrap(), None, false);
+    let (code, out, err) = diff(free.to_str().unwrap(), None, None);
     assert_eq!(code, 1, "{out}{err}");
+    // The streaming pass reads both sides once and holds exactly the differing keys'
+    // rows: the legacy side's 100,000 changed and 20,000 missing, the target's 100,000
+    // changed and 100 extra. One chunk, one round.
+    let line = pass_line(&err, "-- streaming pass: ");
+    assert!(
+        line.contains(" 120000 legacy and 100100 target rows unpaired, held, 1 partition(s) ordered by key statistics;"),
+        "{line}"
+    );
+    assert!(!err.contains("-- matching pass"), "{err}");
+    assert!(!err.contains("-- narrow pass"), "{err}");
+    assert_eq!(figures(&err), (220_100, 1, 220_100, 1), "{err}");
+
+    let (code, out, err) = diff(table.to_str().unwrap(), None, Some("table"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!err.contains("-- streaming pass"), "{err}");
     // The matching pass holds the target's unpaired rows (100,000 changed, 100 extra)
     // and reads again the legacy side's (100,000 changed, 20,000 missing): exactly the
     // differing keys' rows, nothing equal to drop, one chunk, one round.
@@ -108,12 +136,19 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
         "{err}"
     );
 
-    // With 64 MiB, the 100,100 unpaired target rows (about 108 bytes each) do not fit
-    // an eighth: the matching pass keeps none, and the differing buckets are fetched
-    // from both sides, as after the narrow pass. Those candidates do not fit a quarter
-    // of 64 MiB either: they are fetched in chunks, and each chunk is diffed in rounds.
-    let (code, out, err) = diff(small.to_str().unwrap(), Some("64M"), false);
+    // With 64 MiB, the 220,100 rows that differ do not fit the streaming pass's tables
+    // (an eighth): it gives up, and the matching pass runs. Its 220,100 unpaired rows
+    // (about 108 bytes each) do not fit an eighth either: it keeps none, and the
+    // differing buckets are fetched from both sides, as after the narrow pass. Those
+    // candidates do not fit a quarter of 64 MiB: they are fetched in chunks, and each
+    // chunk is diffed in rounds.
+    let (code, out, err) = diff(small.to_str().unwrap(), Some("64M"), None);
     assert_eq!(code, 1, "{out}{err}");
+    let line = pass_line(&err, "-- streaming pass gave up: ");
+    assert!(
+        line.contains("the waiting rows' tables outgrew their 8388608 bytes"),
+        "{line}"
+    );
     let line = pass_line(&err, "-- matching pass: ");
     assert!(line.contains("too many to hold"), "{line}");
     let (small_rows, chunks, small_diffed, rounds) = figures(&err);
@@ -122,9 +157,10 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
     assert!(chunks >= 2 && rounds >= 2, "{err}");
 
     // The narrow pass, in the same budget: the same candidates, chunks and rounds.
-    let (code, out, err) = diff(narrow.to_str().unwrap(), Some("64M"), true);
+    let (code, out, err) = diff(narrow.to_str().unwrap(), Some("64M"), Some("narrow"));
     assert_eq!(code, 1, "{out}{err}");
     assert!(!err.contains("-- matching pass"), "{err}");
+    assert!(!err.contains("-- streaming pass"), "{err}");
     pass_line(&err, "-- narrow pass: ");
     let (narrow_rows, narrow_chunks, narrow_diffed, narrow_rounds) = figures(&err);
     assert_eq!(
@@ -145,6 +181,11 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
     );
     assert_eq!(
         f,
+        diff_of(&table),
+        "the same findings from the matching pass"
+    );
+    assert_eq!(
+        f,
         diff_of(&narrow),
         "the same findings from the narrow pass"
     );
@@ -152,7 +193,7 @@ fn a_small_memory_budget_means_more_chunks_and_rounds_and_the_same_findings() {
     // Every missing key is in the file, once.
     let ctx = datafusion::prelude::SessionContext::new();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for root in [&free, &small, &narrow] {
+    for root in [&free, &table, &small, &narrow] {
         let dir = std::fs::read_dir(root)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -256,46 +297,35 @@ fn sides_in_any_key_order_give_the_same_findings_from_either_pass() {
         });
     }
     let a = d.join("a.parquet");
-    let diff = |target: &str, report: &str, narrow: bool| {
-        let mut c = cmd(&[
-            "diff",
-            a.to_str().unwrap(),
-            d.join(target).to_str().unwrap(),
-            "--key",
-            "id",
-            "--checks",
-            "count,hash,diff",
-            "--report",
-            d.join(report).to_str().unwrap(),
-            "--format",
-            "json,diffs",
-            "-q",
-        ]);
-        c.env("SNAPDIFF_DEBUG_SQL", "1");
-        if narrow {
-            c.env("SNAPDIFF_NARROW_PASS", "1");
-        }
-        output(c.output().expect("snapdiff runs"))
+    let diff = |target: &str, report: &str, first: &str| {
+        diff_by_id(&a, &d.join(target), &d.join(report), None, Some(first))
     };
     let mut findings = Vec::new();
-    for (target, narrow) in [
-        ("sorted.parquet", false),
-        ("shuffled.parquet", false),
-        ("shuffled.parquet", true),
+    for (target, first) in [
+        ("sorted.parquet", "stream"),
+        ("shuffled.parquet", "stream"),
+        ("sorted.parquet", "table"),
+        ("shuffled.parquet", "table"),
+        ("shuffled.parquet", "narrow"),
     ] {
-        let report = format!("{target}-{narrow}");
-        let (code, out, err) = diff(target, &report, narrow);
+        let report = format!("{target}-{first}");
+        let (code, out, err) = diff(target, &report, first);
         assert_eq!(code, 1, "{out}{err}");
-        if narrow {
-            assert!(err.contains("-- narrow pass: "), "{err}");
-        } else {
-            // Whatever order the target arrives in, exactly the 200 changed rows of
-            // each side are unpaired.
-            assert!(
-                err.contains(" 200 legacy and 200 target rows unpaired, the target's held"),
-                "{err}"
-            );
-        }
+        // Whatever order the target arrives in, exactly the 200 changed rows of each
+        // side are unpaired.
+        let (pass, expected) = match first {
+            "stream" => (
+                "-- streaming pass: ",
+                " 200 legacy and 200 target rows unpaired, held,",
+            ),
+            "table" => (
+                "-- matching pass: ",
+                " 200 legacy and 200 target rows unpaired, the target's held",
+            ),
+            _ => ("-- narrow pass: ", ""),
+        };
+        let line = err.lines().find(|l| l.starts_with(pass));
+        assert!(line.is_some_and(|l| l.contains(expected)), "{err}");
         findings.push(diff_of(&d.join(report)));
     }
     let s = &findings[0];
@@ -307,5 +337,47 @@ fn sides_in_any_key_order_give_the_same_findings_from_either_pass() {
         &findings[1], s,
         "the same findings, samples included, in either order"
     );
-    assert_eq!(&findings[2], s, "the same findings from the narrow pass");
+    for f in &findings[2..] {
+        assert_eq!(
+            f, s,
+            "the same findings from the matching and narrow passes"
+        );
+    }
+}
+
+#[test]
+fn a_key_on_thousands_of_rows_falls_back_from_pass_to_pass_with_the_same_findings() {
+    let dir = tempdir();
+    let d = dir.path();
+    // Key 1 on 5,000 rows of each side, their `a` all different; keys 2 to 1001 equal.
+    for (file, sign) in [("a.parquet", 1), ("b.parquet", -1)] {
+        write_parquet_sql(
+            &d.join(file),
+            &format!(
+                "SELECT CASE WHEN value <= 5000 THEN 1 ELSE value - 4999 END AS id, \
+                 value * CASE WHEN value <= 5000 THEN {sign} ELSE 1 END AS a \
+                 FROM generate_series(1, 6000)"
+            ),
+        );
+    }
+    let diff = |report: &str, first: &str| {
+        let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
+        diff_by_id(&a, &b, &d.join(report), None, Some(first))
+    };
+    let (code, out, err) = diff("stream", "stream");
+    assert_eq!(code, 1, "{out}{err}");
+    // The streaming pass and the matching pass give up, and the narrow pass runs.
+    assert!(
+        err.contains("-- streaming pass gave up: a key hash is on more than 4096 waiting rows"),
+        "{err}"
+    );
+    assert!(err.contains("-- matching pass gave up: "), "{err}");
+    assert!(err.contains("-- narrow pass: 1 of "), "{err}");
+    let (code, out, err) = diff("narrow", "narrow");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!err.contains("-- streaming pass"), "{err}");
+    let f = diff_of(&d.join("stream"));
+    assert_eq!(f, diff_of(&d.join("narrow")));
+    assert_eq!(f["duplicate_keys_legacy"], 1, "{f}");
+    assert_eq!(f["duplicate_keys_target"], 1, "{f}");
 }
