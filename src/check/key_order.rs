@@ -256,6 +256,9 @@ fn start(md: &ParquetMetaData, g: usize) -> i64 {
         .unwrap_or_else(|| col.data_page_offset())
 }
 
+/// A rewritten plan, and the rows each of its partitions reads.
+type Rewritten = (Arc<dyn ExecutionPlan>, Vec<u64>);
+
 /// `plan` with its scan replaced by one reading `layout`'s row groups in order over
 /// `partitions` partitions of about equal rows; with the rows each partition reads.
 /// `None` when some partition would get no row group.
@@ -263,7 +266,7 @@ pub(crate) fn rewrite(
     plan: &Arc<dyn ExecutionPlan>,
     layout: &Layout,
     partitions: usize,
-) -> Result<Option<(Arc<dyn ExecutionPlan>, Vec<u64>)>> {
+) -> Result<Option<Rewritten>> {
     let total: u64 = layout.groups.iter().map(|g| g.2).sum();
     let n = partitions.max(1);
     let mut parts: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];

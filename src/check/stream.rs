@@ -76,7 +76,8 @@ fn misaligned(waiting: u64, read: u64, partitions: u64) -> bool {
     waiting > (1 << 20) + 4 * LAG * partitions + read / 4
 }
 
-/// What the pass ended with.
+/// What the pass ended with (once a pass: the size of `Done` does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outcome {
     Done(Matched, Stats),
     /// Why the pass gave up; the caller runs the matching pass instead.
@@ -491,7 +492,7 @@ impl Part {
             }) {
                 for _ in 0..k {
                     let s = self.queue.pop_front().expect("k rows before it");
-                    self.to_hot(s, cur, released, log)?;
+                    self.move_to_hot(s, cur, released, log)?;
                 }
                 let q = self.queue.pop_front().expect("the row found");
                 released.push(q[2]);
@@ -509,9 +510,9 @@ impl Part {
             self.misses = 0;
             for _ in 0..look {
                 let s = self.queue.pop_front().expect("look rows");
-                self.to_hot(s, cur, released, log)?;
+                self.move_to_hot(s, cur, released, log)?;
             }
-            if !self.queue.front().is_some_and(|f| side_of(f[2]) != side) {
+            if self.queue.front().is_none_or(|f| side_of(f[2]) == side) {
                 break;
             }
         }
@@ -527,7 +528,7 @@ impl Part {
     }
 
     /// Row `e` leaves the queue for the hot table, pairing there if it can.
-    fn to_hot(
+    fn move_to_hot(
         &mut self,
         e: Entry,
         cur: &mut Current,
@@ -571,7 +572,7 @@ impl Part {
                 break;
             }
             let f = self.queue.pop_front().expect("a front");
-            self.to_hot(f, &mut none, released, log)?;
+            self.move_to_hot(f, &mut none, released, log)?;
         }
         Ok(())
     }
@@ -740,10 +741,7 @@ impl Shared {
         // Its rows still queued go to the hot table first, where they may pair (and if
         // that leaves the batch with no waiting row, the next one is the oldest).
         let mut log = Vec::new();
-        loop {
-            let Some(oldest) = part.lives[side].oldest() else {
-                break;
-            };
+        while let Some(oldest) = part.lives[side].oldest() {
             let mut released = Vec::new();
             part.unqueue(side, oldest, &mut released, &mut log)
                 .map_err(|_| too_long())?;
