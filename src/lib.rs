@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod normalize;
@@ -22,6 +23,7 @@ pub mod secrets;
 pub mod snapshot;
 pub mod spec;
 pub mod storage;
+pub mod suggest;
 
 pub use error::{Error, ErrorKind, Result};
 

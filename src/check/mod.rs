@@ -4,17 +4,14 @@
 //! `target.<table>`, and every snapdiff function) in a DataFusion session (on a cluster,
 //! a remote one, beside a local one for what only this process holds), verifies each
 //! entity and query check ([`entity`]), runs the invariants, and applies the thresholds.
-//! The SQL of every check is in `queries/*.sql` ([`sql`]).
+//! The SQL of every check is in `queries/*.sql` ([`crate::engine::templates`]).
 
-pub(crate) mod buckets;
-pub(crate) mod diff_files;
+mod aggregate;
+mod count;
+pub(crate) mod diff;
 pub mod entity;
-pub(crate) mod key_order;
-pub(crate) mod matching;
-pub mod memory;
-pub mod session;
-pub mod sql;
-pub(crate) mod stream;
+mod hash;
+mod multiset;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,7 +21,10 @@ use crate::progress::Progress;
 use crate::report::{InvariantReport, Outcome, RunSummary, Status};
 use crate::spec::Spec;
 
-pub use session::{choose_run, new_session, register_run, session_with_memory, LoadedRun};
+use crate::engine::templates as sql;
+use crate::engine::{choose_run, register_run, session_with_budget, Budget, LoadedRun};
+
+pub use diff::first_pass::FirstPass;
 
 /// How to verify, beyond what the spec says.
 #[derive(Debug, Clone)]
@@ -39,11 +39,14 @@ pub struct VerifyOptions {
     /// Where every differing row is written (`<entity>/missing.parquet`, ...); a
     /// temporary folder, removed afterwards, when `None`.
     pub diffs_dir: Option<PathBuf>,
-    /// The memory budget in bytes ([`memory`]): bigger data means more passes, never
-    /// more memory.
-    pub memory_limit: u64,
+    /// The memory budget (`--memory-limit`, [`Budget`]): bigger data means more passes,
+    /// never more memory.
+    pub budget: Budget,
     /// Where the checks run: in this process, or on a Ballista cluster.
-    pub engine: crate::cluster::Engine,
+    pub engine: crate::engine::Engine,
+    /// The diff's first pass to start with, to compare the passes (the binary reads
+    /// `SNAPDIFF_FIRST_PASS`); `None` tries each in turn ([`FirstPass::choose`]).
+    pub first_pass: Option<FirstPass>,
 }
 
 /// Sample rows kept of each kind of difference unless asked otherwise.
@@ -57,8 +60,9 @@ impl VerifyOptions {
             target_run: None,
             sample_rows: DEFAULT_SAMPLE_ROWS,
             diffs_dir: None,
-            memory_limit: memory::default_limit(),
-            engine: crate::cluster::Engine::InProcess,
+            budget: Budget::default(),
+            engine: crate::engine::Engine::InProcess,
+            first_pass: None,
         }
     }
 }
@@ -75,8 +79,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn verify(spec: &Spec, opts: &VerifyOptions, progress: &dyn Progress) -> Result<Outcome> {
     let rt = runtime()?;
     // An unreachable scheduler is said before the runs are read and checked.
-    if let crate::cluster::Engine::Ballista { host, port } = &opts.engine {
-        rt.block_on(crate::cluster::reachable(host, *port))?;
+    if let crate::engine::Engine::Ballista { host, port } = &opts.engine {
+        rt.block_on(crate::engine::remote::reachable(host, *port))?;
     }
     let legacy = choose_run(&opts.snapshot_root, "legacy", opts.legacy_run.as_deref())?;
     let target = choose_run(&opts.snapshot_root, "target", opts.target_run.as_deref())?;
@@ -93,9 +97,9 @@ pub async fn verify_runs(
 ) -> Result<Outcome> {
     let clock = Instant::now();
     let ctx = match &opts.engine {
-        crate::cluster::Engine::InProcess => session_with_memory(opts.memory_limit),
-        crate::cluster::Engine::Ballista { host, port } => {
-            crate::cluster::remote_session(host, *port, opts.memory_limit).await?
+        crate::engine::Engine::InProcess => session_with_budget(&opts.budget),
+        crate::engine::Engine::Ballista { host, port } => {
+            crate::engine::remote::remote_session(host, *port, &opts.budget).await?
         }
     };
     register_run(&ctx, legacy).await?;
@@ -107,13 +111,13 @@ pub async fn verify_runs(
         let fail = |e: datafusion::error::DataFusionError| {
             let err = Error::source(format!("invariant {}: the SQL fails: {e}", inv.name));
             if opts.engine.is_distributed() {
-                err.with_hint(crate::cluster::failed_query_hint(&opts.engine))
+                err.with_hint(crate::engine::remote::failed_query_hint(&opts.engine))
             } else {
                 err
             }
         };
         let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
-        let b = crate::query::sql(&ctx, &q)
+        let b = crate::engine::sql::sql(&ctx, &q)
             .await
             .map_err(fail)?
             .collect()
@@ -128,7 +132,7 @@ pub async fn verify_runs(
                     .map(|a| a.value(0) as u64)
             })
             .unwrap_or(0);
-        let sample = crate::query::sql(
+        let sample = crate::engine::sql::sql(
             &ctx,
             &format!(
                 "SELECT * FROM {} AS v LIMIT {}",
@@ -141,7 +145,7 @@ pub async fn verify_runs(
         .collect()
         .await
         .map_err(fail)?;
-        let rows = entity::rows(&sample, false);
+        let rows = crate::engine::rows::rows(&sample, false);
         let max = inv
             .thresholds
             .over(&spec.file.thresholds)
@@ -191,7 +195,7 @@ pub async fn verify_entities(
     // What cannot go to a cluster (the diff files, rows held in memory) is queried in
     // this process.
     let local = if opts.engine.is_distributed() {
-        session_with_memory(opts.memory_limit)
+        session_with_budget(&opts.budget)
     } else {
         ctx.clone()
     };

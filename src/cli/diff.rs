@@ -10,7 +10,7 @@ use clap::Args;
 use snapdiff::check::{self, VerifyOptions};
 use snapdiff::report::store::{self, Formats, PendingReport};
 use snapdiff::report::{Outcome, Report, RunSummary, SpecInfo, Status};
-use snapdiff::spec::{EntityDef, Thresholds};
+use snapdiff::spec::{CheckKind, EntityDef, EntityKind, Thresholds};
 use snapdiff::{EXIT_DIFFERENCES, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -104,16 +104,18 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         .build()?;
     let memory_limit = args
         .memory_limit
-        .unwrap_or_else(snapdiff::check::memory::default_limit);
+        .unwrap_or_else(snapdiff::engine::memory::default_limit);
+    let mut checks = Vec::new();
     for c in &args.checks {
-        if !snapdiff::spec::checks::ENTITY_CHECKS.contains(&c.as_str()) {
-            anyhow::bail!(
+        match CheckKind::entity_check(c) {
+            Some(k) => checks.push(k),
+            None => anyhow::bail!(
                 "--checks {c}: not a check; choose from {}",
-                snapdiff::spec::checks::ENTITY_CHECKS.join(", ")
-            );
+                CheckKind::entity_names().join(", ")
+            ),
         }
     }
-    let ctx = check::session_with_memory(memory_limit);
+    let ctx = snapdiff::engine::session_with_budget(&snapdiff::engine::Budget::new(memory_limit));
     let (a, b) = rt.block_on(async {
         let a = snapdiff::query::register_input(&ctx, &args.a, "legacy", &args.snapshots).await?;
         let b = snapdiff::query::register_input(&ctx, &args.b, "target", &args.snapshots).await?;
@@ -189,7 +191,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         .map_err(|(c, e)| anyhow::anyhow!("column {c}: {e}"))?;
     let def = EntityDef {
         name: "diff".into(),
-        kind: "entity",
+        kind: EntityKind::Entity,
         key: args.key.clone(),
         legacy_sql: "SELECT * FROM legacy.t".into(),
         target_sql: "SELECT * FROM target.t".into(),
@@ -200,7 +202,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         target_filter: None,
         sample: None,
         keys_file: None,
-        checks: args.checks.clone(),
+        checks,
         normalize,
         thresholds: Thresholds::default(),
     };
@@ -212,7 +214,8 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     };
     let mut opts = VerifyOptions::new(&args.snapshots);
     opts.sample_rows = args.samples;
-    opts.memory_limit = memory_limit;
+    opts.budget = snapdiff::engine::Budget::new(memory_limit);
+    opts.first_pass = super::first_pass()?;
     opts.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
     let clock = std::time::Instant::now();
     let entities = rt.block_on(check::verify_entities(

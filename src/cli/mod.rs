@@ -47,6 +47,12 @@ pub enum Command {
 /// Parse the arguments, run the command, and turn its outcome into an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(
+        cli.command,
+        Command::BallistaScheduler(_) | Command::BallistaExecutor(_)
+    ) {
+        init_log();
+    }
     let result = match cli.command {
         Command::Run(args) => verify::run(args),
         Command::Extract(args) => extract::run(args),
@@ -86,10 +92,48 @@ pub fn report_error(e: &anyhow::Error) {
     eprintln!("{}", snapdiff::secrets::scrub(&text));
 }
 
+/// The library's diagnostics to standard error: what `RUST_LOG` asks (nothing when it
+/// is unset), and with `SNAPDIFF_DEBUG_SQL` set, every check's SQL and the diff's
+/// passes (target `snapdiff::sql`, printed as they are, SQL ready to paste).
+fn init_log() {
+    use std::io::Write;
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"));
+    if std::env::var_os("SNAPDIFF_DEBUG_SQL").is_some() {
+        b.filter_module(snapdiff::check::entity::SQL_LOG, log::LevelFilter::Debug);
+    }
+    let _ = b
+        .format(|buf, record| {
+            if record.target() == snapdiff::check::entity::SQL_LOG {
+                writeln!(buf, "{}", record.args())
+            } else {
+                writeln!(
+                    buf,
+                    "[{} {}] {}",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                )
+            }
+        })
+        .try_init();
+}
+
 /// `--memory-limit`: a size (8G, 512M) or a share of RAM (50%), in bytes.
 fn memory_limit(text: &str) -> Result<u64, String> {
-    snapdiff::check::memory::parse_limit(text).map_err(|e| match &e.hint {
+    snapdiff::engine::memory::parse_limit(text).map_err(|e| match &e.hint {
         Some(h) => format!("{} ({h})", e.message),
         None => e.message.clone(),
     })
+}
+
+/// The diff's first pass to start with: `SNAPDIFF_FIRST_PASS` (stream, table or narrow),
+/// to compare the passes; unset, each is tried in turn.
+fn first_pass() -> anyhow::Result<Option<snapdiff::check::FirstPass>> {
+    match std::env::var("SNAPDIFF_FIRST_PASS") {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(
+            snapdiff::check::FirstPass::parse(&v)
+                .map_err(|e| e.with_hint("SNAPDIFF_FIRST_PASS: give stream, table or narrow"))?,
+        )),
+        _ => Ok(None),
+    }
 }

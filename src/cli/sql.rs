@@ -244,8 +244,8 @@ fn list_tables_sql(session: &SqlSession) -> String {
             let (s, n) = t.split_once('.').expect("schema.table");
             format!(
                 "SELECT '{t}' AS \"table\", count(*) AS \"rows\" FROM {}.{}",
-                snapdiff::check::sql::ident(s),
-                snapdiff::check::sql::ident(n)
+                snapdiff::engine::templates::ident(s),
+                snapdiff::engine::templates::ident(n)
             )
         })
         .collect::<Vec<_>>()

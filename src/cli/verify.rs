@@ -89,15 +89,16 @@ impl CommonArgs {
         opts.target_run = target_run;
         opts.sample_rows = self.samples;
         if let Some(m) = self.memory_limit {
-            opts.memory_limit = m;
+            opts.budget = snapdiff::engine::Budget::new(m);
         }
+        opts.first_pass = super::first_pass()?;
         Ok(opts)
     }
 
     /// Where the checks run: --engine, else the spec's [engine] url, else this process.
-    fn engine(&self, spec: &Spec) -> anyhow::Result<snapdiff::cluster::Engine> {
+    fn engine(&self, spec: &Spec) -> anyhow::Result<snapdiff::engine::Engine> {
         Ok(match &self.engine {
-            Some(e) => snapdiff::cluster::Engine::parse(e)?,
+            Some(e) => snapdiff::engine::Engine::parse(e)?,
             None => spec.engine()?,
         })
     }
@@ -241,7 +242,7 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
     let mut out = Vec::new();
     for c in &e.checks {
         // A differing digest is the summary line's "partitions x/y equal": not repeated.
-        let info = c.status == Status::Info && c.check != "hash";
+        let info = c.status == Status::Info && c.check != snapdiff::spec::CheckKind::Hash;
         if c.status == Status::Fail || info {
             out.push(format!(
                 "    {} {}: {}",
@@ -383,7 +384,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         bail!("--keep must be at least 1: the newest run is always kept");
     }
     // A cluster that cannot be reached is said before anything is extracted.
-    snapdiff::cluster::ensure_reachable(&args.common.engine(&spec)?)?;
+    snapdiff::engine::remote::ensure_reachable(&args.common.engine(&spec)?)?;
     // One run of a spec at a time; the lock is released when this returns (or dies).
     let _lock = store::lock_run(&root)?;
     let mut run_id = snapshot::new_run_id(&root, &sides);
@@ -628,7 +629,11 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {
             "{} {} (key {key}): checks {}",
             def.kind,
             def.name,
-            def.checks.join(", ")
+            def.checks
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         out.push(format!("  legacy: {}", one_line(&def.legacy_sql)));
         out.push(format!("  target: {}", one_line(&def.target_sql)));

@@ -11,6 +11,7 @@ use ballista_executor::executor_process::{start_executor_process, ExecutorProces
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::prelude::SessionConfig;
 
+use crate::engine::Budget;
 use crate::error::{Error, Result};
 
 /// How to start an executor.
@@ -50,7 +51,7 @@ impl Default for ExecutorOptions {
             grpc_port: 50052,
             concurrent_tasks: 0,
             work_dir: None,
-            memory_limit: crate::check::memory::default_limit(),
+            memory_limit: crate::engine::memory::default_limit(),
             heartbeat_seconds: 10,
         }
     }
@@ -70,7 +71,9 @@ pub fn run(opts: &ExecutorOptions) -> Result<()> {
         )),
     };
     std::fs::create_dir_all(&work_dir).map_err(|e| Error::io("create folder", &work_dir, e))?;
-    let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new((opts.memory_limit / 2) as usize));
+    let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(
+        Budget::new(opts.memory_limit).pool() as usize,
+    ));
     let functions = super::state_with_functions(
         SessionConfig::new(),
         super::runtime_env(None, None)

@@ -424,7 +424,7 @@ impl SourceReader for FilesReader {
                 Self::register(&ctx, name, e, &req.casts).await?;
             }
             let base = match &sql {
-                Some(q) => crate::query::sql(&ctx, q)
+                Some(q) => crate::engine::sql::sql(&ctx, q)
                     .await
                     .map_err(|e| Error::source(format!("the query failed: {e}")))?,
                 None => ctx
@@ -463,7 +463,7 @@ impl SourceReader for FilesReader {
                 Some(q) => format!("SELECT {} FROM ({q}) AS q", select.join(", ")),
                 None => format!("SELECT {} FROM t", select.join(", ")),
             };
-            let df = crate::query::sql(&ctx, &projected)
+            let df = crate::engine::sql::sql(&ctx, &projected)
                 .await
                 .map_err(|e| Error::source(format!("cannot read the data: {e}")))?;
             let schema: SchemaRef = types::out_schema(&out_cols);

@@ -11,34 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::secrets;
 
-/// The kinds of source snapdiff reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// `sqlite://PATH`: a SQLite database file, opened read-only.
-    Sqlite,
-    /// `postgresql://…` or `postgres://…`, read through connectorx.
-    Postgres,
-    /// `mysql://…` (also `mariadb://…`), read through connectorx.
-    Mysql,
-    /// A Parquet, CSV or NDJSON file, a folder of them, or a glob, read through DataFusion.
-    Files,
-    /// `files://DIR` or `files://ARCHIVE.tar[.gz]`: a tree of stored files (uploads,
-    /// attachments) snapshotted as one table of path, size, SHA-256 and xxh3.
-    Blobs,
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SourceKind::Sqlite => "sqlite",
-            SourceKind::Postgres => "postgresql",
-            SourceKind::Mysql => "mysql",
-            SourceKind::Files => "files",
-            SourceKind::Blobs => "blobs",
-        })
-    }
-}
+pub use crate::snapshot::SourceKind;
 
 /// A parsed source. `Debug` and `Display` show the redacted URL only.
 #[derive(Clone)]

@@ -112,4 +112,30 @@ pub(crate) mod tests {
         }
         assert!(state.aggregate_functions().contains_key("sd_wrapping_sum"));
     }
+
+    /// Functions that are not rules a spec names: the checks' own.
+    const NOT_RULES: [&str; 2] = ["sd_row_hash", "sd_text"];
+
+    #[test]
+    fn every_rule_function_has_its_row_in_docs_spec_md() {
+        let spec = include_str!("../../docs/spec.md");
+        let start = spec
+            .find("### Normalisation rules")
+            .expect("the rules section");
+        let rows: Vec<&str> = spec[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| rule |"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        for f in functions() {
+            let name = f.name();
+            if NOT_RULES.contains(&name) {
+                continue;
+            }
+            assert!(
+                rows.iter().any(|r| r.contains(&format!("`{name}`"))),
+                "{name} has no row in the rules table of docs/spec.md"
+            );
+        }
+    }
 }

@@ -411,7 +411,7 @@ fn parse_side(
                         let mut keys: Vec<String> =
                             RULE_KEYS.iter().map(|k| k.to_string()).collect();
                         keys.push("target".into());
-                        let hint = crate::spec::nearest(other, &keys)
+                        let hint = crate::suggest::nearest(other, &keys)
                             .map(|n| format!("; did you mean `{n}`?"))
                             .unwrap_or_else(|| format!("; rules are {}", keys.join(", ")));
                         return Err(format!("unknown rule `{other}`{hint}"));
@@ -461,7 +461,7 @@ fn flag(r: &mut Rules, name: &str) -> Result<(), String> {
         "numeric" => r.numeric = true,
         other => {
             let names: Vec<String> = FLAG_RULES.iter().map(|k| k.to_string()).collect();
-            let hint = match crate::spec::nearest(other, &names) {
+            let hint = match crate::suggest::nearest(other, &names) {
                 Some(n) => format!("; did you mean `{n}`?"),
                 None if RULE_KEYS.contains(&other) => {
                     format!("; `{other}` takes a value: write {other} = ...")

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-use crate::check::{choose_run, new_session, register_run, LoadedRun};
+use crate::engine::{choose_run, new_session, register_run, LoadedRun};
 use crate::error::{Error, Result};
+
+pub use crate::engine::sql::{explain, read_only, sql, tables};
 use crate::report::{store, SpecInfo};
 
 /// Where a session's tables come from.
@@ -51,7 +53,7 @@ pub async fn open(opts: &SessionOptions) -> Result<SqlSession> {
             // A side without a complete run is left out; a run that fails its check is an
             // error, never silently left out.
             None => crate::snapshot::newest_complete(&opts.snapshot_root, side)?
-                .map(|info| crate::check::session::load_run(side, info))
+                .map(|info| crate::engine::session::load_run(side, info))
                 .transpose()?,
         };
         if let Some(r) = &run {
@@ -110,7 +112,7 @@ pub async fn register_diffs(ctx: &SessionContext, report_dir: &Path) -> Result<(
     }
     files.sort();
     for (name, path) in files {
-        let df = crate::check::diff_files::read(ctx, &path).await?;
+        let df = crate::engine::diff_files::read(ctx, &path).await?;
         ctx.register_table(
             datafusion::sql::TableReference::partial("diffs", name.as_str()),
             df.into_view(),
@@ -205,72 +207,6 @@ pub async fn register_input(
     )
     .map_err(|e| Error::internal(e.to_string()))?;
     Ok(what)
-}
-
-/// Every table of the session as `schema.table`, sorted.
-pub fn tables(ctx: &SessionContext) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(c) = ctx.catalog("datafusion") {
-        for s in ["legacy", "target", "diffs"] {
-            if let Some(schema) = c.schema(s) {
-                let mut names = schema.table_names();
-                names.sort();
-                out.extend(names.into_iter().map(|t| format!("{s}.{t}")));
-            }
-        }
-    }
-    out
-}
-
-/// What a statement typed into a session may do: read snapshots and reports, and name
-/// views or memory tables for the session; never write. `COPY ... TO` and `INSERT`
-/// (which would write the files behind an external table) are refused before they run.
-pub fn read_only() -> datafusion::execution::context::SQLOptions {
-    datafusion::execution::context::SQLOptions::new().with_allow_dml(false)
-}
-
-/// Plan `text` in `ctx` under [`read_only`]: how the checks run SQL, so that no spec,
-/// however written, makes a verification write. On a cluster, a join Ballista would
-/// run wrong is refused ([`crate::cluster::unsupported_join`]).
-pub async fn sql(
-    ctx: &SessionContext,
-    text: &str,
-) -> datafusion::error::Result<datafusion::dataframe::DataFrame> {
-    let df = ctx.sql_with_options(text, read_only()).await?;
-    if crate::cluster::is_remote(ctx) {
-        let optimized = ctx.state().optimize(df.logical_plan())?;
-        if let Some(why) = crate::cluster::unsupported_join(&optimized) {
-            return Err(datafusion::error::DataFusionError::Plan(format!(
-                "{why}; give the join an equality (=) between the two sides, or run with --engine local"
-            )));
-        }
-    }
-    Ok(df)
-}
-
-/// Explain a failed query: DataFusion's message (with the position of a syntax error),
-/// and for an unknown table, the tables there are.
-pub fn explain(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> Error {
-    let text = e.to_string();
-    if text.contains("DML not supported") {
-        return Error::spec(
-            "the session is read-only: COPY and INSERT are refused (nothing is ever written \
-             to a snapshot or report)",
-        )
-        .with_hint(
-            "to save a result, run the query with `--out FILE` (its format from `--format`)",
-        );
-    }
-    let mut err = Error::source(format!("the query fails: {}", text.trim()));
-    if text.contains("not found") && (text.contains("table") || text.contains("Table")) {
-        let t = tables(ctx);
-        err = err.with_hint(if t.is_empty() {
-            "no table is registered: extract snapshots first (`snapdiff extract SPEC`)".to_string()
-        } else {
-            format!("the tables are: {}", t.join(", "))
-        });
-    }
-    err
 }
 
 /// A ready query of `queries/adhoc/`.
@@ -424,7 +360,7 @@ pub fn render_adhoc(name: &str, params: &BTreeMap<String, String>) -> Result<Str
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    crate::check::sql::render(q.sql, &refs)
+    crate::engine::templates::render(q.sql, &refs)
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub async fn write(
     let fail = |e: datafusion::error::DataFusionError| {
         Error::source(format!("the query fails: {}", e.to_string().trim()))
     };
-    let schema = crate::check::diff_files::plain(&Arc::new(df.schema().as_arrow().clone()));
+    let schema = crate::engine::diff_files::plain(&Arc::new(df.schema().as_arrow().clone()));
     let mut stream = df.execute_stream().await.map_err(fail)?;
     let target = out.map(Path::to_path_buf);
     let sink: Box<dyn Write + Send> = match &target {
@@ -194,6 +194,6 @@ fn text_for_nested(schema: &SchemaRef) -> SchemaRef {
 
 /// `b` cast to `schema` (view types to plain ones, nested ones to text where asked).
 fn plain(schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
-    crate::check::diff_files::cast_to(schema, b)
+    crate::engine::diff_files::cast_to(schema, b)
         .map_err(|e| Error::internal(format!("cannot shape a result batch: {e}")))
 }

@@ -14,7 +14,7 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use super::{key_text, Report, Status};
-use crate::check::sql::ident;
+use crate::engine::templates::ident;
 use crate::error::{Error, Result};
 
 /// How many new and fixed findings of each group a report lists by name (the counts are
@@ -255,7 +255,7 @@ async fn by_key(
             Error::snapshot(format!("cannot compare diff files: {e}")).with_file(&file)
         }
     };
-    let read = crate::check::diff_files::read;
+    let read = crate::engine::diff_files::read;
     let cur = read(&ctx, current).await?;
     let whole_row: Vec<String> = cur
         .schema()
@@ -308,7 +308,7 @@ async fn by_key(
         ))
         .await
         .map_err(fail(current))?;
-        let items = crate::check::entity::rows(&listed, false)
+        let items = crate::engine::rows::rows(&listed, false)
             .iter()
             .map(|r| match r.first() {
                 // The side of a duplicate key reads as `legacy: id=5`.

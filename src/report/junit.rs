@@ -18,7 +18,7 @@ pub fn render(report: &Report) -> String {
             .iter()
             .map(|c| Case {
                 class: format!("{}.{}", report.spec.name, e.name),
-                name: c.check.clone(),
+                name: c.check.to_string(),
                 seconds: c.seconds,
                 status: c.status,
                 message: c.summary.clone(),

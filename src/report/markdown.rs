@@ -157,7 +157,7 @@ fn summary(md: &mut Markdown, r: &Report) {
             e.checks.iter().map(move |c| {
                 vec![
                     text(&e.name),
-                    text(&c.check),
+                    text(c.check.as_str()),
                     status_word(c.status).to_string(),
                     text(&c.summary),
                     seconds(c.seconds),
@@ -200,7 +200,7 @@ fn summary_row(e: &EntityReport) -> Vec<String> {
     let d = e.diff.as_ref();
     vec![
         text(&e.name),
-        text(&e.kind),
+        text(e.kind.as_str()),
         status_word(e.status).to_string(),
         e.legacy_rows.to_string(),
         e.target_rows.to_string(),
@@ -293,7 +293,7 @@ fn entity(md: &mut Markdown, e: &EntityReport) {
         &format!(
             "{} ({}): {}",
             text(&e.name),
-            text(&e.kind),
+            text(e.kind.as_str()),
             status_word(e.status)
         ),
     );
@@ -348,7 +348,7 @@ fn facts(e: &EntityReport) -> Vec<String> {
         facts.push(format!(
             "{} {}: {}",
             status_word(c.status),
-            text(&c.check),
+            text(c.check.as_str()),
             text(&c.summary)
         ));
     }
@@ -772,7 +772,7 @@ mod tests {
         };
         let orders = EntityReport {
             name: "orders".into(),
-            kind: "entity".into(),
+            kind: crate::spec::EntityKind::Entity,
             key: vec!["id".into()],
             compared: vec!["amount".into(), "note".into()],
             legacy_only: Vec::new(),
@@ -794,7 +794,7 @@ mod tests {
             diff: Some(diff),
             aggregate_differences: Vec::new(),
             checks: vec![CheckOutcome {
-                check: "diff".into(),
+                check: crate::spec::CheckKind::Diff,
                 status: Status::Fail,
                 summary: "3 missing | 5 changed".into(),
                 seconds: 0.25,

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Thresholds;
+use crate::spec::{CheckKind, EntityKind, Thresholds};
 
 /// Whether a check passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// schema, count, hash, diff, aggregate, multiset.
-    pub check: String,
+    pub check: CheckKind,
     pub status: Status,
     pub summary: String,
     pub seconds: f64,
@@ -71,7 +71,7 @@ pub struct PartitionRow {
 }
 
 /// A row of a side, column by column (values as text, `None` for NULL).
-pub type Row = Vec<(String, Option<String>)>;
+pub use crate::engine::rows::Row;
 
 /// A changed row: its key, and every compared column's values side by side.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -133,7 +133,7 @@ pub struct AggregateDifference {
 pub struct EntityReport {
     pub name: String,
     /// `entity` or `query`.
-    pub kind: String,
+    pub kind: EntityKind,
     pub key: Vec<String>,
     pub compared: Vec<String>,
     /// Columns of one side only, not compared.

@@ -10,8 +10,6 @@ use arrow::datatypes::{DataType, Schema};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::source::SourceKind;
-
 /// The snapshot format version written into `manifest.json`, `schema.json` and `_table.json`.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -176,4 +174,34 @@ pub struct TableRecord {
     pub name: String,
     pub manifest: TableManifest,
     pub schema: TableSchema,
+}
+
+/// The kinds of source snapdiff reads (recorded in each run's manifest; the readers are
+/// in the `extract` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// `sqlite://PATH`: a SQLite database file, opened read-only.
+    Sqlite,
+    /// `postgresql://…` or `postgres://…`, read through connectorx.
+    Postgres,
+    /// `mysql://…` (also `mariadb://…`), read through connectorx.
+    Mysql,
+    /// A Parquet, CSV or NDJSON file, a folder of them, or a glob, read through DataFusion.
+    Files,
+    /// `files://DIR` or `files://ARCHIVE.tar[.gz]`: a tree of stored files (uploads,
+    /// attachments) snapshotted as one table of path, size, SHA-256 and xxh3.
+    Blobs,
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Sqlite => "sqlite",
+            SourceKind::Postgres => "postgresql",
+            SourceKind::Mysql => "mysql",
+            SourceKind::Files => "files",
+            SourceKind::Blobs => "blobs",
+        })
+    }
 }

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::storage;
 
-pub use manifest::{FileEntry, Manifest, SchemaDoc, TableManifest, TableRecord, TableSchema};
+pub use manifest::{
+    FileEntry, Manifest, SchemaDoc, SourceKind, TableManifest, TableRecord, TableSchema,
+};
 pub use writer::{RunPlan, RunWriter, TableWriter, WriterSettings};
 
 /// Name of the file that marks a run complete.

@@ -100,8 +100,84 @@ impl Thresholds {
     }
 }
 
-/// The checks an entity can run.
-pub const ENTITY_CHECKS: [&str; 5] = ["schema", "count", "hash", "diff", "aggregate"];
+/// What an [`EntityDef`] was written as: an `[[entity]]` or a `[[query]]` check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityKind {
+    Entity,
+    Query,
+}
+
+impl EntityKind {
+    /// The word the spec and the reports use.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntityKind::Entity => "entity",
+            EntityKind::Query => "query",
+        }
+    }
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A check: the five an entity can run, and `multiset`, which a query check without a
+/// key runs instead of the diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Schema,
+    Count,
+    Hash,
+    Diff,
+    Aggregate,
+    Multiset,
+}
+
+impl CheckKind {
+    /// The checks an entity can run, in the order they run (every one by default).
+    pub const ENTITY: [CheckKind; 5] = [
+        CheckKind::Schema,
+        CheckKind::Count,
+        CheckKind::Hash,
+        CheckKind::Diff,
+        CheckKind::Aggregate,
+    ];
+
+    /// The word the spec and the reports use.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckKind::Schema => "schema",
+            CheckKind::Count => "count",
+            CheckKind::Hash => "hash",
+            CheckKind::Diff => "diff",
+            CheckKind::Aggregate => "aggregate",
+            CheckKind::Multiset => "multiset",
+        }
+    }
+
+    /// The entity check named `name` (as a spec's `checks` or `--checks` writes it).
+    pub fn entity_check(name: &str) -> Option<CheckKind> {
+        CheckKind::ENTITY.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The names of the entity checks, for messages.
+    pub fn entity_names() -> Vec<String> {
+        CheckKind::ENTITY
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// `[[entity]]`: one logical entity, possibly rebuilt from split tables.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -177,8 +253,7 @@ pub struct QuerySection {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityDef {
     pub name: String,
-    /// `entity` or `query`.
-    pub kind: &'static str,
+    pub kind: EntityKind,
     pub key: Vec<String>,
     pub legacy_sql: String,
     pub target_sql: String,
@@ -189,7 +264,8 @@ pub struct EntityDef {
     pub target_filter: Option<String>,
     pub sample: Option<f64>,
     pub keys_file: Option<std::path::PathBuf>,
-    pub checks: Vec<String>,
+    /// The checks to run, `schema` first (it runs whatever the list says).
+    pub checks: Vec<CheckKind>,
     pub normalize: BTreeMap<String, ColumnRules>,
     pub thresholds: Thresholds,
 }

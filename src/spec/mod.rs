@@ -8,10 +8,11 @@
 
 pub mod checks;
 mod env;
-mod suggest;
 
-pub use checks::{EntityDef, EntitySection, InvariantSection, QuerySection, Thresholds};
-pub use suggest::nearest;
+use crate::suggest::{self, nearest};
+pub use checks::{
+    CheckKind, EntityDef, EntityKind, EntitySection, InvariantSection, QuerySection, Thresholds,
+};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -316,11 +317,8 @@ impl Spec {
             }
             if let Some(cs) = &e.checks {
                 for c in cs {
-                    if !checks::ENTITY_CHECKS.contains(&c.as_str()) {
-                        let all: Vec<String> = checks::ENTITY_CHECKS
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect();
+                    if CheckKind::entity_check(c).is_none() {
+                        let all = CheckKind::entity_names();
                         let hint = nearest(c, &all)
                             .map(|n| format!("; did you mean `{n}`?"))
                             .unwrap_or_default();
@@ -421,7 +419,7 @@ impl Spec {
             };
             out.push(EntityDef {
                 name: e.name.clone(),
-                kind: "entity",
+                kind: EntityKind::Entity,
                 key: e.key.clone(),
                 legacy_sql,
                 target_sql,
@@ -435,13 +433,14 @@ impl Spec {
                 // The schema check runs whatever the list says: name it, so `plan`
                 // shows what will run.
                 checks: match &e.checks {
-                    Some(cs) => std::iter::once("schema".to_string())
-                        .chain(cs.iter().filter(|c| *c != "schema").cloned())
+                    Some(cs) => std::iter::once(CheckKind::Schema)
+                        .chain(
+                            cs.iter()
+                                .filter_map(|c| CheckKind::entity_check(c))
+                                .filter(|c| *c != CheckKind::Schema),
+                        )
                         .collect(),
-                    None => checks::ENTITY_CHECKS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
+                    None => CheckKind::ENTITY.to_vec(),
                 },
                 normalize: checks::parse_normalize(&e.normalize)
                     .expect("checked when the spec was parsed"),
@@ -461,7 +460,7 @@ impl Spec {
             };
             out.push(EntityDef {
                 name: q.name.clone(),
-                kind: "query",
+                kind: EntityKind::Query,
                 key: q.key.clone().unwrap_or_default(),
                 legacy_sql,
                 target_sql,
@@ -472,7 +471,7 @@ impl Spec {
                 target_filter: None,
                 sample: None,
                 keys_file: None,
-                checks: vec!["schema".into(), "count".into(), "diff".into()],
+                checks: vec![CheckKind::Schema, CheckKind::Count, CheckKind::Diff],
                 normalize: checks::parse_normalize(&q.normalize)
                     .expect("checked when the spec was parsed"),
                 thresholds: q.thresholds.over(&self.file.thresholds),
@@ -562,10 +561,10 @@ impl Spec {
     }
 
     /// Where the checks run: `[engine] url`, in this process by default.
-    pub fn engine(&self) -> Result<crate::cluster::Engine> {
+    pub fn engine(&self) -> Result<crate::engine::Engine> {
         match &self.file.engine.url {
-            Some(u) => crate::cluster::Engine::parse(u).map_err(|e| e.with_file(&self.path)),
-            None => Ok(crate::cluster::Engine::InProcess),
+            Some(u) => crate::engine::Engine::parse(u).map_err(|e| e.with_file(&self.path)),
+            None => Ok(crate::engine::Engine::InProcess),
         }
     }
 
@@ -842,7 +841,7 @@ mod tests {
         );
         assert_eq!(
             spec.engine().unwrap(),
-            crate::cluster::Engine::parse("df://minio.internal:50050").unwrap()
+            crate::engine::Engine::parse("df://minio.internal:50050").unwrap()
         );
         // A secret read from a variable never reaches output.
         assert!(!crate::secrets::scrub("key s3cr3t-value").contains("s3cr3t-value"));

@@ -54,7 +54,7 @@ pub fn verify_tables(
         .build()
         .unwrap();
     rt.block_on(async {
-        let ctx = snapdiff::check::new_session();
+        let ctx = snapdiff::engine::new_session();
         let catalog = ctx.catalog("datafusion").unwrap();
         for (side, t) in [("legacy", legacy), ("target", target)] {
             catalog
@@ -410,7 +410,7 @@ pub fn entity_def(
     let rules: std::collections::BTreeMap<String, toml::Value> = toml::from_str(normalize).unwrap();
     snapdiff::spec::EntityDef {
         name: "t".into(),
-        kind: "entity",
+        kind: snapdiff::spec::EntityKind::Entity,
         key: key.iter().map(|k| k.to_string()).collect(),
         legacy_sql: "SELECT * FROM legacy.t".into(),
         target_sql: "SELECT * FROM target.t".into(),
@@ -421,10 +421,7 @@ pub fn entity_def(
         target_filter: None,
         sample: None,
         keys_file: None,
-        checks: ["schema", "count", "hash", "diff", "aggregate"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        checks: snapdiff::spec::CheckKind::ENTITY.to_vec(),
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: snapdiff::spec::Thresholds::default(),
     }

@@ -830,7 +830,7 @@ fn an_sql_session_can_name_an_external_table_but_never_write_to_it() {
         .unwrap();
         let ctx = &session.ctx;
         let sql = |q: String| async move {
-            match ctx.sql_with_options(&q, snapdiff::query::read_only()).await {
+            match ctx.sql_with_options(&q, snapdiff::engine::sql::read_only()).await {
                 Ok(df) => df.collect().await.map(|_| ()),
                 Err(e) => Err(e),
             }
@@ -851,7 +851,7 @@ fn an_sql_session_can_name_an_external_table_but_never_write_to_it() {
         ] {
             let e = sql(q.clone()).await.expect_err(&q);
             assert_eq!(
-                snapdiff::query::explain(ctx, e).message,
+                snapdiff::engine::sql::explain(ctx, e).message,
                 "the session is read-only: COPY and INSERT are refused (nothing is ever written to a snapshot or report)",
                 "{q}"
             );

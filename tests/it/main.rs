@@ -18,6 +18,7 @@ mod extract_postgres;
 mod extract_sqlite;
 mod faults;
 mod hostile;
+mod layers;
 mod load;
 mod mutation;
 mod properties;

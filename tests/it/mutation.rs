@@ -1350,7 +1350,8 @@ fn duplicates_are_reported_only_where_the_sides_differ() {
     // A duplicate within the limit passes.
     // (Without the aggregate check: legacy's extra copy changes the column profile.)
     let mut def = entity(&["k"], None, "");
-    def.checks.retain(|c| c != "aggregate");
+    def.checks
+        .retain(|c| *c != snapdiff::spec::CheckKind::Aggregate);
     def.thresholds.max_duplicates = Some(1);
     let r = verify(kx_table(&[(1, 10), (1, 10)]), kx_table(&[(1, 10)]), def);
     assert_eq!(r.status, Status::Pass, "{:?}", r.checks);
@@ -1373,7 +1374,8 @@ fn an_equal_duplicate_is_not_reported_when_its_bucket_differs() {
         .find(|k| int_buckets(&[*k])[0] == b1)
         .expect("a key in the same bucket");
     let mut def = entity(&["k"], None, "");
-    def.checks.retain(|c| c != "aggregate");
+    def.checks
+        .retain(|c| *c != snapdiff::spec::CheckKind::Aggregate);
     def.thresholds.max_changed = Some(1);
     let r = verify(
         kx_table(&[(1, 10), (1, 10), (other, 1)]),

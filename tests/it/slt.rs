@@ -30,7 +30,7 @@ fn expand(sql: &str) -> Result<String, DataFusionError> {
             out.push(line.to_string());
             continue;
         };
-        let template = snapdiff::check::sql::template(name.trim())
+        let template = snapdiff::engine::templates::template(name.trim())
             .ok_or_else(|| DataFusionError::Plan(format!("no query template `{name}`")))?;
         let mut params: Vec<(String, String)> = Vec::new();
         while let Some(p) = lines.peek() {
@@ -47,7 +47,7 @@ fn expand(sql: &str) -> Result<String, DataFusionError> {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         out.push(
-            snapdiff::check::sql::render(template, &refs)
+            snapdiff::engine::templates::render(template, &refs)
                 .map_err(|e| DataFusionError::Plan(e.to_string()))?,
         );
     }
@@ -124,7 +124,7 @@ fn run_file(path: &Path) {
     rt.block_on(async {
         let mut runner = sqllogictest::Runner::new(|| async {
             Ok(Db {
-                ctx: snapdiff::check::new_session(),
+                ctx: snapdiff::engine::new_session(),
             })
         });
         if let Err(e) = runner.run_file_async(path).await {

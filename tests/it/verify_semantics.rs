@@ -45,7 +45,7 @@ fn verify(
     let rules: BTreeMap<String, toml::Value> = toml::from_str(normalize).unwrap();
     let def = EntityDef {
         name: "t".into(),
-        kind: "entity",
+        kind: snapdiff::spec::EntityKind::Entity,
         key: vec!["id".into()],
         legacy_sql: "SELECT * FROM legacy.t".into(),
         target_sql: "SELECT * FROM target.t".into(),
@@ -56,7 +56,10 @@ fn verify(
         target_filter: None,
         sample: None,
         keys_file: None,
-        checks: checks.iter().map(|s| s.to_string()).collect(),
+        checks: checks
+            .iter()
+            .map(|s| snapdiff::spec::CheckKind::entity_check(s).expect("an entity check"))
+            .collect(),
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: Thresholds::default(),
     };
@@ -396,8 +399,8 @@ fn multiset_samples_are_in_value_order_even_with_a_column_of_nulls() {
         MemTable::try_new(schema, vec![vec![batch]]).unwrap()
     };
     let mut def = crate::common::entity_def(&[], None, "");
-    def.kind = "query";
-    def.checks = vec!["count".into()];
+    def.kind = snapdiff::spec::EntityKind::Query;
+    def.checks = vec![snapdiff::spec::CheckKind::Count];
     let r = crate::common::verify_tables(
         table(&["d", "a", "b", "a"]),
         table(&["c", "a"]),

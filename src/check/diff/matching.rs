@@ -34,8 +34,7 @@ use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
-use super::buckets::{bucket, in_bitmap, Digest, KeyHashes};
-use super::entity::Compactor;
+use super::pass::{bucket, in_bitmap, Compactor, Digest, Held, KeyHashes, Matched};
 
 /// The table is split in this many shards by the top bits of the key hash, each behind
 /// its own lock; a task applies a batch's rows shard by shard.
@@ -221,52 +220,6 @@ fn allocate(per_shard: usize) -> Vec<Mutex<Shard>> {
     first
 }
 
-/// What the pass (or the streaming pass, [`super::stream`]) holds for the diff.
-pub(crate) struct Held {
-    /// The unpaired legacy rows with their schema, when the pass holds them (the
-    /// streaming pass); else they are read again by `legacy_keys`.
-    pub legacy: Option<(SchemaRef, Vec<Vec<RecordBatch>>)>,
-    /// The schema of the held target rows: every column of the view, text and binary
-    /// as plain arrays, and the key hash `__sd_kh`.
-    pub target_schema: SchemaRef,
-    /// The unpaired target rows, in partitions of batches.
-    pub target: Vec<Vec<RecordBatch>>,
-    /// The key hashes of the unpaired legacy rows, to be read again (those in
-    /// `refetch` buckets left out: they are read with their buckets).
-    pub legacy_keys: Arc<KeyHashes>,
-    /// Buckets (of the pass's `bits`) whose rows must be read again from both sides:
-    /// those of key hashes that both paired and kept unpaired rows. `None` when there
-    /// are none.
-    pub refetch: Option<Arc<Vec<u64>>>,
-}
-
-/// The pass's result.
-pub(crate) struct Matched {
-    pub legacy: Digest,
-    pub target: Digest,
-    /// One bit per bucket of `bits` bits: set where a key hash has unpaired rows.
-    pub differing: Vec<u64>,
-    pub differing_buckets: u64,
-    /// The unpaired rows, unless the target's did not fit their budget.
-    pub held: Option<Held>,
-    /// Unpaired rows of each side.
-    pub unpaired: [u64; 2],
-}
-
-impl Matched {
-    /// The pass as the diff goes on from it, over buckets of `bits` bits.
-    pub(crate) fn into_pass(self, bits: u32) -> super::buckets::BucketPass {
-        super::buckets::BucketPass {
-            bits,
-            legacy: self.legacy,
-            target: self.target,
-            differing: Arc::new(self.differing),
-            differing_buckets: self.differing_buckets,
-            held: self.held,
-        }
-    }
-}
-
 /// Limits of one pass.
 pub(crate) struct Limits {
     /// Rows of the legacy side (from the count): the table's size.
@@ -450,7 +403,7 @@ pub(crate) async fn run(
     limits: Limits,
 ) -> Result<Option<Matched>> {
     let join = |e: tokio::task::JoinError| DataFusionError::External(Box::new(e));
-    let plain = super::entity::plain_schema(target.schema().as_arrow());
+    let plain = super::pass::plain_schema(target.schema().as_arrow());
     let per_shard = slots_per_shard(limits.legacy_rows);
     let words = (1usize << limits.bits).div_ceil(64);
     let shards = tokio::task::spawn_blocking(move || allocate(per_shard))

@@ -17,6 +17,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::TableReference;
 
+use super::memory::Budget;
 use crate::error::{Error, Result};
 use crate::snapshot::{self, Manifest};
 
@@ -31,20 +32,20 @@ pub struct LoadedRun {
 
 /// A session with snapdiff's functions and settings, within the default memory budget.
 pub fn new_session() -> SessionContext {
-    session_with_memory(super::memory::default_limit())
+    session_with_budget(&Budget::default())
 }
 
-/// A session whose memory pool holds half of `limit` bytes ([`super::memory`]): sorts
+/// A session whose memory pool holds the budget's pool share ([`Budget::pool`]): sorts
 /// and aggregations spill to disk beyond it.
-pub fn session_with_memory(limit: u64) -> SessionContext {
+pub fn session_with_budget(budget: &Budget) -> SessionContext {
     // Text and binary are read from Parquet as views (DataFusion's default), which the
     // scan fills without copying each value into one buffer: the narrow pass of a diff
     // of TPC-H SF10 ran in 11.0 s against 13.5 s with plain arrays, and the whole diff in
     // 24 s against 28 s. Everything that holds rows copies them out as plain arrays
-    // (`check::entity::Compactor`, the diff files).
+    // (the diff's `Compactor`, the diff files).
     let config = SessionConfig::new().with_information_schema(true);
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new((limit / 2) as usize)))
+        .with_memory_pool(Arc::new(FairSpillPool::new(budget.pool() as usize)))
         .build_arc()
         .expect("a runtime with a memory pool and the default disk manager");
     let ctx = SessionContext::new_with_config_rt(config, runtime);

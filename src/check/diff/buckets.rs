@@ -29,6 +29,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
+use super::pass::{bucket, in_bitmap, BucketPass, Digest, KeyHashHasher, KeyHashes};
 use crate::normalize::row_hash::hash_rows;
 
 /// Bytes one bucket takes.
@@ -39,56 +40,6 @@ pub(crate) const CELL_BYTES: u64 = 8;
 /// additions let the CPU overlap the cache misses of many updates; an atomic one waits
 /// for each.
 const SHARD_BITS: u32 = 6;
-
-/// One side's digest: rows, wrapping sum and xor of row hashes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Digest {
-    pub rows: u64,
-    pub sum: u64,
-    pub xor: u64,
-}
-
-impl Digest {
-    pub(crate) fn merge(&mut self, o: &Digest) {
-        self.rows += o.rows;
-        self.sum = self.sum.wrapping_add(o.sum);
-        self.xor ^= o.xor;
-    }
-}
-
-/// The result of the pass.
-pub(crate) struct BucketPass {
-    /// log2 of the number of buckets.
-    pub bits: u32,
-    pub legacy: Digest,
-    pub target: Digest,
-    /// One bit per bucket: set where the sides differ.
-    pub differing: Arc<Vec<u64>>,
-    /// How many buckets differ.
-    pub differing_buckets: u64,
-    /// The differing rows, when the matching pass ([`super::matching`]) or the
-    /// streaming pass ([`super::stream`]) found them.
-    pub held: Option<super::matching::Held>,
-}
-
-impl BucketPass {
-    pub fn buckets(&self) -> u64 {
-        1u64 << self.bits
-    }
-}
-
-/// The bucket of a key hash: its top `bits` bits.
-#[inline]
-pub(crate) fn bucket(kh: u64, bits: u32) -> usize {
-    (kh >> (64 - bits)) as usize
-}
-
-/// Whether key hash `kh`'s bucket (of `bits` bits) is set in `bitmap`.
-#[inline]
-pub(crate) fn in_bitmap(bitmap: &[u64], kh: u64, bits: u32) -> bool {
-    let b = bucket(kh, bits);
-    bitmap[b / 64] >> (b % 64) & 1 == 1
-}
 
 /// How many bucket bits to use for `rows` rows (the larger side) within `budget` bytes:
 /// about two buckets a row, at least 2^10 buckets.
@@ -308,28 +259,6 @@ impl ScalarUDFImpl for InBuckets {
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
-    }
-}
-
-/// A set of key hashes.
-pub(crate) type KeyHashes = std::collections::HashSet<u64, BuildHasherDefault<KeyHashHasher>>;
-
-/// A hasher for key hashes, which are already hashes: one multiply spreads them over
-/// the hash table's bits (candidate keys share their top bits, their bucket's).
-#[derive(Default)]
-pub(crate) struct KeyHashHasher(u64);
-
-impl Hasher for KeyHashHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 

@@ -1,0 +1,454 @@
+//! One entity (or query check): both sides' SQL normalised into two views with the same
+//! columns and one type per column, then the schema, count, hash, diff and aggregate
+//! checks over them.
+//!
+//! Each view holds the key columns, the compared columns, `__part` (the partition) and
+//! `__h` (the row hash of key and compared columns, tolerance columns left out). Views
+//! are plain DataFusion views: nothing is materialised but the diff's candidate rows.
+//! In one process the diff starts with the matching pass ([`crate::check::diff::matching`]), which
+//! pairs the target's rows with the legacy side's by key and row hash and holds the
+//! unpaired ones, or, where its table does not fit the budget, the narrow pass
+//! ([`crate::check::diff::buckets`]), which proves most rows equal without a join; only the rows of
+//! differing keys are read again and diffed. On a cluster it diffs the views,
+//! restricted to the differing key hashes.
+//!
+//! The views and the diff agree on what "equal" means: values are brought to one type
+//! before either hashes or compares them (exact casts only: integers widened, decimals
+//! at the larger scale, floats with -0.0 as 0.0 and one NaN; timestamps at microseconds,
+//! the row hash's unit, and instants in UTC), so a partition whose digests match holds
+//! no row the diff would call changed.
+
+pub(crate) mod harmonize;
+pub(crate) mod views;
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+
+use crate::check::diff::pass::BucketPass;
+use crate::check::VerifyOptions;
+use crate::engine::rows::rows;
+use crate::engine::templates::ident;
+use crate::error::{Error, Result};
+use crate::normalize::rules::{lit, Tolerance};
+use crate::report::{CheckOutcome, EntityReport, Row, Status};
+use crate::spec::{CheckKind, EntityDef, EntityKind, Thresholds};
+
+/// A value as text (`None` for NULL), as Arrow displays it (a date beyond chrono's
+/// years as its number of days).
+pub(crate) fn cell(batch: &RecordBatch, col: usize, row: usize) -> Option<String> {
+    crate::normalize::text::value_text(batch.column(col).as_ref(), row)
+}
+
+pub(crate) fn u64_cell(batch: &RecordBatch, col: &str, row: usize) -> u64 {
+    let Ok(idx) = batch.schema().index_of(col) else {
+        return 0;
+    };
+    let a = batch.column(idx);
+    if a.is_null(row) {
+        return 0;
+    }
+    match a.data_type() {
+        DataType::Int64 => a
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(row)
+            .max(0) as u64,
+        DataType::UInt64 => a.as_primitive::<arrow::datatypes::UInt64Type>().value(row),
+        _ => cell(batch, idx, row)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+/// User SQL embedded as a subquery: one statement, a trailing `;` dropped, and the
+/// closing parenthesis on its own line so that a trailing `-- comment` cannot swallow it.
+pub fn subquery(sql: &str) -> String {
+    format!("({}\n)", without_final_semicolons(sql.trim()))
+}
+
+/// `sql` without the semicolons that end it, and the comments after them.
+pub(crate) fn without_final_semicolons(sql: &str) -> &str {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+        return sql.trim_end_matches(';').trim_end();
+    };
+    let mut cut = None;
+    for t in tokens.iter().rev() {
+        match t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => cut = Some(t.span.start),
+            _ => break,
+        }
+    }
+    let Some(at) = cut else { return sql };
+    // The location is a 1-based line and character column.
+    let mut offset = 0;
+    for (n, line) in sql.split_inclusive('\n').enumerate() {
+        if n + 1 == at.line as usize {
+            let col = line
+                .char_indices()
+                .nth(at.column.saturating_sub(1) as usize)
+                .map_or(line.len(), |(i, _)| i);
+            return sql[..offset + col].trim_end();
+        }
+        offset += line.len();
+    }
+    sql
+}
+
+/// The log target of every query a check runs, with its entity, and of the diff's
+/// passes' figures (at debug level: `RUST_LOG=snapdiff::sql=debug`, or
+/// `SNAPDIFF_DEBUG_SQL=1` for the binary).
+pub const SQL_LOG: &str = "snapdiff::sql";
+
+/// The state of one entity while it is verified.
+pub(crate) struct EntityRun<'a> {
+    /// Where the checks' queries run: this process, or a Ballista cluster.
+    pub(crate) ctx: &'a SessionContext,
+    /// Where what only this process holds is queried (the diff files, rows held in
+    /// memory): `ctx` itself unless the checks run on a cluster.
+    pub(crate) local: &'a SessionContext,
+    pub(crate) def: &'a EntityDef,
+    pub(crate) opts: &'a VerifyOptions,
+    pub(crate) legacy_view: String,
+    pub(crate) target_view: String,
+    /// Each side's source SQL (with its filter), for attributing errors to columns.
+    pub(crate) sources: [(String, String); 2],
+    pub(crate) key: Vec<String>,
+    pub(crate) compared: Vec<String>,
+    pub(crate) tolerance: Vec<(String, Tolerance)>,
+    pub(crate) numeric: BTreeSet<String>,
+    pub(crate) binary: BTreeSet<String>,
+    /// Compared columns of date and time types (shown through `sd_text`, which never
+    /// fails on a year beyond chrono's).
+    pub(crate) temporal: BTreeSet<String>,
+    /// Compared columns of nested types (lists, structs, maps).
+    pub(crate) nested: BTreeSet<String>,
+    /// Compared columns held as Float64 in the views.
+    pub(crate) floats: BTreeSet<String>,
+    /// The partitions whose digests differ; `None` when the diff covers every partition.
+    pub(crate) scope_parts: Option<Vec<Option<String>>>,
+    pub(crate) totals_known: bool,
+    /// Every partition's digest is equal: the hashed columns are proven equal.
+    pub(crate) digests_equal: bool,
+    /// The digest query's result (digest.sql), when the hash check runs: the count
+    /// check reads its per-partition counts from it rather than scanning again.
+    pub(crate) digests: Option<Vec<RecordBatch>>,
+    /// The diff check runs (and the entity has a key).
+    pub(crate) diff_follows: bool,
+    /// The narrow pass, when the digests came from it: the diff reuses it.
+    pub(crate) buckets: Option<BucketPass>,
+    /// About how many bytes a row of the views takes in memory.
+    pub(crate) row_bytes: u64,
+    pub(crate) report: EntityReport,
+}
+
+/// The registered table names of a side, for hints.
+pub(crate) fn tables_of(ctx: &SessionContext, side: &str) -> Vec<String> {
+    ctx.catalog("datafusion")
+        .and_then(|c| c.schema(side))
+        .map(|s| {
+            let mut t = s.table_names();
+            t.sort();
+            t
+        })
+        .unwrap_or_default()
+}
+
+/// The names of snapdiff's normalisation functions, as their errors start.
+pub(crate) const RULE_ERRORS: [&str; 7] = [
+    "json:",
+    "parse:",
+    "bool:",
+    "numeric:",
+    "round:",
+    "timezone:",
+    "sd_",
+];
+
+/// Verify one entity.
+pub(crate) async fn run_entity(
+    ctx: &SessionContext,
+    local: &SessionContext,
+    def: &EntityDef,
+    opts: &VerifyOptions,
+) -> Result<EntityReport> {
+    let report = EntityReport {
+        name: def.name.clone(),
+        kind: def.kind,
+        key: def.key.clone(),
+        compared: Vec::new(),
+        legacy_only: Vec::new(),
+        target_only: Vec::new(),
+        tolerance_columns: Vec::new(),
+        status: Status::Pass,
+        legacy_rows: 0,
+        target_rows: 0,
+        schema_findings: Vec::new(),
+        partitions: None,
+        diff: None,
+        aggregate_differences: Vec::new(),
+        checks: Vec::new(),
+        thresholds: def.thresholds,
+        diff_files: Vec::new(),
+    };
+    let src = |sql: &str, filter: &Option<String>| match filter {
+        Some(f) => format!("SELECT * FROM {} AS s WHERE {f}\n", subquery(sql)),
+        None => format!("SELECT * FROM {} AS s", subquery(sql)),
+    };
+    let mut run = EntityRun {
+        ctx,
+        local,
+        def,
+        opts,
+        legacy_view: format!("__sd_{}_legacy", def.name),
+        target_view: format!("__sd_{}_target", def.name),
+        sources: [
+            ("legacy".into(), src(&def.legacy_sql, &def.legacy_filter)),
+            ("target".into(), src(&def.target_sql, &def.target_filter)),
+        ],
+        key: def.key.clone(),
+        compared: Vec::new(),
+        tolerance: Vec::new(),
+        numeric: BTreeSet::new(),
+        binary: BTreeSet::new(),
+        temporal: BTreeSet::new(),
+        nested: BTreeSet::new(),
+        floats: BTreeSet::new(),
+        scope_parts: None,
+        totals_known: false,
+        digests_equal: false,
+        digests: None,
+        diff_follows: false,
+        buckets: None,
+        row_bytes: 64,
+        report,
+    };
+    let clock = Instant::now();
+    run.build_views().await?;
+    let enabled = |c: CheckKind| def.checks.contains(&c);
+    let findings = run.report.schema_findings.clone();
+    let (status, summary) = if findings.is_empty() {
+        (
+            Status::Pass,
+            format!(
+                "{} key and {} compared columns comparable",
+                run.key.len(),
+                run.compared.len()
+            ),
+        )
+    } else {
+        (Status::Fail, findings.join("; "))
+    };
+    // The schema check always runs, whatever `checks` says: it costs no data, and a
+    // column that cannot be compared must never drop out of a verification unseen.
+    run.push(CheckKind::Schema, status, summary, clock);
+
+    let multiset = def.kind == EntityKind::Query && def.key.is_empty();
+    let diff_follows = enabled(CheckKind::Diff) && !def.key.is_empty();
+    run.diff_follows = diff_follows;
+    if !run.tolerance.is_empty() && !diff_follows {
+        let cols: Vec<&str> = run.tolerance.iter().map(|(c, _)| c.as_str()).collect();
+        return Err(run
+            .fail(format!(
+                "columns {} have a tolerance, which only the diff check applies (they are \
+                 left out of the digests), but `checks` leaves the diff out",
+                cols.join(", ")
+            ))
+            .with_hint("add \"diff\" to the entity's checks, or drop the tolerance"));
+    }
+    if enabled(CheckKind::Count) {
+        let clock = Instant::now();
+        if enabled(CheckKind::Hash) && !multiset {
+            run.run_digests().await?;
+        }
+        run.check_count(clock, diff_follows || multiset).await?;
+    }
+    // The diff covers every partition unless the hash check proves some equal.
+    let mut diff_needed = true;
+    if multiset {
+        let clock = Instant::now();
+        run.check_multiset(clock).await?;
+        diff_needed = false;
+    } else if enabled(CheckKind::Hash) {
+        let clock = Instant::now();
+        diff_needed = run.check_hash(clock, diff_follows).await?;
+    }
+    if !run.totals_known {
+        run.count_totals().await?;
+    }
+    if diff_follows {
+        let clock = Instant::now();
+        run.check_diff(diff_needed, clock).await?;
+    }
+    if enabled(CheckKind::Aggregate) && def.kind == EntityKind::Entity {
+        let clock = Instant::now();
+        run.check_aggregate(clock).await?;
+    }
+    run.report.status = if run.report.checks.iter().any(|c| c.status == Status::Fail) {
+        Status::Fail
+    } else {
+        Status::Pass
+    };
+    Ok(run.report)
+}
+impl<'a> EntityRun<'a> {
+    pub(crate) fn fail(&self, msg: impl Into<String>) -> Error {
+        Error::source(format!(
+            "{} {}: {}",
+            self.def.kind,
+            self.def.name,
+            msg.into()
+        ))
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        check: CheckKind,
+        status: Status,
+        summary: String,
+        clock: Instant,
+    ) {
+        self.report.checks.push(CheckOutcome {
+            check,
+            status,
+            summary,
+            seconds: clock.elapsed().as_secs_f64(),
+        });
+    }
+
+    pub(crate) fn thresholds(&self) -> Thresholds {
+        self.def.thresholds
+    }
+
+    pub(crate) fn debug(&self, sql: &str) {
+        log::debug!(target: SQL_LOG, "-- {} {}\n{sql};", self.def.kind, self.def.name);
+    }
+
+    pub(crate) async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.query_in(self.ctx, sql).await
+    }
+
+    /// [`Self::query`] in `ctx` (the checks' session, or the local one).
+    pub(crate) async fn query_in(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>> {
+        self.debug(sql);
+        let run = async { crate::engine::sql::sql(ctx, sql).await?.collect().await };
+        match run.await {
+            Ok(b) => Ok(b),
+            Err(e) => Err(self.explain_in(ctx, e).await),
+        }
+    }
+
+    /// An error of a check, attributed to the column whose normalisation raised it when
+    /// it came from one of snapdiff's rules.
+    pub(crate) async fn explain(&self, e: datafusion::error::DataFusionError) -> Error {
+        self.explain_in(self.ctx, e).await
+    }
+
+    /// [`Self::explain`] for a query that ran in `ctx`: when that is a cluster's session,
+    /// the hint says so.
+    pub(crate) async fn explain_in(
+        &self,
+        ctx: &SessionContext,
+        e: datafusion::error::DataFusionError,
+    ) -> Error {
+        let text = e.to_string();
+        if RULE_ERRORS.iter().any(|p| text.contains(p)) {
+            for (side, source) in &self.sources {
+                for (c, rules) in &self.def.normalize {
+                    let r = if side == "legacy" {
+                        &rules.legacy
+                    } else {
+                        &rules.target
+                    };
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let probe =
+                        format!("SELECT count({}) FROM ({source}) AS s", r.apply(&ident(c)));
+                    let failed = match crate::engine::sql::sql(self.ctx, &probe).await {
+                        Ok(df) => df.collect().await.is_err(),
+                        Err(_) => true,
+                    };
+                    if failed {
+                        return self
+                            .fail(format!(
+                                "normalising {side} column {c} ({}): {}",
+                                r.describe(),
+                                text.trim()
+                            ))
+                            .with_column(c.clone());
+                    }
+                }
+            }
+        }
+        let e = self.fail(text);
+        if self.opts.engine.is_distributed() && std::ptr::eq(ctx, self.ctx) {
+            e.with_hint(crate::engine::remote::failed_query_hint(&self.opts.engine))
+        } else {
+            e
+        }
+    }
+
+    pub(crate) async fn count(&self, sql: &str) -> Result<u64> {
+        let b = self
+            .query(&format!("SELECT count(*) AS n FROM ({sql}) AS c"))
+            .await?;
+        Ok(b.first().map(|b| u64_cell(b, "n", 0)).unwrap_or(0))
+    }
+
+    pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<Row> {
+        rows(batches, true)
+    }
+
+    pub(crate) fn keys_list(&self, prefix: &str) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{prefix}{}", ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The predicate that a row of table `prefix` is in a partition being diffed.
+    pub(crate) fn scope(&self, prefix: &str) -> String {
+        let Some(parts) = &self.scope_parts else {
+            return "true".into();
+        };
+        let col = format!("{prefix}__part");
+        let mut preds = Vec::new();
+        let texts: Vec<String> = parts.iter().flatten().map(|p| lit(p)).collect();
+        if !texts.is_empty() {
+            preds.push(format!("CAST({col} AS VARCHAR) IN ({})", texts.join(", ")));
+        }
+        if parts.iter().any(Option::is_none) {
+            preds.push(format!("{col} IS NULL"));
+        }
+        if preds.is_empty() {
+            "false".into()
+        } else {
+            format!("({})", preds.join(" OR "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_sql_is_embedded_safely() {
+        assert_eq!(subquery("SELECT 1; "), "(SELECT 1\n)");
+        assert_eq!(subquery("SELECT 1; -- done"), "(SELECT 1\n)");
+        assert_eq!(subquery("SELECT 'é;'\n  ;; /* x */\n"), "(SELECT 'é;'\n)");
+        assert_eq!(subquery("SELECT ';' -- ;"), "(SELECT ';' -- ;\n)");
+        assert_eq!(subquery("SELECT 1 -- the end"), "(SELECT 1 -- the end\n)");
+    }
+}
