@@ -200,19 +200,19 @@ impl std::error::Error for Error {
 
 impl From<arrow::error::ArrowError> for Error {
     fn from(e: arrow::error::ArrowError) -> Self {
-        Error::internal(format!("arrow: {e}"))
+        Error::internal(format!("arrow: {e}")).with_source(e)
     }
 }
 
 impl From<parquet::errors::ParquetError> for Error {
     fn from(e: parquet::errors::ParquetError) -> Self {
-        Error::snapshot(format!("parquet: {e}"))
+        Error::snapshot(format!("parquet: {e}")).with_source(e)
     }
 }
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        Error::source(format!("{e}"))
+        Error::source(format!("{e}")).with_source(e)
     }
 }
 
@@ -243,6 +243,20 @@ mod tests {
             e.to_string(),
             "source postgresql://app@db/school, table public.places, column location: \
              type `point` cannot be mapped to Arrow\n  hint: add cast = { location = \"text\" }"
+        );
+    }
+
+    #[test]
+    fn a_wrapped_error_is_kept_as_the_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = Error::io("create directory", Path::new("/x"), io);
+        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("denied"));
+        let df: Error = datafusion::error::DataFusionError::Plan("no table".into()).into();
+        assert_eq!(df.message, "Error during planning: no table");
+        assert_eq!(
+            df.source().map(|s| s.to_string()).as_deref(),
+            Some("Error during planning: no table")
         );
     }
 

@@ -5,8 +5,11 @@
 //! after extraction reads snapshots only: sources are touched once, read-only.
 //!
 //! The library has no command line in it: the `snapdiff` binary fills the plain
-//! configuration structs here ([`extract::ExtractRequest`], [`extract::ExtractOptions`],
-//! [`spec::Spec`]) and renders [`progress::Progress`] events. Errors are
+//! configuration structs here ([`job::JobOptions`], [`extract::ExtractRequest`],
+//! [`extract::ExtractOptions`], [`spec::Spec`]), calls [`job::run`], [`job::verify`],
+//! [`extract::extract`] or [`check::verify_entities`], and renders
+//! [`progress::Progress`] events. The modules are layered (ARCHITECTURE.md): each
+//! imports only from the layers below it. Errors are
 //! [`error::Error`]: a kind, a message, the source/table/column/file it concerns and a
 //! hint, with secrets scrubbed.
 
@@ -15,6 +18,7 @@ pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod job;
 pub mod normalize;
 pub mod progress;
 pub mod query;

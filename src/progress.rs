@@ -21,6 +21,10 @@ pub trait Progress: Send + Sync {
     fn table_skipped(&self, side: &str, table: &str, reason: &str);
     /// Something the user should know that does not stop the run.
     fn warn(&self, message: &str);
+    /// The nightly job reuses run `run_id` of `side` instead of extracting it.
+    fn side_reused(&self, _side: &str, _run_id: &str) {}
+    /// The nightly job extracted `side` into run `run_id`: `tables` tables, `rows` rows.
+    fn side_extracted(&self, _side: &str, _run_id: &str, _tables: usize, _rows: u64) {}
 }
 
 /// Reports nothing.

@@ -40,7 +40,7 @@ pub(crate) fn digest_batch(pass: &BucketPass) -> Result<Vec<RecordBatch>> {
             Arc::new(BooleanArray::from(vec![equal])),
         ],
     )
-    .map_err(|e| Error::internal(format!("cannot build the digest row: {e}")))?;
+    .map_err(|e| Error::internal(format!("cannot build the digest row: {e}")).with_source(e))?;
     Ok(vec![b])
 }
 

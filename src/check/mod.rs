@@ -19,6 +19,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::report::{InvariantReport, Outcome, RunSummary, Status};
+use crate::snapshot::Side;
 use crate::spec::Spec;
 
 use crate::engine::templates as sql;
@@ -72,7 +73,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")).with_source(e))
 }
 
 /// Verify the spec's entities, query checks and invariants over two complete runs.
@@ -82,8 +83,16 @@ pub fn verify(spec: &Spec, opts: &VerifyOptions, progress: &dyn Progress) -> Res
     if let crate::engine::Engine::Ballista { host, port } = &opts.engine {
         rt.block_on(crate::engine::remote::reachable(host, *port))?;
     }
-    let legacy = choose_run(&opts.snapshot_root, "legacy", opts.legacy_run.as_deref())?;
-    let target = choose_run(&opts.snapshot_root, "target", opts.target_run.as_deref())?;
+    let legacy = choose_run(
+        &opts.snapshot_root,
+        Side::Legacy,
+        opts.legacy_run.as_deref(),
+    )?;
+    let target = choose_run(
+        &opts.snapshot_root,
+        Side::Target,
+        opts.target_run.as_deref(),
+    )?;
     rt.block_on(verify_runs(spec, &legacy, &target, opts, progress))
 }
 

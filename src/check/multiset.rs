@@ -7,6 +7,7 @@ use arrow::datatypes::DataType;
 
 use crate::check::diff::DiffFiles;
 use crate::check::entity::{u64_cell, EntityRun};
+use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::{self as sql, ident};
 use crate::error::{Error, Result};
 use crate::report::{Diff, Status};
@@ -42,15 +43,17 @@ impl EntityRun<'_> {
         // only in target (extra), with how many copies one side has beyond the other.
         let table = format!("__sd_multiset_{}", self.def.name);
         let mem = datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches])
-            .map_err(|e| Error::internal(format!("cannot hold the multiset result: {e}")))?;
+            .map_err(|e| {
+                Error::internal(format!("cannot hold the multiset result: {e}")).with_source(e)
+            })?;
         // Held here, so queried here whatever the engine.
         self.local
             .register_table(&table, Arc::new(mem))
-            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")).with_source(e))?;
         let mut files = DiffFiles::default();
         for (kind, more, less) in [
-            ("missing", "__legacy_copies", "__target_copies"),
-            ("extra", "__target_copies", "__legacy_copies"),
+            (DiffKind::Missing, "__legacy_copies", "__target_copies"),
+            (DiffKind::Extra, "__target_copies", "__legacy_copies"),
         ] {
             let q = format!(
                 "SELECT {}, {more} - {less} AS __copies FROM {} WHERE {more} > {less}",

@@ -9,7 +9,7 @@ use clap::Args;
 use snapdiff::extract::{
     self, CastType, ExtractOptions, ExtractRequest, Source, TableFrom, TableRequest,
 };
-use snapdiff::snapshot;
+use snapdiff::snapshot::{self, Side};
 use snapdiff::EXIT_OK;
 
 use super::progress::TermProgress;
@@ -108,9 +108,9 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
                 bail!("--table and --query are for extracting without a spec; with a spec, list tables in its [[extract]] entries");
             }
             let spec = super::load_spec(path)?;
-            let sides: Vec<String> = match &args.side {
-                Some(s) => vec![s.clone()],
-                None => spec.sides().iter().map(|s| s.to_string()).collect(),
+            let sides: Vec<Side> = match &args.side {
+                Some(s) => vec![Side::parse(s)?],
+                None => spec.sides(),
             };
             if sides.is_empty() {
                 bail!(
@@ -120,7 +120,7 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
             }
             let mut reqs = Vec::new();
             for side in &sides {
-                let mut r = spec.extract_request(side)?;
+                let mut r = spec.extract_request(*side)?;
                 for t in r.tables.iter_mut() {
                     if t.partition_on.is_none() {
                         t.partition_on = args.partition_on.clone();

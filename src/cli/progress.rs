@@ -207,4 +207,15 @@ impl Progress for TermProgress {
     fn warn(&self, message: &str) {
         self.eprint(&format!("warning: {message}"));
     }
+
+    fn side_reused(&self, side: &str, run_id: &str) {
+        self.println(&format!("reusing {side:<7} {run_id}"));
+    }
+
+    fn side_extracted(&self, side: &str, run_id: &str, tables: usize, rows: u64) {
+        self.println(&format!(
+            "extracted {side:<7} {run_id}  {tables} {}  {rows} rows",
+            if tables == 1 { "table" } else { "tables" },
+        ));
+    }
 }

@@ -4,16 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
 use clap::Args;
 
-use snapdiff::check::{self, VerifyOptions};
-use snapdiff::extract::{self, ExtractOptions};
-use snapdiff::report::store::{self, Formats, PendingReport};
+use snapdiff::check::VerifyOptions;
+use snapdiff::job::{self, JobOptions, JobOutcome};
+use snapdiff::report::store::{self, Formats};
 use snapdiff::report::{
     key_text, status_word, EntityReport, Outcome, Report, Row, SpecInfo, Status,
 };
-use snapdiff::snapshot;
 use snapdiff::spec::Spec;
 use snapdiff::{EXIT_DIFFERENCES, EXIT_OK};
 
@@ -76,13 +74,15 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// Verify options for `spec`, reading the runs named (or the newest complete ones).
-    fn options(
+    /// The job's options for `spec`: the runs named (or the newest complete ones), the
+    /// report files, and `keep` for `run`.
+    fn job_options(
         &self,
         spec: &Spec,
         legacy_run: Option<String>,
         target_run: Option<String>,
-    ) -> anyhow::Result<VerifyOptions> {
+        keep: Option<usize>,
+    ) -> anyhow::Result<JobOptions> {
         let mut opts = VerifyOptions::new(self.root(spec));
         opts.engine = self.engine(spec)?;
         opts.legacy_run = legacy_run;
@@ -92,7 +92,12 @@ impl CommonArgs {
             opts.budget = snapdiff::engine::Budget::new(m);
         }
         opts.first_pass = super::first_pass()?;
-        Ok(opts)
+        Ok(JobOptions {
+            verify: opts,
+            reports_root: self.reports_root(spec),
+            formats: self.formats()?,
+            keep,
+        })
     }
 
     /// Where the checks run: --engine, else the spec's [engine] url, else this process.
@@ -309,163 +314,46 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
     out
 }
 
-/// Verify with `opts`, writing report `id` under `reports_root` when any format is
-/// chosen; then print and return the exit status.
-fn verify_and_report(
-    spec: &Spec,
-    mut opts: VerifyOptions,
-    common: &CommonArgs,
-    pending: Option<PendingReport>,
-    progress: &TermProgress,
-) -> anyhow::Result<(u8, Option<Report>)> {
-    let formats = common.formats()?;
-    opts.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
-    let outcome = check::verify(spec, &opts, &TermProgress::new(true))?;
-    let Some(pending) = pending else {
-        return Ok((finish(&outcome, common.quiet, None, progress), None));
-    };
-    let root = common.reports_root(spec);
-    let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
-    // The delta is information: when it cannot be computed, the report still is.
-    report.delta = match store::delta_against_previous(&root, &report, &pending) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "{}",
-                snapdiff::secrets::scrub(&format!(
-                    "warning: no delta against the previous report: {e}"
-                ))
-            );
-            None
+/// Print what the job found, the report's files and what was pruned; the exit status.
+fn print_job(job: &JobOutcome, opts: &JobOptions, quiet: bool, progress: &TermProgress) -> u8 {
+    let written = job.report.as_ref().map(|(r, dir)| (r, dir.as_path()));
+    let code = finish(job.outcome(), quiet, written, progress);
+    if let (Some(pruned), Some(keep)) = (&job.pruned, opts.keep) {
+        if !pruned.runs.is_empty() || !pruned.reports.is_empty() {
+            progress.println(&format!(
+                "pruned (--keep {keep}): {} snapshot runs, {} reports",
+                pruned.runs.len(),
+                pruned.reports.len()
+            ));
         }
-    };
-    let dir = pending.commit(&mut report, formats)?;
-    let code = finish(
-        &report.outcome,
-        common.quiet,
-        Some((&report, &dir)),
-        progress,
-    );
-    Ok((code, Some(report)))
+    }
+    code
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let spec = super::load_spec(&args.spec)?;
-    let formats = args.common.formats()?;
-    let opts = args
-        .common
-        .options(&spec, args.legacy_run.clone(), args.target_run.clone())?;
+    let opts = args.common.job_options(
+        &spec,
+        args.legacy_run.clone(),
+        args.target_run.clone(),
+        None,
+    )?;
     let progress = TermProgress::new(true);
-    let pending = if formats.any() {
-        let root = args.common.reports_root(&spec);
-        Some(PendingReport::begin(&root, &store::new_report_id())?)
-    } else {
-        None
-    };
-    Ok(verify_and_report(&spec, opts, &args.common, pending, &progress)?.0)
+    let job = job::verify(&spec, &opts, &progress)?;
+    Ok(print_job(&job, &opts, args.common.quiet, &progress))
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let spec = super::load_spec(&args.spec)?;
-    let root = args.common.root(&spec);
-    let reports_root = args.common.reports_root(&spec);
-    let formats = args.common.formats()?;
-    let sides = spec.sides();
-    if sides.len() != 2 {
-        bail!(
-            "{}: `run` needs both [sources.legacy] and [sources.target]",
-            args.spec.display()
-        );
-    }
-    for id in [&args.legacy_run, &args.target_run].into_iter().flatten() {
-        snapshot::check_name("run id", id)?;
-    }
-    if args.keep == Some(0) {
-        bail!("--keep must be at least 1: the newest run is always kept");
-    }
-    // A cluster that cannot be reached is said before anything is extracted.
-    snapdiff::engine::remote::ensure_reachable(&args.common.engine(&spec)?)?;
-    // One run of a spec at a time; the lock is released when this returns (or dies).
-    let _lock = store::lock_run(&root)?;
-    let mut run_id = snapshot::new_run_id(&root, &sides);
-    // The report folder is claimed first: an unwritable one fails before any extraction.
-    // Its id is the run id, or that id with a suffix when the reports root (shared by
-    // other specs) has it; the runs take the report's id when their root is free of it.
-    let pending = if formats.any() {
-        let p = PendingReport::begin(&reports_root, &run_id)?;
-        let mut taken = false;
-        for s in &sides {
-            taken |= snapdiff::storage::is_dir(&snapshot::run_dir(&root, s, p.id()))?;
-        }
-        if !taken {
-            run_id = p.id().to_string();
-        }
-        Some(p)
-    } else {
-        None
-    };
+    let opts = args.common.job_options(
+        &spec,
+        args.legacy_run.clone(),
+        args.target_run.clone(),
+        args.keep,
+    )?;
     let progress = TermProgress::new(args.common.quiet);
-    let mut used = Vec::new();
-    for side in sides {
-        let reused = if side == "legacy" {
-            &args.legacy_run
-        } else {
-            &args.target_run
-        };
-        if let Some(id) = reused {
-            progress.println(&format!("reusing {side:<7} {id}"));
-            used.push((side, id.clone()));
-            continue;
-        }
-        let req = spec.extract_request(side)?;
-        let opts = ExtractOptions::new(&root, &run_id);
-        let outcome = extract::extract(&req, &opts, &progress)?;
-        let rows: u64 = outcome.manifest.tables.values().map(|t| t.rows).sum();
-        let n = outcome.manifest.tables.len();
-        progress.println(&format!(
-            "extracted {:<7} {}  {n} {}  {rows} rows",
-            outcome.side,
-            outcome.run_id,
-            if n == 1 { "table" } else { "tables" },
-        ));
-        used.push((side, run_id.clone()));
-    }
-    let run_of = |side: &str| {
-        used.iter()
-            .find(|(s, _)| *s == side)
-            .map(|(_, id)| id.clone())
-    };
-    let opts = args
-        .common
-        .options(&spec, run_of("legacy"), run_of("target"))?;
-    let (code, report) = verify_and_report(&spec, opts, &args.common, pending, &progress)?;
-    if let Some(keep) = args.keep {
-        let protect: Vec<(&str, &str)> = used.iter().map(|(s, id)| (*s, id.as_str())).collect();
-        let written = report.as_ref().map(|r| r.id.as_str());
-        // The verification is done and its report written: a pruning failure is a
-        // warning, never a reason to change the verdict.
-        match store::prune(
-            keep,
-            &root,
-            &reports_root,
-            &SpecInfo::of(&spec),
-            &protect,
-            written,
-        ) {
-            Ok(pruned) if !pruned.runs.is_empty() || !pruned.reports.is_empty() => progress
-                .println(&format!(
-                    "pruned (--keep {keep}): {} snapshot runs, {} reports",
-                    pruned.runs.len(),
-                    pruned.reports.len()
-                )),
-            Ok(_) => {}
-            Err(e) => eprintln!(
-                "{}",
-                snapdiff::secrets::scrub(&format!("warning: --keep {keep} could not prune: {e}"))
-            ),
-        }
-    }
-    Ok(code)
+    let job = job::run(&spec, &opts, &progress)?;
+    Ok(print_job(&job, &opts, args.common.quiet, &progress))
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {

@@ -76,8 +76,9 @@ pub fn run(opts: &ExecutorOptions) -> Result<()> {
     ));
     let functions = super::state_with_functions(
         SessionConfig::new(),
-        super::runtime_env(None, None)
-            .map_err(|e| Error::internal(format!("cannot set up the executor: {e}")))?,
+        super::runtime_env(None, None).map_err(|e| {
+            Error::internal(format!("cannot set up the executor: {e}")).with_source(e)
+        })?,
     );
     let spill_dir = work_dir.clone();
     let config = ExecutorProcessConfig {
@@ -103,15 +104,68 @@ pub fn run(opts: &ExecutorOptions) -> Result<()> {
     };
     let scheduler = format!("{}:{}", opts.scheduler_host, opts.scheduler_port);
     let (bind, port) = (opts.bind_host.clone(), opts.port);
+    let config = Arc::new(config);
     super::block_on(async move {
         eprintln!(
             "snapdiff ballista-executor {} (Ballista {}): serving on {bind}:{port}, scheduler {scheduler}",
             env!("CARGO_PKG_VERSION"),
             ballista_core::BALLISTA_VERSION
         );
-        start_executor_process(Arc::new(config)).await.map_err(|e| {
-            Error::connect(format!("the executor (scheduler {scheduler}) stopped: {e}"))
-                .with_hint("is the scheduler running (`snapdiff ballista-scheduler`), and are --port and --grpc-port free?")
-        })
+        let mut attempt = 1;
+        loop {
+            match start_executor_process(config.clone()).await {
+                Ok(()) => return Ok(()),
+                // Ballista registers an executor while its gRPC server is still starting
+                // (its own TODO in `executor_server::startup`), and the scheduler, which
+                // connects back to that port to push tasks, can find it closed. The
+                // failed start has shut everything down again: start once more.
+                Err(e) if attempt < REGISTRATION_ATTEMPTS && lost_registration_race(&e) => {
+                    log::warn!("registration attempt {attempt} lost the race with the executor's own gRPC server: {e}; starting again");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(Error::connect(format!(
+                        "the executor (scheduler {scheduler}) stopped: {e}"
+                    ))
+                    .with_hint("is the scheduler running (`snapdiff ballista-scheduler`), and are --port and --grpc-port free?"))
+                }
+            }
+        }
     })
+}
+
+/// How many times an executor starts before a registration that the scheduler could
+/// not complete is final.
+const REGISTRATION_ATTEMPTS: u64 = 5;
+
+/// Whether `e` is the scheduler failing to connect back to this executor while it
+/// registered: the executor's gRPC server was not listening yet.
+fn lost_registration_race(e: &ballista_core::error::BallistaError) -> bool {
+    let text = e.to_string();
+    text.contains("Failed to register executor") && text.contains("could not connect")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballista_core::error::BallistaError;
+
+    #[test]
+    fn a_registration_the_scheduler_could_not_complete_is_told_apart() {
+        let lost = BallistaError::General(
+            "Grpc error: status: Internal, message: \"Fail to do executor registration due to: \
+             Internal Ballista error: Failed to register executor at 127.0.0.1:43405, could not \
+             connect: tonic::transport::Error(Transport, ConnectError)\""
+                .into(),
+        );
+        assert!(lost_registration_race(&lost));
+        let refused = BallistaError::General(
+            "Failed to register executor: the scheduler is shutting down".into(),
+        );
+        assert!(!lost_registration_race(&refused));
+        assert!(!lost_registration_race(&BallistaError::General(
+            "could not connect to the scheduler".into()
+        )));
+    }
 }

@@ -107,6 +107,8 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
         // check's plan overflowed the default 2 MiB stack.
         .thread_stack_size(32 << 20)
         .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?
+        .map_err(|e| {
+            Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
+        })?
         .block_on(f)
 }

@@ -64,7 +64,9 @@ pub fn run(opts: &SchedulerOptions) -> Result<()> {
     super::block_on(async move {
         let cluster = BallistaCluster::new_from_config(&config)
             .await
-            .map_err(|e| Error::internal(format!("cannot set up the scheduler: {e}")))?;
+            .map_err(|e| {
+                Error::internal(format!("cannot set up the scheduler: {e}")).with_source(e)
+            })?;
         eprintln!(
             "snapdiff ballista-scheduler {} (Ballista {}): listening on {addr}",
             env!("CARGO_PKG_VERSION"),

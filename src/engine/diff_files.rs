@@ -19,6 +19,53 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 
+/// The kinds of differing row, each in a file of its own: `<entity>/<kind>.parquet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiffKind {
+    /// Rows of a legacy key the target does not have.
+    Missing,
+    /// Rows of a target key the legacy side does not have.
+    Extra,
+    /// Rows of a key on both sides whose compared columns differ.
+    Changed,
+    /// Keys held by more than one row of a side.
+    Duplicates,
+    /// Rows whose key has a NULL.
+    NullKeys,
+}
+
+impl DiffKind {
+    /// The kinds a report's delta matches by key, between two reports' files.
+    pub const KEYED: [DiffKind; 4] = [
+        DiffKind::Missing,
+        DiffKind::Extra,
+        DiffKind::Changed,
+        DiffKind::Duplicates,
+    ];
+
+    /// The word the files and the reports use.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DiffKind::Missing => "missing",
+            DiffKind::Extra => "extra",
+            DiffKind::Changed => "changed",
+            DiffKind::Duplicates => "duplicates",
+            DiffKind::NullKeys => "null_keys",
+        }
+    }
+
+    /// The file's name in an entity's folder of diffs: `<kind>.parquet`.
+    pub fn file_name(&self) -> String {
+        format!("{self}.parquet")
+    }
+}
+
+impl std::fmt::Display for DiffKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A Parquet file being written from one or more query results of one schema.
 pub(crate) struct DiffWriter {
     path: PathBuf,
@@ -109,7 +156,11 @@ pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame>
         ParquetReadOptions::default(),
     )
     .await
-    .map_err(|e| Error::snapshot(format!("cannot read a diff file back: {e}")).with_file(path))
+    .map_err(|e| {
+        Error::snapshot(format!("cannot read a diff file back: {e}"))
+            .with_source(e)
+            .with_file(path)
+    })
 }
 
 /// `schema` with top-level view types as their plain forms (`Utf8View` as `Utf8`,

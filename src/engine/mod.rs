@@ -19,7 +19,7 @@
 //!
 //! This layer imports only the layers below it (snapshot, storage, normalize, error).
 
-pub(crate) mod diff_files;
+pub mod diff_files;
 pub mod memory;
 pub mod remote;
 pub mod rows;

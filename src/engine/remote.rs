@@ -161,7 +161,9 @@ pub fn ensure_reachable(engine: &Engine) -> Result<()> {
         Engine::Ballista { host, port } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?
+            .map_err(|e| {
+                Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
+            })?
             .block_on(reachable(host, *port)),
     }
 }
@@ -196,7 +198,9 @@ pub async fn remote_session(host: &str, port: u16, budget: &Budget) -> Result<Se
         .with_config(config)
         .build()
         .upgrade_for_ballista(format!("http://{}", authority(host, port)))
-        .map_err(|e| Error::internal(format!("cannot prepare a session for {engine}: {e}")))?;
+        .map_err(|e| {
+            Error::internal(format!("cannot prepare a session for {engine}: {e}")).with_source(e)
+        })?;
     Ok(SessionContext::new_with_state(state))
 }
 

@@ -19,12 +19,12 @@ use datafusion::sql::TableReference;
 
 use super::memory::Budget;
 use crate::error::{Error, Result};
-use crate::snapshot::{self, Manifest};
+use crate::snapshot::{self, Manifest, Side};
 
 /// A complete run chosen for one side.
 #[derive(Debug, Clone)]
 pub struct LoadedRun {
-    pub side: String,
+    pub side: Side,
     pub run_id: String,
     pub dir: PathBuf,
     pub manifest: Manifest,
@@ -54,14 +54,14 @@ pub fn session_with_budget(budget: &Budget) -> SessionContext {
 }
 
 /// The run of `side` to read: `requested`, or the newest complete one.
-pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<LoadedRun> {
+pub fn choose_run(root: &Path, side: Side, requested: Option<&str>) -> Result<LoadedRun> {
     let info = match requested {
         Some(id) => {
             // A run id is a folder name: never a path that leaves the snapshot root.
             snapshot::check_name("run id", id)?;
-            let dir = snapshot::run_dir(root, side, id);
+            let dir = snapshot::run_dir(root, side.as_str(), id);
             if !crate::storage::is_dir(&dir)? {
-                let known: Vec<String> = snapshot::list_runs(root, side)?
+                let known: Vec<String> = snapshot::list_runs(root, side.as_str())?
                     .into_iter()
                     .filter(|r| r.complete)
                     .map(|r| r.run_id)
@@ -80,9 +80,9 @@ pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<Lo
                 path: dir,
             }
         }
-        None => snapshot::newest_complete(root, side)?.ok_or_else(|| {
+        None => snapshot::newest_complete(root, side.as_str())?.ok_or_else(|| {
             Error::snapshot(format!("there is no complete {side} snapshot"))
-                .with_file(root.join(side))
+                .with_file(root.join(side.as_str()))
                 .with_hint("extract one first: `snapdiff extract SPEC` (or `snapdiff run SPEC` to extract and verify)")
         })?,
     };
@@ -91,7 +91,7 @@ pub fn choose_run(root: &Path, side: &str, requested: Option<&str>) -> Result<Lo
 
 /// Load a run found under the snapshot root: it must be complete, and every file is
 /// checked against its manifest.
-pub fn load_run(side: &str, info: snapshot::RunInfo) -> Result<LoadedRun> {
+pub fn load_run(side: Side, info: snapshot::RunInfo) -> Result<LoadedRun> {
     if !info.complete {
         return Err(Error::snapshot(format!(
             "{side} run `{}` is incomplete (it has no manifest.json)",
@@ -102,7 +102,7 @@ pub fn load_run(side: &str, info: snapshot::RunInfo) -> Result<LoadedRun> {
     }
     let manifest = snapshot::verify_run(&info.path)?;
     Ok(LoadedRun {
-        side: side.to_string(),
+        side,
         run_id: info.run_id,
         dir: info.path,
         manifest,
@@ -115,8 +115,10 @@ pub async fn register_run(ctx: &SessionContext, run: &LoadedRun) -> Result<()> {
         .catalog("datafusion")
         .ok_or_else(|| Error::internal("the session has no default catalog"))?;
     catalog
-        .register_schema(&run.side, Arc::new(MemorySchemaProvider::new()))
-        .map_err(|e| Error::internal(format!("cannot create schema {}: {e}", run.side)))?;
+        .register_schema(run.side.as_str(), Arc::new(MemorySchemaProvider::new()))
+        .map_err(|e| {
+            Error::internal(format!("cannot create schema {}: {e}", run.side)).with_source(e)
+        })?;
     crate::storage::register_with(ctx, &run.dir)?;
     for (name, table) in &run.manifest.tables {
         let urls = table

@@ -201,8 +201,9 @@ fn as_text(array: &ArrayRef) -> Result<StringArray> {
         safe: false,
         ..Default::default()
     };
-    let t = cast_with_options(array, &DataType::Utf8, &opts)
-        .map_err(|e| Error::type_error(format!("the values cannot be read as text: {e}")))?;
+    let t = cast_with_options(array, &DataType::Utf8, &opts).map_err(|e| {
+        Error::type_error(format!("the values cannot be read as text: {e}")).with_source(e)
+    })?;
     Ok(t.as_string::<i32>().clone())
 }
 

@@ -150,7 +150,9 @@ impl FilesReader {
         if is_glob(&text) {
             let kind = Kind::of(&text).ok_or_else(|| not_data(&path))?;
             let any = glob::glob(&text)
-                .map_err(|e| Error::spec(format!("`{text}` is not a valid glob: {e}")))?
+                .map_err(|e| {
+                    Error::spec(format!("`{text}` is not a valid glob: {e}")).with_source(e)
+                })?
                 .filter_map(|p| p.ok())
                 .next();
             if any.is_none() {
@@ -237,7 +239,9 @@ impl FilesReader {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+            .map_err(|e| {
+                Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
+            })?;
         Ok(FilesReader {
             path,
             entries,
@@ -339,7 +343,11 @@ impl FilesReader {
                 ctx.register_csv(name, loc, opts.schema(&schema)).await
             }
         };
-        res.map_err(|e| Error::source(format!("cannot read the data: {e}")).with_file(loc))
+        res.map_err(|e| {
+            Error::source(format!("cannot read the data: {e}"))
+                .with_source(e)
+                .with_file(loc)
+        })
     }
 }
 
@@ -426,7 +434,7 @@ impl SourceReader for FilesReader {
             let base = match &sql {
                 Some(q) => crate::engine::sql::sql(&ctx, q)
                     .await
-                    .map_err(|e| Error::source(format!("the query failed: {e}")))?,
+                    .map_err(|e| Error::source(format!("the query failed: {e}")).with_source(e))?,
                 None => ctx
                     .table("t")
                     .await
@@ -465,17 +473,18 @@ impl SourceReader for FilesReader {
             };
             let df = crate::engine::sql::sql(&ctx, &projected)
                 .await
-                .map_err(|e| Error::source(format!("cannot read the data: {e}")))?;
+                .map_err(|e| Error::source(format!("cannot read the data: {e}")).with_source(e))?;
             let schema: SchemaRef = types::out_schema(&out_cols);
             let sender = out.start(schema.clone(), None)?;
             let mut stream = df
                 .execute_stream()
                 .await
-                .map_err(|e| Error::source(format!("cannot read the data: {e}")))?;
+                .map_err(|e| Error::source(format!("cannot read the data: {e}")).with_source(e))?;
             let mut stats = ConformStats::default();
             while let Some(batch) = stream.next().await {
-                let batch =
-                    batch.map_err(|e| Error::source(format!("cannot read the data: {e}")))?;
+                let batch = batch.map_err(|e| {
+                    Error::source(format!("cannot read the data: {e}")).with_source(e)
+                })?;
                 let b = types::conform(&batch, &out_cols, &schema, &mut stats)?;
                 sender.send(b)?;
             }

@@ -46,7 +46,7 @@ pub struct PgReader {
 /// Connect with the same TLS settings connectorx will use, in a read-only session.
 pub fn connect(source: &Source) -> Result<Client> {
     let url = url::Url::parse(source.connection_url())
-        .map_err(|e| Error::spec(format!("the PostgreSQL URL is not valid: {e}")))?;
+        .map_err(|e| Error::spec(format!("the PostgreSQL URL is not valid: {e}")).with_source(e))?;
     let (config, tls) = connectorx::sources::postgres::rewrite_tls_args(&url)
         .map_err(|e| Error::connect(crate::secrets::scrub(&e.to_string())))?;
     let client = match tls {

@@ -169,7 +169,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     // (Memory-mapped I/O would spare a copy per page, about a fifth of the time of a large
     // table, but mapped pages count as resident memory: a 1 GB file would show 1 GB RSS.)
     conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(|e| Error::connect(format!("cannot set the busy timeout: {e}")))?;
+        .map_err(|e| Error::connect(format!("cannot set the busy timeout: {e}")).with_source(e))?;
     Ok(conn)
 }
 
@@ -778,7 +778,7 @@ fn read_rows(
 ) -> Result<ReadEnd> {
     let mut stmt = conn
         .prepare(sql)
-        .map_err(|e| Error::source(format!("the query does not prepare: {e}")))?;
+        .map_err(|e| Error::source(format!("the query does not prepare: {e}")).with_source(e))?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
     let mut bufs: Vec<Buf> = types.iter().map(|t| Buf::new(*t)).collect();
     let mut seen = vec![0u8; types.len()];

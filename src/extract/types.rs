@@ -128,7 +128,7 @@ pub fn conform(
         arrays.push(out);
     }
     RecordBatch::try_new(schema.clone(), arrays)
-        .map_err(|e| Error::internal(format!("cannot assemble a batch: {e}")))
+        .map_err(|e| Error::internal(format!("cannot assemble a batch: {e}")).with_source(e))
 }
 
 /// Casts between representations of the same values. Anything else is a planning bug.
@@ -159,8 +159,9 @@ pub fn exact_cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         safe: false,
         ..Default::default()
     };
-    cast_with_options(a, to, &opts)
-        .map_err(|e| Error::type_error(format!("cannot convert {from} to {to}: {e}")))
+    cast_with_options(a, to, &opts).map_err(|e| {
+        Error::type_error(format!("cannot convert {from} to {to}: {e}")).with_source(e)
+    })
 }
 
 fn is_exact_cast(from: &DataType, to: &DataType) -> bool {

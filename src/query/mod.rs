@@ -16,6 +16,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::engine::{choose_run, new_session, register_run, LoadedRun};
 use crate::error::{Error, Result};
+use crate::snapshot::Side;
 
 pub use crate::engine::sql::{explain, read_only, sql, tables};
 use crate::report::{store, SpecInfo};
@@ -47,12 +48,15 @@ pub struct SqlSession {
 pub async fn open(opts: &SessionOptions) -> Result<SqlSession> {
     let ctx = new_session();
     let mut runs = Vec::new();
-    for (side, asked) in [("legacy", &opts.legacy_run), ("target", &opts.target_run)] {
+    for (side, asked) in [
+        (Side::Legacy, &opts.legacy_run),
+        (Side::Target, &opts.target_run),
+    ] {
         let run = match asked {
             Some(id) => Some(choose_run(&opts.snapshot_root, side, Some(id))?),
             // A side without a complete run is left out; a run that fails its check is an
             // error, never silently left out.
-            None => crate::snapshot::newest_complete(&opts.snapshot_root, side)?
+            None => crate::snapshot::newest_complete(&opts.snapshot_root, side.as_str())?
                 .map(|info| crate::engine::session::load_run(side, info))
                 .transpose()?,
         };
@@ -95,7 +99,7 @@ pub async fn register_diffs(ctx: &SessionContext, report_dir: &Path) -> Result<(
         .ok_or_else(|| Error::internal("the session has no default catalog"))?;
     catalog
         .register_schema("diffs", Arc::new(MemorySchemaProvider::new()))
-        .map_err(|e| Error::internal(format!("cannot create schema diffs: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot create schema diffs: {e}")).with_source(e))?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for entity in entities {
         for f in crate::storage::list_files(&diffs.join(&entity))? {
@@ -138,7 +142,9 @@ pub async fn register_input(
     if catalog.schema(schema).is_none() {
         catalog
             .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
-            .map_err(|e| Error::internal(format!("cannot create schema {schema}: {e}")))?;
+            .map_err(|e| {
+                Error::internal(format!("cannot create schema {schema}: {e}")).with_source(e)
+            })?;
     }
     let path = Path::new(input);
     let fail = |e: datafusion::error::DataFusionError| {
@@ -165,7 +171,7 @@ pub async fn register_input(
         (df, input.to_string())
     } else if let Some((side, table)) = input
         .split_once('.')
-        .filter(|(s, _)| crate::spec::SIDES.contains(s))
+        .and_then(|(s, t)| Side::parse(s).ok().map(|s| (s, t)))
     {
         let run = choose_run(snapshot_root, side, None)?;
         crate::storage::register_with(ctx, &run.dir)?;

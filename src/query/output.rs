@@ -195,5 +195,5 @@ fn text_for_nested(schema: &SchemaRef) -> SchemaRef {
 /// `b` cast to `schema` (view types to plain ones, nested ones to text where asked).
 fn plain(schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
     crate::engine::diff_files::cast_to(schema, b)
-        .map_err(|e| Error::internal(format!("cannot shape a result batch: {e}")))
+        .map_err(|e| Error::internal(format!("cannot shape a result batch: {e}")).with_source(e))
 }

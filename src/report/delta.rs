@@ -14,15 +14,13 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use super::{key_text, Report, Status};
+use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::ident;
 use crate::error::{Error, Result};
 
 /// How many new and fixed findings of each group a report lists by name (the counts are
 /// always whole).
 pub const LISTED: usize = 20;
-
-/// The kinds of finding matched by key, and the diff file each lives in.
-pub const KEYED_KINDS: [&str; 4] = ["missing", "extra", "changed", "duplicates"];
 
 /// What changed since the previous report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -67,27 +65,28 @@ pub async fn compute(
     for e in &current.outcome.entities {
         let prev = previous.outcome.entities.iter().find(|p| p.name == e.name);
         // Keyed findings, by key.
-        for kind in KEYED_KINDS {
+        for kind in DiffKind::KEYED {
             let count = |r: &super::EntityReport| {
                 r.diff.as_ref().map_or(0, |d| match kind {
-                    "missing" => d.missing,
-                    "extra" => d.extra,
-                    "changed" => d.changed,
-                    _ => d.duplicate_keys_legacy + d.duplicate_keys_target,
+                    DiffKind::Missing => d.missing,
+                    DiffKind::Extra => d.extra,
+                    DiffKind::Changed => d.changed,
+                    DiffKind::Duplicates => d.duplicate_keys_legacy + d.duplicate_keys_target,
+                    DiffKind::NullKeys => d.null_keys_legacy + d.null_keys_target,
                 })
             };
             let (cur_n, prev_n) = (count(e), prev.map_or(0, count));
             if cur_n == 0 && prev_n == 0 {
                 continue;
             }
-            let file = format!("{}/{kind}.parquet", e.name);
+            let file = format!("{}/{}", e.name, kind.file_name());
             let (cur_f, prev_f) = (
                 current_dir.join("diffs").join(&file),
                 previous_dir.join("diffs").join(&file),
             );
             let mut g = DeltaGroup {
                 name: e.name.clone(),
-                kind: kind.into(),
+                kind: kind.to_string(),
                 ..Default::default()
             };
             // By key when both files are there (or the previous report had none of
@@ -98,7 +97,7 @@ pub async fn compute(
             let prev_file = is_file(&prev_f).then_some(prev_f.as_path());
             let comparable = same_key && is_file(&cur_f) && (prev_file.is_some() || prev_n == 0);
             let matched = if comparable {
-                let key: Vec<String> = if kind == "duplicates" {
+                let key: Vec<String> = if kind == DiffKind::Duplicates {
                     std::iter::once("__side".to_string())
                         .chain(e.key.iter().cloned())
                         .collect()
@@ -131,7 +130,7 @@ pub async fn compute(
         if cur_n != prev_n {
             groups.push(DeltaGroup {
                 name: e.name.clone(),
-                kind: "null_keys".into(),
+                kind: DiffKind::NullKeys.to_string(),
                 by_key: false,
                 new: cur_n.saturating_sub(prev_n),
                 fixed: prev_n.saturating_sub(cur_n),

@@ -11,9 +11,10 @@
 use chrono::{DateTime, Utc};
 
 use super::delta::Delta;
+use super::render::{changed_columns, find_cell, optional_columns, seconds, showing, url_path};
 use super::{
-    grid, key_text, status_word, AggregateDifference, Cell, ChangedRow, Diff, EntityReport,
-    GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
+    grid, key_text, status_word, AggregateDifference, Cell, Diff, EntityReport, GridCell,
+    InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
 
 /// The Markdown report of `report`.
@@ -334,15 +335,8 @@ fn facts(e: &EntityReport) -> Vec<String> {
         format!("Key: {}", code_list(&e.key)),
         format!("Compared: {}", code_list(&e.compared)),
     ];
-    let optional = [
-        ("Legacy only", &e.legacy_only),
-        ("Target only", &e.target_only),
-        ("Within a tolerance", &e.tolerance_columns),
-    ];
-    for (label, cols) in optional {
-        if !cols.is_empty() {
-            facts.push(format!("{label}: {}", code_list(cols)));
-        }
+    for (label, cols) in optional_columns(e) {
+        facts.push(format!("{label}: {}", code_list(cols)));
     }
     for c in e.checks.iter().filter(|c| c.status == Status::Fail) {
         facts.push(format!(
@@ -550,21 +544,6 @@ fn changed(md: &mut Markdown, d: &Diff) {
     md.table(&head, "", &rows);
 }
 
-/// The compared columns of changed rows, in the order they first appear.
-fn changed_columns(rows: &[ChangedRow]) -> Vec<String> {
-    let mut cols: Vec<String> = Vec::new();
-    for cell in rows.iter().flat_map(|r| &r.cells) {
-        if !cols.contains(&cell.column) {
-            cols.push(cell.column.clone());
-        }
-    }
-    cols
-}
-
-fn find_cell<'a>(row: &'a ChangedRow, column: &str) -> Option<&'a Cell> {
-    row.cells.iter().find(|c| c.column == column)
-}
-
 /// A changed row's cell: the value when both sides agree, else `legacy → target` (in
 /// bold when the cell counts as differing).
 fn change(c: &Cell) -> String {
@@ -619,15 +598,6 @@ fn grid_value(cell: GridCell<'_>) -> String {
 
 // ---------------------------------------------------------------------------------------
 // Text
-
-/// "Showing X of Y", saying when the sample is only the first rows.
-fn showing(shown: usize, total: u64) -> String {
-    if (shown as u64) < total {
-        format!("Showing {shown} of {total}, the first by key.")
-    } else {
-        format!("Showing {shown} of {total}.")
-    }
-}
 
 /// A value in a table: escaped text, `*NULL*` for NULL, `*empty*` for an empty string
 /// (italics, so neither reads as a value that happens to say so).
@@ -688,25 +658,8 @@ fn one_line(s: &str) -> String {
     s.replace("\r\n", " ").replace(['\r', '\n'], " ")
 }
 
-/// A relative path as a link target: bytes outside the unreserved set percent-encoded.
-fn url_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn timestamp(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-fn seconds(s: f64) -> String {
-    format!("{s:.2}")
 }
 
 #[cfg(test)]

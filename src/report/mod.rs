@@ -10,6 +10,7 @@ pub mod delta;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+mod render;
 pub mod store;
 
 use std::collections::BTreeMap;

@@ -452,7 +452,9 @@ pub fn delta_against_previous(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| {
+            Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
+        })?;
     rt.block_on(delta::compute(report, pending.dir(), &previous, &dir))
         .map(Some)
 }
@@ -540,7 +542,7 @@ pub fn prune(
         ));
     }
     let mut pruned = Pruned::default();
-    for side in crate::spec::SIDES {
+    for side in snapshot::Side::ALL.map(|s| s.as_str()) {
         // Oldest first by when they finished (run ids given by hand need not sort).
         let mut complete: Vec<(chrono::DateTime<chrono::Utc>, snapshot::RunInfo)> = Vec::new();
         for run in snapshot::list_runs(snapshot_root, side)? {

@@ -39,6 +39,54 @@ pub const RUN_PLAN: &str = ".run.json";
 /// Prefix of folders that hold a table while it is being written.
 pub const TMP_PREFIX: &str = ".tmp-";
 
+/// The two sides of a migration: each has its own runs, `<root>/<side>/<run-id>/`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The system being migrated from.
+    Legacy,
+    /// The system being migrated to.
+    Target,
+}
+
+impl Side {
+    /// Both sides, legacy first.
+    pub const ALL: [Side; 2] = [Side::Legacy, Side::Target];
+
+    /// The side's name: its folder, its schema in a session (`legacy.<table>`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Side::Legacy => "legacy",
+            Side::Target => "target",
+        }
+    }
+
+    /// The side named `name` (`legacy` or `target`).
+    pub fn parse(name: &str) -> Result<Side> {
+        Side::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| {
+                Error::spec(format!("side `{name}` is neither legacy nor target"))
+                    .with_hint("write legacy or target")
+            })
+    }
+}
+
+impl AsRef<str> for Side {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One run folder found under `<root>/<side>/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInfo {
@@ -96,8 +144,11 @@ pub fn read_manifest(run_dir: &Path) -> Result<Manifest> {
 /// Parse and check the text of a `manifest.json`; `path` only names the file in errors.
 /// [`read_manifest`] without the file system (the fuzz harness in `fuzz/` uses it).
 pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest> {
-    let manifest: Manifest = serde_json::from_str(text)
-        .map_err(|e| Error::snapshot(format!("manifest.json is not valid: {e}")).with_file(path))?;
+    let manifest: Manifest = serde_json::from_str(text).map_err(|e| {
+        Error::snapshot(format!("manifest.json is not valid: {e}"))
+            .with_source(e)
+            .with_file(path)
+    })?;
     if manifest.format_version != manifest::FORMAT_VERSION {
         return Err(Error::snapshot(format!(
             "manifest format version {} is not supported (this snapdiff reads version {})",
@@ -114,8 +165,11 @@ pub fn read_schema(run_dir: &Path) -> Result<SchemaDoc> {
     let path = run_dir.join(SCHEMA);
     let bytes = storage::read(&path)?
         .ok_or_else(|| Error::snapshot("the run has no schema.json").with_file(&path))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::snapshot(format!("schema.json is not valid: {e}")).with_file(&path))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::snapshot(format!("schema.json is not valid: {e}"))
+            .with_source(e)
+            .with_file(&path)
+    })
 }
 
 /// xxh3-64 of a file's (or object's) bytes as 16 hex digits.
@@ -159,12 +213,12 @@ pub fn verify_run(run_dir: &Path) -> Result<Manifest> {
 
 /// A new run id from the current UTC time (`20261122T021500Z`), with `-2`, `-3`, ...
 /// appended if a run of that id exists for any of `sides` under `root`. Sorts by time.
-pub fn new_run_id(root: &Path, sides: &[&str]) -> String {
+pub fn new_run_id(root: &Path, sides: &[impl AsRef<str>]) -> String {
     let base = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let taken = |id: &str| {
         sides
             .iter()
-            .any(|s| storage::is_dir(&run_dir(root, s, id)).unwrap_or(false))
+            .any(|s| storage::is_dir(&run_dir(root, s.as_ref(), id)).unwrap_or(false))
     };
     let mut id = base.clone();
     let mut n = 2;

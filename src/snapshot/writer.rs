@@ -384,8 +384,9 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// `value` as pretty JSON with a final newline, as snapshot files hold it (`path` only
 /// names the file in errors).
 fn json_text<T: Serialize>(path: &Path, value: &T) -> Result<String> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::internal(format!("cannot serialize {}: {e}", path.display())))?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| {
+        Error::internal(format!("cannot serialize {}: {e}", path.display())).with_source(e)
+    })?;
     text.push('\n');
     Ok(text)
 }
@@ -550,8 +551,9 @@ impl PartWriter {
             bytes: 0,
             path: path.to_path_buf(),
         };
-        let level = ZstdLevel::try_new(settings.zstd_level)
-            .map_err(|e| Error::internal(format!("zstd level {}: {e}", settings.zstd_level)))?;
+        let level = ZstdLevel::try_new(settings.zstd_level).map_err(|e| {
+            Error::internal(format!("zstd level {}: {e}", settings.zstd_level)).with_source(e)
+        })?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_size(settings.row_group_rows)

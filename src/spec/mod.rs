@@ -9,6 +9,7 @@
 pub mod checks;
 mod env;
 
+use crate::snapshot::Side;
 use crate::suggest::{self, nearest};
 pub use checks::{
     CheckKind, EntityDef, EntityKind, EntitySection, InvariantSection, QuerySection, Thresholds,
@@ -125,9 +126,6 @@ pub struct Spec {
     pub file: SpecFile,
     text: String,
 }
-
-/// The sides a spec can name.
-pub const SIDES: [&str; 2] = ["legacy", "target"];
 
 impl Spec {
     /// Read and check the spec at `path`.
@@ -482,7 +480,7 @@ impl Spec {
 
     fn check_extract(&self) -> Result<()> {
         for (i, e) in self.file.extract.iter().enumerate() {
-            if !SIDES.contains(&e.side.as_str()) {
+            if Side::parse(&e.side).is_err() {
                 return Err(self.entry_error(
                     "extract",
                     i,
@@ -546,8 +544,8 @@ impl Spec {
     }
 
     /// The source of `side`.
-    pub fn source(&self, side: &str) -> Result<Source> {
-        let s = self.source_section(side).ok_or_else(|| {
+    pub fn source(&self, side: Side) -> Result<Source> {
+        let s = self.source_section(side.as_str()).ok_or_else(|| {
             Error::spec(format!("the spec has no [sources.{side}]")).with_file(&self.path)
         })?;
         Source::parse(&s.url, &self.base_dir)
@@ -609,23 +607,22 @@ impl Spec {
     }
 
     /// The sides that have a source, in order (legacy, target).
-    pub fn sides(&self) -> Vec<&'static str> {
-        SIDES
-            .iter()
-            .copied()
-            .filter(|s| self.source_section(s).is_some())
+    pub fn sides(&self) -> Vec<Side> {
+        Side::ALL
+            .into_iter()
+            .filter(|s| self.source_section(s.as_str()).is_some())
             .collect()
     }
 
     /// What to extract for `side`: its `[[extract]]` entries, or every table of the
     /// source when it has none.
-    pub fn extract_request(&self, side: &str) -> Result<ExtractRequest> {
+    pub fn extract_request(&self, side: Side) -> Result<ExtractRequest> {
         let source = self.source(side)?;
         let tables = self
             .file
             .extract
             .iter()
-            .filter(|e| e.side == side)
+            .filter(|e| e.side == side.as_str())
             .map(|e| {
                 let from = match (&e.table, &e.query) {
                     (Some(t), _) => TableFrom::Table(t.clone()),
@@ -892,7 +889,7 @@ mod tests {
             "[sources.legacy]\nurl = \"sqlite://data/legacy.db\"\n[[extract]]\nside = \"legacy\"\ntable = \"main.Users\"\ncast = { age = \"text\" }\n",
         )
         .unwrap();
-        let r = s.extract_request("legacy").unwrap();
+        let r = s.extract_request(Side::Legacy).unwrap();
         assert_eq!(
             r.source.path.as_deref(),
             Some(Path::new("/specs/data/legacy.db"))

@@ -633,8 +633,9 @@ pub fn register_with(ctx: &datafusion::prelude::SessionContext, path: &Path) -> 
         return Ok(());
     }
     let (bucket, _) = split(path)?;
-    let url = url::Url::parse(&format!("{S3}{bucket}"))
-        .map_err(|e| Error::spec(format!("`s3://{bucket}` is not a valid URL: {e}")))?;
+    let url = url::Url::parse(&format!("{S3}{bucket}")).map_err(|e| {
+        Error::spec(format!("`s3://{bucket}` is not a valid URL: {e}")).with_source(e)
+    })?;
     ctx.register_object_store(&url, store(&bucket)?);
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::check::diff::pass::{in_bitmap, plain_schema, BucketPass, Compactor, H
 use crate::check::entity::EntityRun;
 use crate::engine::templates::{self as sql, ident};
 use crate::error::{Error, Result};
+use crate::snapshot::Side;
 
 /// The largest share of differing buckets for which the fetch of candidate rows pushes
 /// its filter into the Parquet scan. At two buckets a row ([`buckets::choose_bits`]), 1%
@@ -142,8 +143,9 @@ impl EntityRun<'_> {
                     .iter()
                     .map(|k| Some(!in_bitmap(&refetch, *k, pass.bits)))
                     .collect();
-                *b = arrow::compute::filter_record_batch(b, &keep)
-                    .map_err(|e| Error::internal(format!("cannot drop held rows: {e}")))?;
+                *b = arrow::compute::filter_record_batch(b, &keep).map_err(|e| {
+                    Error::internal(format!("cannot drop held rows: {e}")).with_source(e)
+                })?;
             }
             Ok(())
         };
@@ -255,20 +257,21 @@ impl EntityRun<'_> {
     ) -> Result<(String, String, u64, u64)> {
         let fetched: usize = sides.iter().flatten().flatten().map(|b| b.num_rows()).sum();
         let prune_clock = Instant::now();
-        buckets::prune_equal(&mut sides, "__sd_kh", "__h")
-            .map_err(|e| Error::internal(format!("cannot prune the candidate rows: {e}")))?;
+        buckets::prune_equal(&mut sides, "__sd_kh", "__h").map_err(|e| {
+            Error::internal(format!("cannot prune the candidate rows: {e}")).with_source(e)
+        })?;
         self.debug(&format!(
             "-- pruned in {:.2}s",
             prune_clock.elapsed().as_secs_f64()
         ));
         let (mut names, mut held) = (Vec::new(), 0);
-        for ((side, parts), schema) in ["legacy", "target"].into_iter().zip(sides).zip(schemas) {
+        for ((side, parts), schema) in Side::ALL.into_iter().zip(sides).zip(schemas) {
             let kept: Vec<usize> = (0..schema.fields().len())
                 .filter(|i| schema.field(*i).name() != "__sd_kh")
                 .collect();
-            let schema = schema
-                .project(&kept)
-                .map_err(|e| Error::internal(format!("cannot drop the key hash column: {e}")))?;
+            let schema = schema.project(&kept).map_err(|e| {
+                Error::internal(format!("cannot drop the key hash column: {e}")).with_source(e)
+            })?;
             let name = format!("__sd_{}_{side}_candidates", self.def.name);
             held += self.register_held(&name, Arc::new(schema), parts)?;
             names.push(name);
@@ -336,11 +339,11 @@ impl EntityRun<'_> {
             parts
         };
         let table = datafusion::datasource::MemTable::try_new(schema, parts)
-            .map_err(|e| Error::internal(format!("cannot hold {name}: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot hold {name}: {e}")).with_source(e))?;
         let _ = self.ctx.deregister_table(name);
         self.ctx
             .register_table(name, Arc::new(table))
-            .map_err(|e| Error::internal(format!("cannot register {name}: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot register {name}: {e}")).with_source(e))?;
         Ok(rows as u64)
     }
 
@@ -372,7 +375,9 @@ impl EntityRun<'_> {
             let _ = self.ctx.deregister_table(name.as_str());
             self.ctx
                 .register_table(name.as_str(), df.into_view())
-                .map_err(|e| Error::internal(format!("cannot register {name}: {e}")))?;
+                .map_err(|e| {
+                    Error::internal(format!("cannot register {name}: {e}")).with_source(e)
+                })?;
             out.push(ident(&name));
         }
         Ok((out[0].clone(), out[1].clone()))

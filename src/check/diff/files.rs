@@ -10,7 +10,7 @@ use datafusion::prelude::SessionContext;
 use crate::check::diff::{DiffFiles, OpenDiff};
 use crate::check::entity::{cell, u64_cell, EntityRun};
 use crate::engine::diff_files;
-use crate::engine::diff_files::{DiffError, DiffWriter};
+use crate::engine::diff_files::{DiffError, DiffKind, DiffWriter};
 use crate::engine::templates::ident;
 use crate::error::{Error, Result};
 use crate::report::PartitionRow;
@@ -69,7 +69,7 @@ impl EntityRun<'_> {
     pub(crate) async fn write_diff(
         &self,
         files: &mut DiffFiles,
-        kind: &'static str,
+        kind: DiffKind,
         sqls: &[String],
         execute: bool,
         map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
@@ -84,7 +84,7 @@ impl EntityRun<'_> {
         &self,
         ctx: &SessionContext,
         files: &mut DiffFiles,
-        kind: &'static str,
+        kind: DiffKind,
         sqls: &[String],
         execute: bool,
         mut map: impl FnMut(RecordBatch) -> Result<RecordBatch>,
@@ -92,7 +92,7 @@ impl EntityRun<'_> {
         let at = match files.writers.iter().position(|f| f.kind == kind) {
             Some(at) => at,
             None => {
-                let path = self.diff_dir().join(format!("{kind}.parquet"));
+                let path = self.diff_dir().join(kind.file_name());
                 let first = self.frame_in(ctx, &sqls[0]).await?;
                 let empty = RecordBatch::new_empty(Arc::new(first.schema().as_arrow().clone()));
                 let writer = DiffWriter::create(&path, map(empty)?.schema())?;
@@ -115,13 +115,17 @@ impl EntityRun<'_> {
     }
 
     /// Run `sql` over this entity's diff file of `kind`, which it names `{{file}}`.
-    pub(crate) async fn query_diff_file(&self, kind: &str, sql: &str) -> Result<Vec<RecordBatch>> {
-        let path = self.diff_dir().join(format!("{kind}.parquet"));
+    pub(crate) async fn query_diff_file(
+        &self,
+        kind: DiffKind,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>> {
+        let path = self.diff_dir().join(kind.file_name());
         let table = format!("__sd_diff_{}_{kind}", self.def.name);
         let df = diff_files::read(self.local, &path).await?;
         self.local
             .register_table(&table, df.into_view())
-            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot register {table}: {e}")).with_source(e))?;
         let out = self
             .query_in(self.local, &sql.replace("{{file}}", &ident(&table)))
             .await;
@@ -132,7 +136,7 @@ impl EntityRun<'_> {
     /// The first `n` rows of a diff file in key order (`filter`: an SQL predicate).
     pub(crate) async fn diff_sample(
         &self,
-        kind: &str,
+        kind: DiffKind,
         filter: &str,
         n: usize,
     ) -> Result<Vec<RecordBatch>> {
@@ -144,7 +148,7 @@ impl EntityRun<'_> {
     }
 
     /// Rows per partition of a diff file (`__partition`), when the entity is partitioned.
-    pub(crate) async fn per_partition(&self, kind: &str) -> Result<Vec<(Option<String>, u64)>> {
+    pub(crate) async fn per_partition(&self, kind: DiffKind) -> Result<Vec<(Option<String>, u64)>> {
         if !self.partitioned() {
             return Ok(Vec::new());
         }
@@ -164,7 +168,7 @@ impl EntityRun<'_> {
     }
 
     /// Add a diff file's per-partition counts to the partition rows.
-    pub(crate) async fn count_per_partition(&mut self, kind: &str) -> Result<()> {
+    pub(crate) async fn count_per_partition(&mut self, kind: DiffKind) -> Result<()> {
         let counts = self.per_partition(kind).await?;
         let Some(parts) = self.report.partitions.as_mut() else {
             return Ok(());
@@ -185,8 +189,8 @@ impl EntityRun<'_> {
             });
             let row = &mut parts.rows[i];
             match kind {
-                "missing" => row.missing = n,
-                "extra" => row.extra = n,
+                DiffKind::Missing => row.missing = n,
+                DiffKind::Extra => row.extra = n,
                 _ => row.changed = n,
             }
         }

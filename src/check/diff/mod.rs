@@ -22,15 +22,16 @@ use std::time::Instant;
 use arrow::array::{Array, AsArray, RecordBatch};
 
 use crate::check::entity::{cell, u64_cell, EntityRun};
-use crate::engine::diff_files::DiffWriter;
+use crate::engine::diff_files::{DiffKind, DiffWriter};
 use crate::engine::templates::{self as sql, ident, key_match};
 use crate::error::{Error, Result};
 use crate::report::{Cell, ChangedRow, Diff, DuplicateKey, Row, Status};
+use crate::snapshot::Side;
 use crate::spec::CheckKind;
 
 /// A diff file being written, and the rows each of its queries added.
 pub(crate) struct OpenDiff {
-    kind: &'static str,
+    kind: DiffKind,
     writer: DiffWriter,
     rows: Vec<u64>,
 }
@@ -73,7 +74,7 @@ pub(crate) fn changed_batch(
         cols.push(b.column(i).clone());
     }
     for (i, c) in names.iter().enumerate() {
-        for (j, side) in ["legacy", "target"].iter().enumerate() {
+        for (j, side) in Side::ALL.iter().enumerate() {
             let at = nkeys + 2 * i + j;
             fields.push(schema.field(at).clone().with_name(format!("{side}__{c}")));
             cols.push(b.column(at).clone());
@@ -100,7 +101,7 @@ pub(crate) fn changed_batch(
         cols.push(b.column(at).clone());
     }
     RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)
-        .map_err(|e| Error::internal(format!("cannot shape the changed rows: {e}")))
+        .map_err(|e| Error::internal(format!("cannot shape the changed rows: {e}")).with_source(e))
 }
 
 impl EntityRun<'_> {
@@ -135,117 +136,30 @@ impl EntityRun<'_> {
             self.diff_round(&mut files, &l, &t, &scope, Round::Views, &mut per_column)
                 .await?;
         } else {
-            let scope = self.scope("");
-            let mut pass = match self.buckets.take() {
-                Some(p) => p,
-                None => self.bucket_pass(&scope).await?,
-            };
-            let mut held_rows = pass.held.take();
-            let rows_in_scope = match &self.report.partitions {
-                Some(p) if self.scope_parts.is_some() => p
-                    .rows
-                    .iter()
-                    .filter(|r| r.digest_equal != Some(true))
-                    .map(|r| r.legacy_rows + r.target_rows)
-                    .sum(),
-                _ => self.report.legacy_rows + self.report.target_rows,
-            };
-            let chunks = if held_rows.is_some() {
-                1
-            } else {
-                self.chunks_for(&pass, rows_in_scope)
-            };
-            let (mut candidates, mut diffed) = (0u64, 0u64);
-            let mut rounds_done = 1;
-            let fetch_clock = Instant::now();
-            for chunk in 0..chunks {
-                let (lc, tc, fetched, held) = match held_rows.take() {
-                    Some(h) => self.take_held(&pass, h, &scope).await?,
-                    None => self.fetch_candidates(&pass, chunks, chunk, &scope).await?,
-                };
-                candidates += fetched;
-                diffed += held;
-                // The diff's joins hold about four times their rows: rounds of candidate
-                // buckets whose joins fit half of the memory budget.
-                let round_bytes = self.opts.budget.round();
-                let rounds = held
-                    .saturating_mul(self.row_bytes)
-                    .div_ceil(round_bytes)
-                    .max(1);
-                rounds_done = rounds_done.max(rounds);
-                self.debug(&format!(
-                    "-- chunk {chunk}: {fetched} candidate rows, {held} not equal on both sides, {rounds} round(s) ({:.2}s)",
-                    fetch_clock.elapsed().as_secs_f64()
-                ));
-                let all = |_: &str| "true".to_string();
-                let mut r = Ok(());
-                for round in 0..rounds {
-                    let (l, t) = if rounds == 1 {
-                        (ident(&lc), ident(&tc))
-                    } else {
-                        match self
-                            .round_views(&pass, chunks * rounds, chunk + chunks * round, &lc, &tc)
-                            .await
-                        {
-                            Ok(v) => v,
-                            Err(e) => {
-                                r = Err(e);
-                                break;
-                            }
-                        }
-                    };
-                    r = self
-                        .diff_round(
-                            &mut files,
-                            &l,
-                            &t,
-                            &all,
-                            if held > 0 { Round::Held } else { Round::Plan },
-                            &mut per_column,
-                        )
-                        .await;
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                for name in [&lc, &tc] {
-                    let _ = self.ctx.deregister_table(name.as_str());
-                    let _ = self.ctx.deregister_table(format!("{name}_round").as_str());
-                }
-                for side in ["legacy", "target"] {
-                    let _ = self
-                        .ctx
-                        .deregister_table(format!("__sd_{}_{side}_keys", self.def.name).as_str());
-                }
-                r?;
-            }
-            self.debug(&format!(
-                "-- candidates: {candidates} rows in {chunks} chunk(s), {diffed} diffed in up to {rounds_done} round(s), in {:.2}s",
-                fetch_clock.elapsed().as_secs_f64()
-            ));
+            self.diff_in_chunks(&mut files, &mut per_column).await?;
         }
         let counts = self.finish_files(files)?;
-        let count = |kind: &str, i: usize| counts.get(kind).map(|c| c[i]).unwrap_or(0);
+        let count = |kind: DiffKind, i: usize| counts.get(&kind).map(|c| c[i]).unwrap_or(0);
 
         let mut diff = Diff {
-            duplicate_keys_legacy: count("duplicates", 0),
-            duplicate_keys_target: count("duplicates", 1),
-            null_keys_legacy: count("null_keys", 0),
-            null_keys_target: count("null_keys", 1),
-            missing: count("missing", 0),
-            extra: count("extra", 0),
-            changed: count("changed", 0),
+            duplicate_keys_legacy: count(DiffKind::Duplicates, 0),
+            duplicate_keys_target: count(DiffKind::Duplicates, 1),
+            null_keys_legacy: count(DiffKind::NullKeys, 0),
+            null_keys_target: count(DiffKind::NullKeys, 1),
+            missing: count(DiffKind::Missing, 0),
+            extra: count(DiffKind::Extra, 0),
+            changed: count(DiffKind::Changed, 0),
             ..Default::default()
         };
         for (side, c) in [
-            ("legacy", diff.duplicate_keys_legacy),
-            ("target", diff.duplicate_keys_target),
+            (Side::Legacy, diff.duplicate_keys_legacy),
+            (Side::Target, diff.duplicate_keys_target),
         ] {
             if c == 0 {
                 continue;
             }
             for b in &self
-                .diff_sample("duplicates", &format!("__side = '{side}'"), n)
+                .diff_sample(DiffKind::Duplicates, &format!("__side = '{side}'"), n)
                 .await?
             {
                 for r in 0..b.num_rows() {
@@ -258,7 +172,7 @@ impl EntityRun<'_> {
                         })
                         .collect();
                     diff.duplicates.push(DuplicateKey {
-                        side: side.into(),
+                        side: side.to_string(),
                         key,
                         rows: u64_cell(b, "__rows", r),
                     });
@@ -266,14 +180,14 @@ impl EntityRun<'_> {
             }
         }
         for (side, c) in [
-            ("legacy", diff.null_keys_legacy),
-            ("target", diff.null_keys_target),
+            (Side::Legacy, diff.null_keys_legacy),
+            (Side::Target, diff.null_keys_target),
         ] {
             if c == 0 {
                 continue;
             }
             let sample = self
-                .diff_sample("null_keys", &format!("__side = '{side}'"), n)
+                .diff_sample(DiffKind::NullKeys, &format!("__side = '{side}'"), n)
                 .await?;
             diff.null_key_rows.extend(
                 Self::rows(&sample)
@@ -281,13 +195,13 @@ impl EntityRun<'_> {
                     .map(|r| (side.to_string(), r)),
             );
         }
-        for kind in ["missing", "extra"] {
+        for kind in [DiffKind::Missing, DiffKind::Extra] {
             let c = count(kind, 0);
             if c == 0 {
                 continue;
             }
             let sample = Self::rows(&self.diff_sample(kind, "true", n).await?);
-            if kind == "missing" {
+            if kind == DiffKind::Missing {
                 diff.missing_rows = sample;
             } else {
                 diff.extra_rows = sample;
@@ -301,9 +215,107 @@ impl EntityRun<'_> {
                 }
             }
             self.changed_sample(&mut diff).await?;
-            self.count_per_partition("changed").await?;
+            self.count_per_partition(DiffKind::Changed).await?;
         }
         self.judge_diff(diff, clock, diff_needed);
+        Ok(())
+    }
+
+    /// The diff after a first pass: the candidate rows (held by the pass, or fetched in
+    /// chunks that fit the budget) diffed by key, each chunk in rounds whose joins fit.
+    async fn diff_in_chunks(
+        &mut self,
+        files: &mut DiffFiles,
+        per_column: &mut [u64],
+    ) -> Result<()> {
+        let scope = self.scope("");
+        let mut pass = match self.buckets.take() {
+            Some(p) => p,
+            None => self.bucket_pass(&scope).await?,
+        };
+        let mut held_rows = pass.held.take();
+        let rows_in_scope = match &self.report.partitions {
+            Some(p) if self.scope_parts.is_some() => p
+                .rows
+                .iter()
+                .filter(|r| r.digest_equal != Some(true))
+                .map(|r| r.legacy_rows + r.target_rows)
+                .sum(),
+            _ => self.report.legacy_rows + self.report.target_rows,
+        };
+        let chunks = if held_rows.is_some() {
+            1
+        } else {
+            self.chunks_for(&pass, rows_in_scope)
+        };
+        let (mut candidates, mut diffed) = (0u64, 0u64);
+        let mut rounds_done = 1;
+        let fetch_clock = Instant::now();
+        for chunk in 0..chunks {
+            let (lc, tc, fetched, held) = match held_rows.take() {
+                Some(h) => self.take_held(&pass, h, &scope).await?,
+                None => self.fetch_candidates(&pass, chunks, chunk, &scope).await?,
+            };
+            candidates += fetched;
+            diffed += held;
+            // The diff's joins hold about four times their rows: rounds of candidate
+            // buckets whose joins fit half of the memory budget.
+            let round_bytes = self.opts.budget.round();
+            let rounds = held
+                .saturating_mul(self.row_bytes)
+                .div_ceil(round_bytes)
+                .max(1);
+            rounds_done = rounds_done.max(rounds);
+            self.debug(&format!(
+                "-- chunk {chunk}: {fetched} candidate rows, {held} not equal on both sides, {rounds} round(s) ({:.2}s)",
+                fetch_clock.elapsed().as_secs_f64()
+            ));
+            let all = |_: &str| "true".to_string();
+            let mut r = Ok(());
+            for round in 0..rounds {
+                let (l, t) = if rounds == 1 {
+                    (ident(&lc), ident(&tc))
+                } else {
+                    match self
+                        .round_views(&pass, chunks * rounds, chunk + chunks * round, &lc, &tc)
+                        .await
+                    {
+                        Ok(v) => v,
+                        Err(e) => {
+                            r = Err(e);
+                            break;
+                        }
+                    }
+                };
+                r = self
+                    .diff_round(
+                        files,
+                        &l,
+                        &t,
+                        &all,
+                        if held > 0 { Round::Held } else { Round::Plan },
+                        per_column,
+                    )
+                    .await;
+                if r.is_err() {
+                    break;
+                }
+            }
+            for name in [&lc, &tc] {
+                let _ = self.ctx.deregister_table(name.as_str());
+                let _ = self.ctx.deregister_table(format!("{name}_round").as_str());
+            }
+            for side in Side::ALL {
+                let _ = self
+                    .ctx
+                    .deregister_table(format!("__sd_{}_{side}_keys", self.def.name).as_str());
+            }
+            r?;
+        }
+        self.debug(&format!(
+            "-- candidates: {candidates} rows in {chunks} chunk(s), {diffed} diffed in up to {rounds_done} round(s), in {:.2}s",
+            fetch_clock.elapsed().as_secs_f64()
+        ));
         Ok(())
     }
 
@@ -311,13 +323,13 @@ impl EntityRun<'_> {
     pub(crate) fn finish_files(
         &mut self,
         files: DiffFiles,
-    ) -> Result<std::collections::HashMap<&'static str, Vec<u64>>> {
+    ) -> Result<std::collections::HashMap<DiffKind, Vec<u64>>> {
         let mut counts = std::collections::HashMap::new();
         for f in files.writers {
             f.writer.finish()?;
             self.report
                 .diff_files
-                .push(format!("{}/{}.parquet", self.def.name, f.kind));
+                .push(format!("{}/{}", self.def.name, f.kind.file_name()));
             counts.insert(f.kind, f.rows);
         }
         Ok(counts)
@@ -368,7 +380,7 @@ impl EntityRun<'_> {
         // memory accounting counts the slices of an aggregate's output whole, once each.
         let (lk, tk) = if hold_keys && execute {
             let mut names = Vec::new();
-            for (side, v) in [("legacy", lv), ("target", tv)] {
+            for (side, v) in [(Side::Legacy, lv), (Side::Target, tv)] {
                 let name = format!("__sd_{}_{side}_keys", self.def.name);
                 let df = self.frame(&key_view(v)?).await?;
                 self.hold(df, &name).await?;
@@ -383,15 +395,15 @@ impl EntityRun<'_> {
         };
 
         // Duplicate keys.
-        let dups = |side: &str, side_keys: &str| -> Result<String> {
+        let dups = |side: Side, side_keys: &str| -> Result<String> {
             let q = sql::render(
                 sql::DUPLICATES,
                 &[("side_keys", side_keys), ("keys", &keys)],
             )?;
             Ok(format!("SELECT '{side}' AS __side, d.* FROM ({q}) AS d"))
         };
-        let q = [dups("legacy", &lk)?, dups("target", &tk)?];
-        self.write_diff(files, "duplicates", &q, execute, Ok)
+        let q = [dups(Side::Legacy, &lk)?, dups(Side::Target, &tk)?];
+        self.write_diff(files, DiffKind::Duplicates, &q, execute, Ok)
             .await?;
 
         // Rows with a NULL in their key.
@@ -403,7 +415,7 @@ impl EntityRun<'_> {
             .collect::<Vec<_>>()
             .join(", ");
         let mut nulls = Vec::new();
-        for (side, view) in [("legacy", lv), ("target", tv)] {
+        for (side, view) in [(Side::Legacy, lv), (Side::Target, tv)] {
             let q = sql::render(
                 sql::NULL_KEYS,
                 &[
@@ -416,7 +428,7 @@ impl EntityRun<'_> {
                 "SELECT '{side}' AS __side, {columns} FROM ({q}) AS z"
             ));
         }
-        self.write_diff(files, "null_keys", &nulls, execute, Ok)
+        self.write_diff(files, DiffKind::NullKeys, &nulls, execute, Ok)
             .await?;
 
         // Missing and extra rows.
@@ -425,9 +437,10 @@ impl EntityRun<'_> {
         } else {
             ""
         };
-        for (kind, this, this_keys, other_keys) in
-            [("missing", lv, &lk, &tk), ("extra", tv, &tk, &lk)]
-        {
+        for (kind, this, this_keys, other_keys) in [
+            (DiffKind::Missing, lv, &lk, &tk),
+            (DiffKind::Extra, tv, &tk, &lk),
+        ] {
             let q = sql::render(
                 sql::MISSING,
                 &[
@@ -448,7 +461,7 @@ impl EntityRun<'_> {
             let nkeys = self.key.len();
             let names = self.compared.clone();
             let map = |b: RecordBatch| changed_batch(b, nkeys, &names, keep_partition, per_column);
-            self.write_diff(files, "changed", &[q], execute, map)
+            self.write_diff(files, DiffKind::Changed, &[q], execute, map)
                 .await?;
         }
         Ok(())
@@ -555,7 +568,7 @@ impl EntityRun<'_> {
     pub(crate) async fn changed_sample(&self, diff: &mut Diff) -> Result<()> {
         let n = self.opts.sample_rows;
         let compared = &self.compared;
-        for b in &self.diff_sample("changed", "true", n).await? {
+        for b in &self.diff_sample(DiffKind::Changed, "true", n).await? {
             let differs = b
                 .column_by_name("__differs")
                 .expect("changed file has __differs")

@@ -1,15 +1,15 @@
-//! One entity (or query check): both sides' SQL normalised into two views with the same
-//! columns and one type per column, then the schema, count, hash, diff and aggregate
-//! checks over them.
+//! One entity (or query check) while it is verified: [`EntityRun`] holds its state,
+//! [`run_entity`] runs its checks in order. `views.rs` normalises both sides' SQL into
+//! two views with the same columns and one type per column (`harmonize.rs`); each check
+//! lives in a file of its own one level up (`count.rs`, `hash.rs`, `aggregate.rs`,
+//! `multiset.rs`, `diff/`) as a method of [`EntityRun`] over those views.
 //!
 //! Each view holds the key columns, the compared columns, `__part` (the partition) and
 //! `__h` (the row hash of key and compared columns, tolerance columns left out). Views
 //! are plain DataFusion views: nothing is materialised but the diff's candidate rows.
-//! In one process the diff starts with the matching pass ([`crate::check::diff::matching`]), which
-//! pairs the target's rows with the legacy side's by key and row hash and holds the
-//! unpaired ones, or, where its table does not fit the budget, the narrow pass
-//! ([`crate::check::diff::buckets`]), which proves most rows equal without a join; only the rows of
-//! differing keys are read again and diffed. On a cluster it diffs the views,
+//! In one process the diff starts with the first pass that fits
+//! ([`crate::check::diff::first_pass`]): streaming, matching, or narrow; only the rows
+//! of differing keys are read again and diffed. On a cluster it diffs the views,
 //! restricted to the differing key hashes.
 //!
 //! The views and the diff agree on what "equal" means: values are brought to one type
@@ -35,6 +35,7 @@ use crate::engine::templates::ident;
 use crate::error::{Error, Result};
 use crate::normalize::rules::{lit, Tolerance};
 use crate::report::{CheckOutcome, EntityReport, Row, Status};
+use crate::snapshot::Side;
 use crate::spec::{CheckKind, EntityDef, EntityKind, Thresholds};
 
 /// A value as text (`None` for NULL), as Arrow displays it (a date beyond chrono's
@@ -117,7 +118,7 @@ pub(crate) struct EntityRun<'a> {
     pub(crate) legacy_view: String,
     pub(crate) target_view: String,
     /// Each side's source SQL (with its filter), for attributing errors to columns.
-    pub(crate) sources: [(String, String); 2],
+    pub(crate) sources: [(Side, String); 2],
     pub(crate) key: Vec<String>,
     pub(crate) compared: Vec<String>,
     pub(crate) tolerance: Vec<(String, Tolerance)>,
@@ -148,9 +149,9 @@ pub(crate) struct EntityRun<'a> {
 }
 
 /// The registered table names of a side, for hints.
-pub(crate) fn tables_of(ctx: &SessionContext, side: &str) -> Vec<String> {
+pub(crate) fn tables_of(ctx: &SessionContext, side: Side) -> Vec<String> {
     ctx.catalog("datafusion")
-        .and_then(|c| c.schema(side))
+        .and_then(|c| c.schema(side.as_str()))
         .map(|s| {
             let mut t = s.table_names();
             t.sort();
@@ -208,8 +209,8 @@ pub(crate) async fn run_entity(
         legacy_view: format!("__sd_{}_legacy", def.name),
         target_view: format!("__sd_{}_target", def.name),
         sources: [
-            ("legacy".into(), src(&def.legacy_sql, &def.legacy_filter)),
-            ("target".into(), src(&def.target_sql, &def.target_filter)),
+            (Side::Legacy, src(&def.legacy_sql, &def.legacy_filter)),
+            (Side::Target, src(&def.target_sql, &def.target_filter)),
         ],
         key: def.key.clone(),
         compared: Vec::new(),
@@ -364,7 +365,7 @@ impl<'a> EntityRun<'a> {
         if RULE_ERRORS.iter().any(|p| text.contains(p)) {
             for (side, source) in &self.sources {
                 for (c, rules) in &self.def.normalize {
-                    let r = if side == "legacy" {
+                    let r = if *side == Side::Legacy {
                         &rules.legacy
                     } else {
                         &rules.target

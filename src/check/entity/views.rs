@@ -11,11 +11,12 @@ use crate::check::entity::{tables_of, EntityRun};
 use crate::engine::templates::{self as sql, ident};
 use crate::error::Result;
 use crate::normalize::rules::lit;
+use crate::snapshot::Side;
 use crate::spec::EntityKind;
 
 impl EntityRun<'_> {
     /// The columns a side's SQL returns; an error names the side's tables.
-    pub(crate) async fn side_schema(&self, side: &str, sql: &str) -> Result<Schema> {
+    pub(crate) async fn side_schema(&self, side: Side, sql: &str) -> Result<Schema> {
         self.debug(sql);
         match crate::engine::sql::sql(self.ctx, sql).await {
             Ok(df) => Ok(df.schema().as_arrow().clone()),
@@ -43,16 +44,59 @@ impl EntityRun<'_> {
     pub(crate) async fn build_views(&mut self) -> Result<()> {
         let def = self.def;
         let (lsrc, tsrc) = (self.sources[0].1.clone(), self.sources[1].1.clone());
-        let ls: Schema = self.side_schema("legacy", &lsrc).await?;
-        let ts: Schema = self.side_schema("target", &tsrc).await?;
+        let ls: Schema = self.side_schema(Side::Legacy, &lsrc).await?;
+        let ts: Schema = self.side_schema(Side::Target, &tsrc).await?;
         let names = |s: &Schema| {
             s.fields()
                 .iter()
                 .map(|f| f.name().clone())
                 .collect::<Vec<String>>()
         };
-        let (lnames, tnames) = (names(&ls), names(&ts));
-        for (side, cols) in [("legacy", &lnames), ("target", &tnames)] {
+        let mut compared = self.resolve_columns(&names(&ls), &names(&ts))?;
+        let all: Vec<String> = def.key.iter().chain(compared.iter()).cloned().collect();
+        let types = self.normalised_types(&all, [&lsrc, &tsrc]).await?;
+        let harmony = self.bring_together(&all, &types)?;
+        compared.retain(|c| {
+            !matches!(
+                harmony[all.iter().position(|x| x == c).unwrap_or(0)],
+                Harmony::Incomparable(_)
+            )
+        });
+        for (c, r) in &def.normalize {
+            if let Some(t) = r.tolerance {
+                if !compared.contains(c) {
+                    continue;
+                }
+                if !self.numeric.contains(c) {
+                    // Still compared, exactly; the finding fails the schema check.
+                    self.report.schema_findings.push(format!(
+                        "column {c}: tolerance applies to numbers, not this column (it is compared exactly)"
+                    ));
+                    continue;
+                }
+                if def.kind == EntityKind::Query && def.key.is_empty() {
+                    self.report
+                        .schema_findings
+                        .push(format!("column {c}: tolerance needs a key to match rows; whole rows are compared exactly"));
+                    continue;
+                }
+                self.tolerance.push((c.clone(), t));
+            }
+        }
+        self.compared = compared.clone();
+        self.report.compared = compared.clone();
+        self.report.tolerance_columns = self.tolerance.iter().map(|(c, _)| c.clone()).collect();
+
+        self.register_views(&all, &harmony, &types, [&lsrc, &tsrc])
+            .await
+    }
+
+    /// The compared columns, from both sides' columns (`lnames`, `tnames`): the
+    /// entity's `columns`, or every non-key column of both sides less `ignore`. Columns
+    /// of one side only are recorded; a key column missing on a side is an error.
+    fn resolve_columns(&mut self, lnames: &[String], tnames: &[String]) -> Result<Vec<String>> {
+        let def = self.def;
+        for (side, cols) in [(Side::Legacy, lnames), (Side::Target, tnames)] {
             let mut seen = BTreeSet::new();
             for c in cols {
                 if !seen.insert(c) {
@@ -88,14 +132,14 @@ impl EntityRun<'_> {
                     .with_hint(format!("the legacy columns are {}", lnames.join(", "))));
             }
         }
-        let nonkey = |cols: &Vec<String>| {
+        let nonkey = |cols: &[String]| {
             cols.iter()
                 .filter(|c| !def.key.contains(c))
                 .cloned()
                 .collect::<Vec<String>>()
         };
-        let (lnk, tnk) = (nonkey(&lnames), nonkey(&tnames));
-        let mut compared: Vec<String> = match &def.columns {
+        let (lnk, tnk) = (nonkey(lnames), nonkey(tnames));
+        let compared: Vec<String> = match &def.columns {
             Some(cols) => {
                 let mut out = Vec::new();
                 for c in cols {
@@ -131,26 +175,36 @@ impl EntityRun<'_> {
         self.report.legacy_only = lnk.iter().filter(|c| !tnk.contains(c)).cloned().collect();
         self.report.target_only = tnk.iter().filter(|c| !lnk.contains(c)).cloned().collect();
 
-        // Normalised expressions, and the types they produce.
-        let all: Vec<String> = def.key.iter().chain(compared.iter()).cloned().collect();
-        let expr = |side: &str, c: &str| match def.normalize.get(c) {
-            Some(r) if side == "legacy" => r.legacy.apply(&ident(c)),
+        Ok(compared)
+    }
+
+    /// Column `c` of `side` with its normalisation rules applied, as SQL.
+    fn normalised(&self, side: Side, c: &str) -> String {
+        match self.def.normalize.get(c) {
+            Some(r) if side == Side::Legacy => r.legacy.apply(&ident(c)),
             Some(r) => r.target.apply(&ident(c)),
             None => ident(c),
-        };
+        }
+    }
+
+    /// The type each of `all` has on each side once normalised (planned, no data read);
+    /// a rule that cannot apply to its column is an error that names it.
+    async fn normalised_types(
+        &self,
+        all: &[String],
+        sources: [&String; 2],
+    ) -> Result<[Vec<DataType>; 2]> {
+        let def = self.def;
         let mut types: [Vec<DataType>; 2] = [Vec::new(), Vec::new()];
-        for c in &all {
-            for (i, (side, source)) in [("legacy", &lsrc), ("target", &tsrc)]
-                .into_iter()
-                .enumerate()
-            {
-                let e = expr(side, c);
+        for c in all {
+            for (i, (side, source)) in Side::ALL.into_iter().zip(sources).enumerate() {
+                let e = self.normalised(side, c);
                 let sql = format!("SELECT {e} AS {} FROM ({source}) AS s", ident(c));
                 let t = match crate::engine::sql::sql(self.ctx, &sql).await {
                     Ok(df) => df.schema().field(0).data_type().clone(),
                     Err(err) => {
                         let rules = def.normalize.get(c).map(|r| {
-                            if side == "legacy" {
+                            if side == Side::Legacy {
                                 r.legacy.describe()
                             } else {
                                 r.target.describe()
@@ -167,7 +221,18 @@ impl EntityRun<'_> {
                 types[i].push(t);
             }
         }
-        // Bring each column to one type on both sides.
+        Ok(types)
+    }
+
+    /// How each of `all` is brought to one type on both sides; a column that cannot be
+    /// is a schema finding (an error for a key column). Records which columns end up
+    /// numeric, binary, temporal, float or nested.
+    fn bring_together(
+        &mut self,
+        all: &[String],
+        types: &[Vec<DataType>; 2],
+    ) -> Result<Vec<Harmony>> {
+        let def = self.def;
         let mut harmony = Vec::new();
         for (i, c) in all.iter().enumerate() {
             let (lt, tt) = (&types[0][i], &types[1][i]);
@@ -227,37 +292,21 @@ impl EntityRun<'_> {
             }
             harmony.push(h);
         }
-        compared.retain(|c| {
-            !matches!(
-                harmony[all.iter().position(|x| x == c).unwrap_or(0)],
-                Harmony::Incomparable(_)
-            )
-        });
-        for (c, r) in &def.normalize {
-            if let Some(t) = r.tolerance {
-                if !compared.contains(c) {
-                    continue;
-                }
-                if !self.numeric.contains(c) {
-                    // Still compared, exactly; the finding fails the schema check.
-                    self.report.schema_findings.push(format!(
-                        "column {c}: tolerance applies to numbers, not this column (it is compared exactly)"
-                    ));
-                    continue;
-                }
-                if def.kind == EntityKind::Query && def.key.is_empty() {
-                    self.report
-                        .schema_findings
-                        .push(format!("column {c}: tolerance needs a key to match rows; whole rows are compared exactly"));
-                    continue;
-                }
-                self.tolerance.push((c.clone(), t));
-            }
-        }
-        self.compared = compared.clone();
-        self.report.compared = compared.clone();
-        self.report.tolerance_columns = self.tolerance.iter().map(|(c, _)| c.clone()).collect();
+        Ok(harmony)
+    }
 
+    /// Register the two views of the normalised key and compared columns of `all`,
+    /// with `__part` and the row hash `__h`, filtered by `keys_file` and `sample`; then
+    /// estimate a row's size.
+    async fn register_views(
+        &mut self,
+        all: &[String],
+        harmony: &[Harmony],
+        types: &[Vec<DataType>; 2],
+        sources: [&String; 2],
+    ) -> Result<()> {
+        let def = self.def;
+        let compared = self.compared.clone();
         // The views.
         let in_view: Vec<(usize, &String)> = all
             .iter()
@@ -317,17 +366,14 @@ impl EntityRun<'_> {
             ),
             _ => String::new(),
         };
-        for (s, (side, source, view)) in [
-            ("legacy", &lsrc, &self.legacy_view),
-            ("target", &tsrc, &self.target_view),
-        ]
-        .into_iter()
-        .enumerate()
+        let views = [self.legacy_view.clone(), self.target_view.clone()];
+        for (s, ((side, source), view)) in
+            Side::ALL.into_iter().zip(sources).zip(&views).enumerate()
         {
             let select = in_view
                 .iter()
                 .map(|(i, c)| {
-                    let e = wrap(&expr(side, c), &harmony[*i], &types[s][*i]);
+                    let e = wrap(&self.normalised(side, c), &harmony[*i], &types[s][*i]);
                     format!("{e} AS {}", ident(c))
                 })
                 .collect::<Vec<_>>()

@@ -24,10 +24,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::delta::{Delta, DeltaGroup};
+use super::render::{changed_columns, find_cell, optional_columns, seconds, showing, url_path};
 use super::{
-    grid, key_text, status_word, AggregateDifference, Cell, ChangedRow, CheckOutcome, Diff,
-    EntityReport, GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary,
-    Status,
+    grid, key_text, status_word, AggregateDifference, ChangedRow, CheckOutcome, Diff, EntityReport,
+    GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
 use partitions::partitions;
 
@@ -371,15 +371,8 @@ fn facts(e: &EntityReport) -> Vec<(&'static str, String)> {
         ("Key", code_list(&e.key)),
         ("Compared", code_list(&e.compared)),
     ];
-    let optional = [
-        ("Legacy only", &e.legacy_only),
-        ("Target only", &e.target_only),
-        ("Within a tolerance", &e.tolerance_columns),
-    ];
-    for (label, cols) in optional {
-        if !cols.is_empty() {
-            facts.push((label, code_list(cols)));
-        }
+    for (label, cols) in optional_columns(e) {
+        facts.push((label, code_list(cols)));
     }
     facts
 }
@@ -577,21 +570,6 @@ fn changed_row(r: &ChangedRow, keys: &[&str], cols: &[String]) -> String {
         }
     }
     tr(&cells)
-}
-
-/// The compared columns of changed rows, in the order they first appear.
-fn changed_columns(rows: &[ChangedRow]) -> Vec<String> {
-    let mut cols: Vec<String> = Vec::new();
-    for cell in rows.iter().flat_map(|r| &r.cells) {
-        if !cols.contains(&cell.column) {
-            cols.push(cell.column.clone());
-        }
-    }
-    cols
-}
-
-fn find_cell<'a>(row: &'a ChangedRow, column: &str) -> Option<&'a Cell> {
-    row.cells.iter().find(|c| c.column == column)
 }
 
 /// Changed rows per column as horizontal bars, the most changed first.
@@ -819,15 +797,6 @@ fn entity_link(name: &str) -> String {
     format!("<a href=\"#{}\">{}</a>", entity_id(name), esc(name))
 }
 
-/// "Showing X of Y", saying when the sample is only the first rows.
-fn showing(shown: usize, total: u64) -> String {
-    if (shown as u64) < total {
-        format!("Showing {shown} of {total}, the first by key.")
-    } else {
-        format!("Showing {shown} of {total}.")
-    }
-}
-
 /// At most `max` characters of `s`, with an ellipsis when cut.
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -838,29 +807,12 @@ fn shorten(s: &str, max: usize) -> String {
     out
 }
 
-/// A relative path as a link target: bytes outside the unreserved set percent-encoded.
-fn url_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn time(t: &DateTime<Utc>) -> String {
     format!(
         "<time datetime=\"{}\">{}</time>",
         t.to_rfc3339_opts(SecondsFormat::Secs, true),
         t.format("%Y-%m-%d %H:%M:%S UTC")
     )
-}
-
-fn seconds(s: f64) -> String {
-    format!("{s:.2}")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,226 @@
+//! The nightly job as library calls: [`verify`] (two complete runs in, a report out) and
+//! [`run`] (extract both sides into new runs, verify them, write the report, prune).
+//!
+//! The binary only fills [`JobOptions`] from its flags, calls one of these and prints
+//! the [`JobOutcome`]; a program that embeds snapdiff runs the same job the same way.
+//! Everything the job says while it works goes to a [`Progress`]: the sides extracted
+//! or reused, and warnings (a delta or a pruning that could not be done never changes
+//! the verdict).
+
+use std::path::PathBuf;
+
+use crate::check::{self, VerifyOptions};
+use crate::engine::remote::ensure_reachable;
+use crate::error::{Error, Result};
+use crate::extract::{self, ExtractOptions};
+use crate::progress::Progress;
+use crate::report::store::{self, Formats, PendingReport, Pruned};
+use crate::report::{Outcome, Report, SpecInfo};
+use crate::snapshot::{self, Side};
+use crate::spec::Spec;
+
+/// How to run the job, beyond what the spec says.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// The verification's options: the snapshot root, the runs (for `run`: runs to
+    /// reuse instead of extracting that side), samples, budget, engine.
+    pub verify: VerifyOptions,
+    /// Where reports are written.
+    pub reports_root: PathBuf,
+    /// The report files to write ([`Formats::none`]: no report, the outcome only).
+    pub formats: Formats,
+    /// `run`: after the report is written, keep only the N newest complete runs of each
+    /// side and the N newest reports of the spec (never the runs just verified).
+    pub keep: Option<usize>,
+}
+
+impl JobOptions {
+    /// Every report file under `reports_root`, the runs under `snapshot_root`.
+    pub fn new(snapshot_root: impl Into<PathBuf>, reports_root: impl Into<PathBuf>) -> Self {
+        JobOptions {
+            verify: VerifyOptions::new(snapshot_root),
+            reports_root: reports_root.into(),
+            formats: Formats::all(),
+            keep: None,
+        }
+    }
+}
+
+/// What the job did.
+#[derive(Debug)]
+pub struct JobOutcome {
+    /// The report written and its folder; `None` when no report file was asked for.
+    pub report: Option<(Report, PathBuf)>,
+    /// The verification, when no report was written (else it is the report's).
+    unreported: Option<Outcome>,
+    /// What `keep` removed (`run` only).
+    pub pruned: Option<Pruned>,
+}
+
+impl JobOutcome {
+    /// The verification's outcome.
+    pub fn outcome(&self) -> &Outcome {
+        match (&self.report, &self.unreported) {
+            (Some((r, _)), _) => &r.outcome,
+            (None, Some(o)) => o,
+            (None, None) => unreachable!("a job outcome holds a report or an outcome"),
+        }
+    }
+}
+
+/// Forwards only warnings: the verification's own events stay out of the job's output.
+struct WarningsOnly<'a>(&'a dyn Progress);
+
+impl Progress for WarningsOnly<'_> {
+    fn table_started(&self, _: &str, _: &str, _: Option<u64>) {}
+    fn rows(&self, _: &str, _: &str, _: u64) {}
+    fn table_restarted(&self, _: &str, _: &str, _: &str) {}
+    fn table_finished(&self, _: &str, _: &str, _: u64, _: f64) {}
+    fn table_skipped(&self, _: &str, _: &str, _: &str) {}
+    fn warn(&self, message: &str) {
+        self.0.warn(message)
+    }
+}
+
+/// Verify the runs `opts.verify` names (or the newest complete ones) and write the
+/// report under a new id.
+pub fn verify(spec: &Spec, opts: &JobOptions, progress: &dyn Progress) -> Result<JobOutcome> {
+    let pending = if opts.formats.any() {
+        Some(PendingReport::begin(
+            &opts.reports_root,
+            &store::new_report_id(),
+        )?)
+    } else {
+        None
+    };
+    verify_and_report(spec, opts, opts.verify.clone(), pending, progress)
+}
+
+/// The nightly job: extract each side into a new run (or reuse the run
+/// `opts.verify.legacy_run`/`target_run` names), verify both, write the report, and
+/// prune to `opts.keep`. A lock keeps two runs of one spec apart.
+pub fn run(spec: &Spec, opts: &JobOptions, progress: &dyn Progress) -> Result<JobOutcome> {
+    let root = &opts.verify.snapshot_root;
+    let sides = spec.sides();
+    if sides.len() != 2 {
+        return Err(Error::spec(format!(
+            "{}: `run` needs both [sources.legacy] and [sources.target]",
+            spec.path.display()
+        )));
+    }
+    let reuse = |side: Side| match side {
+        Side::Legacy => opts.verify.legacy_run.as_ref(),
+        Side::Target => opts.verify.target_run.as_ref(),
+    };
+    for id in Side::ALL.into_iter().filter_map(reuse) {
+        snapshot::check_name("run id", id)?;
+    }
+    if opts.keep == Some(0) {
+        return Err(Error::spec(
+            "--keep must be at least 1: the newest run is always kept",
+        ));
+    }
+    // A cluster that cannot be reached is said before anything is extracted.
+    ensure_reachable(&opts.verify.engine)?;
+    // One run of a spec at a time; the lock is released when this returns (or dies).
+    let _lock = store::lock_run(root)?;
+    let mut run_id = snapshot::new_run_id(root, &sides);
+    // The report folder is claimed first: an unwritable one fails before any extraction.
+    // Its id is the run id, or that id with a suffix when the reports root (shared by
+    // other specs) has it; the runs take the report's id when their root is free of it.
+    let pending = if opts.formats.any() {
+        let p = PendingReport::begin(&opts.reports_root, &run_id)?;
+        let mut taken = false;
+        for s in &sides {
+            taken |= crate::storage::is_dir(&snapshot::run_dir(root, s.as_str(), p.id()))?;
+        }
+        if !taken {
+            run_id = p.id().to_string();
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let mut used = Vec::new();
+    for side in sides {
+        if let Some(id) = reuse(side) {
+            progress.side_reused(side.as_str(), id);
+            used.push((side, id.clone()));
+            continue;
+        }
+        let req = spec.extract_request(side)?;
+        let outcome = extract::extract(&req, &ExtractOptions::new(root, &run_id), progress)?;
+        let rows: u64 = outcome.manifest.tables.values().map(|t| t.rows).sum();
+        progress.side_extracted(
+            &outcome.side,
+            &outcome.run_id,
+            outcome.manifest.tables.len(),
+            rows,
+        );
+        used.push((side, run_id.clone()));
+    }
+    let run_of = |side: Side| {
+        used.iter()
+            .find(|(s, _)| *s == side)
+            .map(|(_, id)| id.clone())
+    };
+    let mut verify = opts.verify.clone();
+    verify.legacy_run = run_of(Side::Legacy);
+    verify.target_run = run_of(Side::Target);
+    let mut job = verify_and_report(spec, opts, verify, pending, progress)?;
+    if let Some(keep) = opts.keep {
+        let protect: Vec<(&str, &str)> = used
+            .iter()
+            .map(|(s, id)| (s.as_str(), id.as_str()))
+            .collect();
+        let written = job.report.as_ref().map(|(r, _)| r.id.as_str());
+        // The verification is done and its report written: a pruning failure is a
+        // warning, never a reason to change the verdict.
+        match store::prune(
+            keep,
+            root,
+            &opts.reports_root,
+            &SpecInfo::of(spec),
+            &protect,
+            written,
+        ) {
+            Ok(pruned) => job.pruned = Some(pruned),
+            Err(e) => progress.warn(&format!("--keep {keep} could not prune: {e}")),
+        }
+    }
+    Ok(job)
+}
+
+/// Verify with `verify`, and write the report into `pending` when there is one.
+fn verify_and_report(
+    spec: &Spec,
+    opts: &JobOptions,
+    mut verify: VerifyOptions,
+    pending: Option<PendingReport>,
+    progress: &dyn Progress,
+) -> Result<JobOutcome> {
+    verify.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
+    let outcome = check::verify(spec, &verify, &WarningsOnly(progress))?;
+    let Some(pending) = pending else {
+        return Ok(JobOutcome {
+            report: None,
+            unreported: Some(outcome),
+            pruned: None,
+        });
+    };
+    let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
+    // The delta is information: when it cannot be computed, the report still is.
+    report.delta = match store::delta_against_previous(&opts.reports_root, &report, &pending) {
+        Ok(d) => d,
+        Err(e) => {
+            progress.warn(&format!("no delta against the previous report: {e}"));
+            None
+        }
+    };
+    let dir = pending.commit(&mut report, opts.formats)?;
+    Ok(JobOutcome {
+        report: Some((report, dir)),
+        unreported: None,
+        pruned: None,
+    })
+}
