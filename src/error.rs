@@ -174,19 +174,27 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The context and the message without the hint, secrets scrubbed: `column x:
+    /// entity orders: …`.
+    pub fn headline(&self) -> String {
         let mut text = String::new();
         if !self.context.is_empty() {
             text.push_str(&self.context.to_string());
             text.push_str(": ");
         }
         text.push_str(&self.message);
+        crate::secrets::scrub(&text)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.headline())?;
         if let Some(h) = &self.hint {
-            text.push_str("\n  hint: ");
-            text.push_str(h);
+            write!(f, "\n  hint: {}", crate::secrets::scrub(h))?;
         }
-        f.write_str(&crate::secrets::scrub(&text))
+        Ok(())
     }
 }
 

@@ -25,8 +25,8 @@ impl EntityRun<'_> {
             let q = ident(&c);
             let as_text = |agg: &str| {
                 if self.binary.contains(&c) {
-                    format!("encode({agg}({q}), 'hex')")
-                } else if self.temporal.contains(&c) {
+                    format!("encode(arrow_cast({agg}({q}), 'Binary'), 'hex')")
+                } else if self.temporal.contains(&c) || self.nested.contains(&c) {
                     format!("sd_text({agg}({q}))")
                 } else {
                     format!("CAST({agg}({q}) AS VARCHAR)")

@@ -12,6 +12,7 @@ pub(crate) mod diff;
 pub mod entity;
 mod hash;
 mod multiset;
+pub mod plan;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,6 +49,9 @@ pub struct VerifyOptions {
     /// The diff's first pass to start with, to compare the passes (the binary reads
     /// `SNAPDIFF_FIRST_PASS`); `None` tries each in turn ([`FirstPass::choose`]).
     pub first_pass: Option<FirstPass>,
+    /// On a cluster, the partitions (tasks) each query is split into (the binary reads
+    /// `SNAPDIFF_CLUSTER_PARTITIONS`).
+    pub cluster_partitions: usize,
 }
 
 /// Sample rows kept of each kind of difference unless asked otherwise.
@@ -64,21 +68,14 @@ impl VerifyOptions {
             budget: Budget::default(),
             engine: crate::engine::Engine::InProcess,
             first_pass: None,
+            cluster_partitions: crate::engine::remote::DEFAULT_CLUSTER_PARTITIONS,
         }
     }
 }
 
-/// The tokio runtime the checks run on (the library's API is synchronous).
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")).with_source(e))
-}
-
 /// Verify the spec's entities, query checks and invariants over two complete runs.
 pub fn verify(spec: &Spec, opts: &VerifyOptions, progress: &dyn Progress) -> Result<Outcome> {
-    let rt = runtime()?;
+    let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::Queries)?;
     // An unreachable scheduler is said before the runs are read and checked.
     if let crate::engine::Engine::Ballista { host, port } = &opts.engine {
         rt.block_on(crate::engine::remote::reachable(host, *port))?;
@@ -108,7 +105,13 @@ pub async fn verify_runs(
     let ctx = match &opts.engine {
         crate::engine::Engine::InProcess => session_with_budget(&opts.budget),
         crate::engine::Engine::Ballista { host, port } => {
-            crate::engine::remote::remote_session(host, *port, &opts.budget).await?
+            crate::engine::remote::remote_session(
+                host,
+                *port,
+                opts.cluster_partitions,
+                &opts.budget,
+            )
+            .await?
         }
     };
     register_run(&ctx, legacy).await?;
@@ -117,60 +120,19 @@ pub async fn verify_runs(
     let mut invariants = Vec::new();
     for inv in &spec.file.invariant {
         let clock = Instant::now();
-        let fail = |e: datafusion::error::DataFusionError| {
-            let err = Error::source(format!("invariant {}: the SQL fails: {e}", inv.name));
-            if opts.engine.is_distributed() {
-                err.with_hint(crate::engine::remote::failed_query_hint(&opts.engine))
-            } else {
-                err
-            }
-        };
-        let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
-        let b = crate::engine::sql::sql(&ctx, &q)
-            .await
-            .map_err(fail)?
-            .collect()
-            .await
-            .map_err(fail)?;
-        let violations = b
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .map(|a| a.value(0) as u64)
-            })
-            .unwrap_or(0);
-        let sample = crate::engine::sql::sql(
-            &ctx,
-            &format!(
-                "SELECT * FROM {} AS v LIMIT {}",
-                entity::subquery(&inv.sql),
-                opts.sample_rows
-            ),
-        )
-        .await
-        .map_err(fail)?
-        .collect()
-        .await
-        .map_err(fail)?;
-        let rows = crate::engine::rows::rows(&sample, false);
-        let max = inv
-            .thresholds
-            .over(&spec.file.thresholds)
-            .max_rows
-            .unwrap_or(0);
-        invariants.push(InvariantReport {
-            name: inv.name.clone(),
-            status: if violations <= max {
-                Status::Pass
-            } else {
-                Status::Fail
+        let report = match check_invariant(&ctx, spec, inv, opts).await {
+            Ok(r) => r,
+            Err(e) if e.kind == crate::error::ErrorKind::Interrupted => return Err(e),
+            Err(e) => InvariantReport {
+                name: inv.name.clone(),
+                status: Status::Error,
+                violations: 0,
+                rows: Vec::new(),
+                seconds: clock.elapsed().as_secs_f64(),
+                error: Some(crate::report::Failure::of(&e)),
             },
-            violations,
-            rows,
-            seconds: clock.elapsed().as_secs_f64(),
-        });
+        };
+        invariants.push(report);
     }
     Ok(Outcome {
         legacy: RunSummary::of(&legacy.manifest),
@@ -179,6 +141,71 @@ pub async fn verify_runs(
         entities,
         invariants,
         seconds: clock.elapsed().as_secs_f64(),
+    })
+}
+
+/// Check one invariant: how many rows break it, and the first of them.
+async fn check_invariant(
+    ctx: &datafusion::prelude::SessionContext,
+    spec: &Spec,
+    inv: &crate::spec::checks::InvariantSection,
+    opts: &VerifyOptions,
+) -> Result<InvariantReport> {
+    let clock = Instant::now();
+    let fail = |e: datafusion::error::DataFusionError| {
+        let err = Error::source(format!("invariant {}: the SQL fails: {e}", inv.name));
+        if opts.engine.is_distributed() {
+            err.with_hint(crate::engine::remote::failed_query_hint(&opts.engine))
+        } else {
+            err
+        }
+    };
+    let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
+    let b = crate::engine::sql::sql(ctx, &q)
+        .await
+        .map_err(fail)?
+        .collect()
+        .await
+        .map_err(fail)?;
+    let violations = b
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(0) as u64)
+        })
+        .unwrap_or(0);
+    let sample = crate::engine::sql::sql(
+        ctx,
+        &format!(
+            "SELECT * FROM {} AS v LIMIT {}",
+            entity::subquery(&inv.sql),
+            opts.sample_rows
+        ),
+    )
+    .await
+    .map_err(fail)?
+    .collect()
+    .await
+    .map_err(fail)?;
+    let rows = crate::engine::rows::rows(&sample, false);
+    let max = inv
+        .thresholds
+        .over(&spec.file.thresholds)
+        .max_rows
+        .unwrap_or(0);
+    Ok(InvariantReport {
+        name: inv.name.clone(),
+        status: if violations <= max {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        violations,
+        rows,
+        seconds: clock.elapsed().as_secs_f64(),
+        error: None,
     })
 }
 

@@ -50,49 +50,55 @@ impl EntityRun<'_> {
         self.local
             .register_table(&table, Arc::new(mem))
             .map_err(|e| Error::internal(format!("cannot register {table}: {e}")).with_source(e))?;
-        let mut files = DiffFiles::default();
-        for (kind, more, less) in [
-            (DiffKind::Missing, "__legacy_copies", "__target_copies"),
-            (DiffKind::Extra, "__target_copies", "__legacy_copies"),
-        ] {
-            let q = format!(
-                "SELECT {}, {more} - {less} AS __copies FROM {} WHERE {more} > {less}",
-                cols.join(", "),
-                ident(&table)
-            );
-            self.write_diff_in(self.local, &mut files, kind, &[q], true, Ok)
+        // Deregistered whatever happens: the table holds the whole result in memory.
+        let held = async {
+            let mut files = DiffFiles::default();
+            for (kind, more, less) in [
+                (DiffKind::Missing, "__legacy_copies", "__target_copies"),
+                (DiffKind::Extra, "__target_copies", "__legacy_copies"),
+            ] {
+                let q = format!(
+                    "SELECT {}, {more} - {less} AS __copies FROM {} WHERE {more} > {less}",
+                    cols.join(", "),
+                    ident(&table)
+                );
+                self.write_diff_in(self.local, &mut files, kind, &[q], true, Ok)
+                    .await?;
+            }
+            self.finish_files(files)?;
+            // Samples in the order of the values, whatever order the rows arrived in. A column
+            // of NULLs alone (type Null, or lists of it) has no order, and needs none.
+            let order: Vec<String> = schema
+                .fields()
+                .iter()
+                .take(cols.len())
+                .enumerate()
+                .filter(|(_, f)| !matches!(
+                    f.data_type(),
+                    DataType::Null
+                ) && !matches!(
+                    f.data_type(),
+                    DataType::List(i) | DataType::LargeList(i) | DataType::ListView(i) | DataType::LargeListView(i) | DataType::FixedSizeList(i, _)
+                        if i.data_type() == &DataType::Null
+                ))
+                .map(|(i, _)| (i + 1).to_string())
+                .collect();
+            let order = if order.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", order.join(", "))
+            };
+            let batches = self
+                .query_in(
+                    self.local,
+                    &format!("SELECT * FROM {}{order}", ident(&table)),
+                )
                 .await?;
+            Ok::<_, Error>(batches)
         }
-        self.finish_files(files)?;
-        // Samples in the order of the values, whatever order the rows arrived in. A column
-        // of NULLs alone (type Null, or lists of it) has no order, and needs none.
-        let order: Vec<String> = schema
-            .fields()
-            .iter()
-            .take(cols.len())
-            .enumerate()
-            .filter(|(_, f)| !matches!(
-                f.data_type(),
-                DataType::Null
-            ) && !matches!(
-                f.data_type(),
-                DataType::List(i) | DataType::LargeList(i) | DataType::ListView(i) | DataType::LargeListView(i) | DataType::FixedSizeList(i, _)
-                    if i.data_type() == &DataType::Null
-            ))
-            .map(|(i, _)| (i + 1).to_string())
-            .collect();
-        let order = if order.is_empty() {
-            String::new()
-        } else {
-            format!(" ORDER BY {}", order.join(", "))
-        };
-        let batches = self
-            .query_in(
-                self.local,
-                &format!("SELECT * FROM {}{order}", ident(&table)),
-            )
-            .await?;
+        .await;
         let _ = self.local.deregister_table(&table);
+        let batches = held?;
         let mut diff = Diff::default();
         for b in &batches {
             for (r, values) in Self::rows(std::slice::from_ref(b)).into_iter().enumerate() {

@@ -2,16 +2,20 @@
 //! or snapshot tables; flags say how to normalise them. The same checks, summary and
 //! exit codes as `verify`, and optionally the report with every differing row.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use snapdiff::check::{self, VerifyOptions};
-use snapdiff::report::store::{self, Formats, PendingReport};
-use snapdiff::report::{Outcome, Report, RunSummary, SpecInfo, Status};
-use snapdiff::spec::{CheckKind, EntityDef, EntityKind, Thresholds};
-use snapdiff::{EXIT_DIFFERENCES, EXIT_OK};
+use snapdiff::engine::Budget;
+use snapdiff::job::{self, DiffOptions, Rename};
+use snapdiff::normalize::rules::{round_places, Case, ColumnRules, Rules, Tolerance, Zone};
+use snapdiff::progress::NoProgress;
+use snapdiff::report::store::Formats;
+use snapdiff::report::Status;
+use snapdiff::snapshot::names::Names;
+use snapdiff::snapshot::Side;
+use snapdiff::spec::CheckKind;
 
 #[derive(Debug, Args)]
 #[command(
@@ -19,10 +23,12 @@ use snapdiff::{EXIT_DIFFERENCES, EXIT_OK};
     long_about = "Diff A (as legacy) against B (as target) by key, without a spec: Parquet, CSV or NDJSON files, \
         folders of Parquet files, or SIDE.TABLE for a table of the newest complete snapshot run of that side. \
         The same checks as `verify` (schema, count, hash, diff, aggregate) and the same summary.\n\n\
-        Exit status: 0 no differences, 1 differences found, 2 the diff could not be done.",
+        Exit status: 0 no differences, 1 differences found, 2 the diff could not be done (its error is printed, \
+        and written to the report with --report).",
     after_help = "Examples:\n  snapdiff diff old/orders.parquet new/orders.parquet --key id\n  \
         snapdiff diff legacy.orders target.orders --key id --round amount=2 --trim --report reports/\n  \
-        snapdiff diff a.csv b.parquet --key id,line --tolerance price=0.01 --timezone placed=Europe/Berlin"
+        snapdiff diff a.csv b.parquet --key id,line --tolerance price=0.01 --timezone placed=Europe/Berlin\n  \
+        snapdiff diff legacy.Invoice target.invoice --key invoice_id --names snake_case --parse invoice_date='%Y-%m-%d %H:%M:%S'"
 )]
 pub struct DiffArgs {
     /// The legacy side: a file, a folder of Parquet files, or SIDE.TABLE.
@@ -44,6 +50,36 @@ pub struct DiffArgs {
     /// Leave a column out of the comparison (repeatable).
     #[arg(long, value_name = "COL")]
     pub ignore: Vec<String>,
+    /// Name both sides' columns this way before matching them: as_is, lower or
+    /// snake_case (InvoiceId is compared with invoice_id).
+    #[arg(long, value_name = "SCHEME", default_value = "as_is")]
+    pub names: String,
+    /// Rename a column of whichever side has it, OLD=NEW (repeatable; after --names).
+    #[arg(long, value_name = "OLD=NEW")]
+    pub rename: Vec<String>,
+    /// Rename a legacy column, OLD=NEW (repeatable).
+    #[arg(long, value_name = "OLD=NEW")]
+    pub legacy_rename: Vec<String>,
+    /// Rename a target column, OLD=NEW (repeatable).
+    #[arg(long, value_name = "OLD=NEW")]
+    pub target_rename: Vec<String>,
+    /// Parse a column's text as timestamps with a chrono format, COL=FORMAT, on the
+    /// side(s) where it is text (repeatable; give a column several formats to try them
+    /// in order).
+    #[arg(long, value_name = "COL=FORMAT")]
+    pub parse: Vec<String>,
+    /// Map a column's values before comparing, COL=A:x,B:y (unmapped values are kept).
+    #[arg(long, value_name = "COL=A:x,...")]
+    pub map: Vec<String>,
+    /// Compare a column's text as canonical JSON (repeatable).
+    #[arg(long, value_name = "COL")]
+    pub json: Vec<String>,
+    /// Read a column as booleans (1/0, t/f, yes/no, ...) (repeatable).
+    #[arg(long = "bool", value_name = "COL")]
+    pub boolean: Vec<String>,
+    /// Bring every text column to Unicode NFC (é as one code point or two is the same).
+    #[arg(long)]
+    pub nfc: bool,
     /// Trim whitespace from every text column.
     #[arg(long)]
     pub trim: bool,
@@ -98,177 +134,163 @@ fn pairs(flag: &str, values: &[String]) -> anyhow::Result<Vec<(String, String)>>
         .collect()
 }
 
-pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let memory_limit = args
-        .memory_limit
-        .unwrap_or_else(snapdiff::engine::memory::default_limit);
-    let mut checks = Vec::new();
+/// The options the flags say.
+fn options(args: &DiffArgs) -> anyhow::Result<DiffOptions> {
+    let mut opts = DiffOptions::new(&args.a, &args.b, args.key.clone());
+    opts.checks = Vec::new();
     for c in &args.checks {
         match CheckKind::entity_check(c) {
-            Some(k) => checks.push(k),
+            Some(k) => opts.checks.push(k),
             None => anyhow::bail!(
                 "--checks {c}: not a check; choose from {}",
                 CheckKind::entity_names().join(", ")
             ),
         }
     }
-    let ctx = snapdiff::engine::session_with_budget(&snapdiff::engine::Budget::new(memory_limit));
-    let (a, b) = rt.block_on(async {
-        let a = snapdiff::query::register_input(&ctx, &args.a, "legacy", &args.snapshots).await?;
-        let b = snapdiff::query::register_input(&ctx, &args.b, "target", &args.snapshots).await?;
-        Ok::<_, snapdiff::error::Error>((a, b))
-    })?;
-
-    // Per-column rules, as a spec's [entity.normalize] would hold them.
-    let mut rules: BTreeMap<String, toml::map::Map<String, toml::Value>> = BTreeMap::new();
-    let text_columns: Vec<String> = rt.block_on(async {
-        let mut cols = Vec::new();
-        for side in ["legacy", "target"] {
-            if let Ok(df) = ctx.table(format!("{side}.t").as_str()).await {
-                for f in df.schema().fields() {
-                    let text = matches!(
-                        f.data_type(),
-                        arrow::datatypes::DataType::Utf8
-                            | arrow::datatypes::DataType::LargeUtf8
-                            | arrow::datatypes::DataType::Utf8View
-                    );
-                    if text && !cols.contains(f.name()) {
-                        cols.push(f.name().clone());
-                    }
-                }
-            }
-        }
-        cols
-    });
-    for c in &text_columns {
-        for (on, rule) in [
-            (args.trim, "trim"),
-            (args.lower, "lower"),
-            (args.empty_as_null, "empty_as_null"),
-        ] {
-            if on {
-                rules
-                    .entry(c.clone())
-                    .or_default()
-                    .insert(rule.into(), toml::Value::Boolean(true));
-            }
+    opts.ignore = args.ignore.clone();
+    opts.partition_by = args.partition_by.clone();
+    opts.names = Names::parse(&args.names)?;
+    for (flag, side, values) in [
+        ("rename", None, &args.rename),
+        ("legacy-rename", Some(Side::Legacy), &args.legacy_rename),
+        ("target-rename", Some(Side::Target), &args.target_rename),
+    ] {
+        for (from, to) in pairs(flag, values)? {
+            opts.renames.push(Rename { side, from, to });
         }
     }
+    opts.text_rules = Rules {
+        trim: args.trim,
+        nfc: args.nfc,
+        case: args.lower.then_some(Case::Lower),
+        empty_as_null: args.empty_as_null,
+        ..Rules::default()
+    };
+    for (c, format) in pairs("parse", &args.parse)? {
+        opts.on_text.entry(c).or_default().parse.push(format);
+    }
+    for c in &args.json {
+        opts.on_text.entry(c.clone()).or_default().json = true;
+    }
+    let mut column = |c: String, rules: ColumnRules| {
+        let merged = opts
+            .columns
+            .get(&c)
+            .cloned()
+            .unwrap_or_default()
+            .merged(&rules);
+        opts.columns.insert(c, merged);
+    };
     for (c, n) in pairs("round", &args.round)? {
-        let n: i64 = n.parse().map_err(|_| {
-            anyhow::anyhow!("--round {c}={n}: give a whole number of decimal places")
-        })?;
-        rules
-            .entry(c)
-            .or_default()
-            .insert("round".into(), toml::Value::Integer(n));
+        let places = n
+            .parse::<i64>()
+            .map_err(|e| e.to_string())
+            .and_then(round_places)
+            .map_err(|e| anyhow::anyhow!("--round {c}={n}: {e}"))?;
+        column(
+            c,
+            ColumnRules::both(Rules {
+                round: Some(places),
+                ..Rules::default()
+            }),
+        );
+    }
+    for (c, spec) in pairs("map", &args.map)? {
+        let mut map = std::collections::BTreeMap::new();
+        for item in spec.split(',') {
+            let (from, to) = item.split_once(':').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--map {c}={spec}: give FROM:TO pairs separated by commas (A:active,D:deleted)"
+                )
+            })?;
+            map.insert(from.to_string(), to.to_string());
+        }
+        column(
+            c,
+            ColumnRules::both(Rules {
+                map: Some(map),
+                ..Rules::default()
+            }),
+        );
+    }
+    for c in &args.boolean {
+        column(
+            c.clone(),
+            ColumnRules::both(Rules {
+                boolean: true,
+                ..Rules::default()
+            }),
+        );
     }
     for (c, z) in pairs("timezone", &args.timezone)? {
-        rules
-            .entry(c)
-            .or_default()
-            .insert("timezone".into(), toml::Value::String(z));
+        let zone = Zone::new(&z).map_err(|e| anyhow::anyhow!("--timezone {c}={z}: {e}"))?;
+        column(
+            c,
+            ColumnRules::both(Rules {
+                timezone: Some(zone),
+                ..Rules::default()
+            }),
+        );
     }
     for (c, x) in pairs("tolerance", &args.tolerance)? {
-        let x: f64 = x
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--tolerance {c}={x}: give a number"))?;
-        let mut abs = toml::map::Map::new();
-        abs.insert("abs".into(), toml::Value::Float(x));
-        rules
-            .entry(c)
-            .or_default()
-            .insert("tolerance".into(), toml::Value::Table(abs));
-    }
-    let normalize: BTreeMap<String, toml::Value> = rules
-        .into_iter()
-        .map(|(c, r)| (c, toml::Value::Table(r)))
-        .collect();
-    let normalize = snapdiff::spec::checks::parse_normalize(&normalize)
-        .map_err(|(c, e)| anyhow::anyhow!("column {c}: {e}"))?;
-    let def = EntityDef {
-        name: "diff".into(),
-        kind: EntityKind::Entity,
-        key: args.key.clone(),
-        legacy_sql: "SELECT * FROM legacy.t".into(),
-        target_sql: "SELECT * FROM target.t".into(),
-        columns: None,
-        ignore: args.ignore.clone(),
-        partition_by: args.partition_by.clone(),
-        legacy_filter: None,
-        target_filter: None,
-        sample: None,
-        keys_file: None,
-        checks,
-        normalize,
-        thresholds: Thresholds::default(),
-    };
-
-    let formats = Formats::parse(&args.format)?;
-    let pending = match &args.report {
-        Some(root) if formats.any() => Some(PendingReport::begin(root, &store::new_report_id())?),
-        _ => None,
-    };
-    let mut opts = VerifyOptions::new(&args.snapshots);
-    opts.sample_rows = args.samples;
-    opts.budget = snapdiff::engine::Budget::new(memory_limit);
-    opts.first_pass = super::first_pass()?;
-    opts.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
-    let clock = std::time::Instant::now();
-    let entities = rt.block_on(check::verify_entities(
-        &ctx,
-        &[def],
-        &opts,
-        &snapdiff::progress::NoProgress,
-    ))?;
-    let now = chrono::Utc::now();
-    let input = |id: &str, what: &str| RunSummary {
-        run_id: id.into(),
-        source_kind: "input".into(),
-        source_url: what.to_string(),
-        started_at: now,
-        finished_at: now,
-        consistency: "as read".into(),
-        tables: Vec::new(),
-    };
-    let outcome = Outcome {
-        legacy: input("a", &a),
-        target: input("b", &b),
-        row_hash_version: snapdiff::normalize::ROW_HASH_VERSION,
-        entities,
-        invariants: Vec::new(),
-        seconds: clock.elapsed().as_secs_f64(),
-    };
-    println!("diff {a}  against {b}");
-    let e = &outcome.entities[0];
-    for line in outcome.summary_lines() {
-        println!("{line}");
-    }
-    if let Some(p) = pending {
-        let spec = SpecInfo {
-            name: "diff".into(),
-            path: format!("{} {}", args.a, args.b),
-            sha256: String::new(),
+        let abs: f64 =
+            x.parse().ok().filter(|x: &f64| *x >= 0.0).ok_or_else(|| {
+                anyhow::anyhow!("--tolerance {c}={x}: give a number of at least 0")
+            })?;
+        let rules = ColumnRules {
+            tolerance: Some(Tolerance {
+                abs: Some(abs),
+                rel: None,
+            }),
+            ..ColumnRules::default()
         };
-        let mut report = Report::new(p.id(), spec, outcome.clone());
-        let dir = p.commit(&mut report, formats)?;
+        column(c, rules);
+    }
+    opts.verify = VerifyOptions::new(&args.snapshots);
+    opts.verify.sample_rows = args.samples;
+    opts.verify.budget = Budget::new(
+        args.memory_limit
+            .unwrap_or_else(snapdiff::engine::memory::default_limit),
+    );
+    opts.verify.first_pass = super::first_pass()?;
+    opts.reports_root = args.report.clone();
+    opts.formats = Formats::parse(&args.format)?;
+    Ok(opts)
+}
+
+pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
+    let opts = options(&args)?;
+    let done = job::diff(&opts, &NoProgress)?;
+    println!("diff {}  against {}", done.legacy, done.target);
+    for (line, e) in done
+        .outcome
+        .summary_lines()
+        .iter()
+        .zip(&done.outcome.entities)
+    {
+        println!("{line}");
+        if let Some(hint) = e.error.as_ref().and_then(|f| f.hint.as_ref()) {
+            println!("    hint: {hint}");
+        }
+    }
+    if let Some((report, dir)) = &done.report {
         for f in report.files.iter().filter(|f| !f.starts_with("diffs/")) {
             println!("report: {}", dir.join(f).display());
         }
-        if formats.diffs {
+        if opts.formats.diffs {
             println!("diffs:  {}", dir.join("diffs").display());
         }
-    } else if !args.quiet && e.status == Status::Fail {
-        for line in super::verify::entity_details(e) {
-            println!("{line}");
+    } else if !args.quiet {
+        for e in done
+            .outcome
+            .entities
+            .iter()
+            .filter(|e| matches!(e.status, Status::Fail | Status::Error))
+        {
+            for line in super::verify::entity_details(e) {
+                println!("{line}");
+            }
         }
     }
-    Ok(if outcome.passed() {
-        EXIT_OK
-    } else {
-        EXIT_DIFFERENCES
-    })
+    Ok(super::verify::exit_status(&done.outcome))
 }

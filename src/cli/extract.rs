@@ -9,6 +9,7 @@ use clap::Args;
 use snapdiff::extract::{
     self, CastType, ExtractOptions, ExtractRequest, Source, TableFrom, TableRequest,
 };
+use snapdiff::snapshot::names::Names;
 use snapdiff::snapshot::{self, Side};
 use snapdiff::EXIT_OK;
 
@@ -50,6 +51,12 @@ pub struct ExtractArgs {
     /// The source URL: sqlite://PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB, files://DIR, or a data file/folder/glob.
     #[arg(long, value_name = "URL", conflicts_with = "spec")]
     pub source: Option<String>,
+
+    /// How the snapshot names tables and columns: as_is (the source's names), lower, or
+    /// snake_case (InvoiceId becomes invoice_id; schema.json keeps the source's names).
+    /// With a spec, this overrides its [sources.<side>] names.
+    #[arg(long, value_name = "SCHEME")]
+    pub names: Option<String>,
 
     /// A table to read (repeatable); schema-qualified names are allowed (public.orders).
     #[arg(long = "table", value_name = "TABLE")]
@@ -120,7 +127,11 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
             }
             let mut reqs = Vec::new();
             for side in &sides {
-                let mut r = spec.extract_request(*side)?;
+                let names = match &args.names {
+                    Some(n) => Names::parse(n)?,
+                    None => spec.names(*side)?,
+                };
+                let mut r = spec.extract_request_named(*side, names)?;
                 for t in r.tables.iter_mut() {
                     if t.partition_on.is_none() {
                         t.partition_on = args.partition_on.clone();
@@ -163,8 +174,12 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
             if args.name.is_some() && args.tables.len() > 1 {
                 bail!("--name names one table; it cannot be used with several --table");
             }
+            let names = match &args.names {
+                Some(n) => Names::parse(n)?,
+                None => Names::AsIs,
+            };
             for t in &args.tables {
-                let mut req = TableRequest::whole(t);
+                let mut req = TableRequest::whole_named(t, names);
                 if let Some(n) = &args.name {
                     req.name = n.clone();
                 }
@@ -182,6 +197,7 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<u8> {
                     side,
                     source,
                     tables,
+                    names,
                 }],
                 root,
             )

@@ -2,7 +2,8 @@
 //!
 //! Commands fill the library's configuration structs and call it; nothing here knows how
 //! a source is read. Exit status: 0 success, 1 differences found, 2 the run could not be
-//! done. Errors go to standard error, with their hint, and never contain a password.
+//! done, or an entity in it could not be verified (the report is written and says
+//! which). Errors go to standard error, with their hint, and never contain a password.
 
 mod cluster;
 mod diff;
@@ -23,7 +24,8 @@ use snapdiff::EXIT_ERROR;
     version,
     about = "Prove a migrated system holds the same data as the legacy one",
     long_about = "snapdiff dumps legacy and target tables into Parquet snapshots and runs checks over them \
-                  with DataFusion SQL.\n\nExit status: 0 success, 1 differences found, 2 the run could not be done.",
+                  with DataFusion SQL.\n\nExit status: 0 success, 1 differences found, 2 the run could not be done \
+                  or something in it could not be verified (the report says what).",
     after_help = "Run `snapdiff COMMAND --help` for a command's options. The spec format is documented in docs/spec.md."
 )]
 pub struct Cli {
@@ -39,7 +41,7 @@ pub enum Command {
     Plan(verify::PlanArgs),
     History(verify::HistoryArgs),
     Sql(sql::SqlArgs),
-    Diff(diff::DiffArgs),
+    Diff(Box<diff::DiffArgs>),
     BallistaScheduler(cluster::SchedulerArgs),
     BallistaExecutor(cluster::ExecutorArgs),
 }
@@ -53,6 +55,7 @@ pub fn main() -> ExitCode {
     ) {
         init_log();
     }
+    snapdiff::storage::configure(storage_settings(Default::default()));
     let result = match cli.command {
         Command::Run(args) => verify::run(args),
         Command::Extract(args) => extract::run(args),
@@ -60,7 +63,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => verify::plan(args),
         Command::History(args) => verify::history(args),
         Command::Sql(args) => sql::sql(args),
-        Command::Diff(args) => diff::diff(args),
+        Command::Diff(args) => diff::diff(*args),
         Command::BallistaScheduler(args) => cluster::scheduler(args),
         Command::BallistaExecutor(args) => cluster::executor(args),
     };
@@ -76,8 +79,16 @@ pub fn main() -> ExitCode {
 /// Load a spec, and take its `[storage]` settings for `s3://` roots.
 fn load_spec(path: &std::path::Path) -> anyhow::Result<snapdiff::spec::Spec> {
     let spec = snapdiff::spec::Spec::load(path)?;
-    snapdiff::storage::configure(spec.storage_settings());
+    snapdiff::storage::configure(storage_settings(spec.storage_settings()));
     Ok(spec)
+}
+
+/// `settings` with the upload part size `SNAPDIFF_S3_PART_MIB` gives.
+fn storage_settings(mut settings: snapdiff::storage::S3Settings) -> snapdiff::storage::S3Settings {
+    settings.part_mib = std::env::var("SNAPDIFF_S3_PART_MIB")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
+    settings
 }
 
 /// Print an error (and what caused it) to standard error, scrubbed of secrets.

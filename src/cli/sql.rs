@@ -71,6 +71,9 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<u8> {
             println!("    {}", q.description);
         }
         println!("\nParameters named legacy_X / target_X default to X (for keys or tables that differ between the sides).");
+        println!(
+            "Table, column and key names are taken exactly as written (InvoiceId) and quoted."
+        );
         return Ok(EXIT_OK);
     }
     let spec_path = args.spec.clone().expect("clap requires a spec");
@@ -86,9 +89,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<u8> {
         legacy_run: args.legacy_run.clone(),
         target_run: args.target_run.clone(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = snapdiff::engine::runtime::runtime(snapdiff::engine::runtime::Flavor::Queries)?;
     let session = rt.block_on(query::open(&opts))?;
     let text = match (&args.sql, &args.query) {
         (Some(s), _) => Some(s.clone()),

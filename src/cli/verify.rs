@@ -8,12 +8,14 @@ use clap::Args;
 
 use snapdiff::check::VerifyOptions;
 use snapdiff::job::{self, JobOptions, JobOutcome};
+use snapdiff::normalize::text::visible;
 use snapdiff::report::store::{self, Formats};
 use snapdiff::report::{
     key_text, status_word, EntityReport, Outcome, Report, Row, SpecInfo, Status,
 };
+use snapdiff::snapshot::Side;
 use snapdiff::spec::Spec;
-use snapdiff::{EXIT_DIFFERENCES, EXIT_OK};
+use snapdiff::{EXIT_DIFFERENCES, EXIT_ERROR, EXIT_OK};
 
 use super::progress::TermProgress;
 
@@ -24,7 +26,8 @@ use super::progress::TermProgress;
         normalise the allowed differences away, and run the schema, count, hash, diff and aggregate checks, \
         the query checks and the invariants. The report goes to <reports>/<id>/: report.json, report.md, \
         report.html, junit.xml and diffs/<entity>/*.parquet (every differing row).\n\n\
-        Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done.",
+        Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done \
+        or an entity, query check or invariant could not be verified (the report is still written and says which).",
     after_help = "Examples:\n  snapdiff verify examples/school/verify.toml\n  \
         snapdiff verify verify.toml --legacy-run 20261122T021500Z --target-run 20261122T021500Z\n  \
         snapdiff verify verify.toml --format none      # no report files: details on standard output"
@@ -92,6 +95,12 @@ impl CommonArgs {
             opts.budget = snapdiff::engine::Budget::new(m);
         }
         opts.first_pass = super::first_pass()?;
+        if let (true, Ok(v)) = (
+            opts.engine.is_distributed(),
+            std::env::var("SNAPDIFF_CLUSTER_PARTITIONS"),
+        ) {
+            opts.cluster_partitions = snapdiff::engine::remote::parse_cluster_partitions(&v)?;
+        }
         Ok(JobOptions {
             verify: opts,
             reports_root: self.reports_root(spec),
@@ -130,7 +139,8 @@ impl CommonArgs {
         or reuse a run with --legacy-run/--target-run), verify them as `snapdiff verify` does, and write the \
         report under <reports>/<run id>/. A lock keeps two runs of one spec apart; a run killed part-way \
         leaves earlier runs and reports as they were.\n\n\
-        Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done.",
+        Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done \
+        or an entity, query check or invariant could not be verified (the report is still written and says which).",
     after_help = "Examples:\n  snapdiff run examples/school/verify.toml\n  \
         snapdiff run verify.toml --keep 14             # keep two weeks of nightly runs and reports"
 )]
@@ -154,11 +164,26 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 #[command(
     about = "Check a spec and print what it would extract and verify, touching no source",
-    after_help = "Example:\n  snapdiff plan examples/school/verify.toml"
+    long_about = "Check a spec and print what it would extract and verify, touching no source. With complete \
+        snapshot runs of both sides (the newest, or --legacy-run/--target-run), every entity, query check and \
+        invariant is also planned against their schemas, reading no row: a missing table or column, a rule on \
+        a column of the wrong type, or a partition expression that does not plan is an error there.\n\n\
+        Exit status: 0 the spec is valid (and plans against the runs), 2 it is not.",
+    after_help = "Example:\n  snapdiff plan examples/school/verify.toml\n  \
+        snapdiff plan verify.toml --legacy-run 20261122T021500Z --target-run 20261122T021500Z"
 )]
 pub struct PlanArgs {
     /// The spec file (TOML).
     pub spec: PathBuf,
+    /// Where the runs to plan against are (default: the spec's [snapshots] root).
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
+    /// The legacy run to plan against (default: the newest complete one).
+    #[arg(long, value_name = "RUN")]
+    pub legacy_run: Option<String>,
+    /// The target run to plan against (default: the newest complete one).
+    #[arg(long, value_name = "RUN")]
+    pub target_run: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +226,10 @@ fn finish(
     let (entity_lines, invariant_lines) = lines.split_at(outcome.entities.len());
     for (line, e) in entity_lines.iter().zip(&outcome.entities) {
         progress.println(line);
-        if details && e.status == Status::Fail {
+        if let Some(hint) = e.error.as_ref().and_then(|f| f.hint.as_ref()) {
+            progress.println(&format!("    hint: {hint}"));
+        }
+        if details && matches!(e.status, Status::Fail | Status::Error) {
             for l in entity_details(e) {
                 progress.println(&l);
             }
@@ -209,6 +237,9 @@ fn finish(
     }
     for (line, inv) in invariant_lines.iter().zip(&outcome.invariants) {
         progress.println(line);
+        if let Some(hint) = inv.error.as_ref().and_then(|f| f.hint.as_ref()) {
+            progress.println(&format!("    hint: {hint}"));
+        }
         if !details || inv.status != Status::Fail {
             continue;
         }
@@ -235,10 +266,16 @@ fn finish(
             progress.println(&format!("diffs:  {}", dir.join("diffs").display()));
         }
     }
-    if outcome.passed() {
-        EXIT_OK
-    } else {
-        EXIT_DIFFERENCES
+    exit_status(outcome)
+}
+
+/// 2 when something could not be verified (the report says what), else 1 for
+/// differences beyond the thresholds, else 0.
+pub(super) fn exit_status(outcome: &Outcome) -> u8 {
+    match outcome.status() {
+        Status::Error => EXIT_ERROR,
+        Status::Fail => EXIT_DIFFERENCES,
+        _ => EXIT_OK,
     }
 }
 
@@ -282,8 +319,8 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
                     format!(
                         "{}: {} -> {}",
                         x.column,
-                        x.legacy.as_deref().unwrap_or("NULL"),
-                        x.target.as_deref().unwrap_or("NULL")
+                        visible(x.legacy.as_deref()),
+                        visible(x.target.as_deref())
                     )
                 })
                 .collect();
@@ -292,6 +329,9 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
                 keys(&c.key),
                 cells.join(", ")
             ));
+        }
+        for i in &d.invisible {
+            out.push(format!("    note: {}", i.sentence()));
         }
         for dk in &d.duplicates {
             out.push(format!(
@@ -307,8 +347,8 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
             "    {} {}: legacy {} target {}",
             a.column,
             a.statistic,
-            a.legacy.as_deref().unwrap_or("NULL"),
-            a.target.as_deref().unwrap_or("NULL")
+            visible(a.legacy.as_deref()),
+            visible(a.target.as_deref())
         ));
     }
     out
@@ -418,7 +458,9 @@ fn history_lines(name: &str, root: &Path, reports: &[(PathBuf, Report)]) -> Vec<
             let e = r.outcome.entities.iter().find(|e| &e.name == n);
             let i = r.outcome.invariants.iter().find(|i| &i.name == n);
             row.push(match (e, i) {
+                (Some(e), _) if e.status == Status::Error => "error".into(),
                 (Some(e), _) => e.findings().to_string(),
+                (None, Some(i)) if i.status == Status::Error => "error".into(),
                 (None, Some(i)) => i.violations.to_string(),
                 _ => "-".into(),
             });
@@ -559,10 +601,66 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     for inv in &spec.file.invariant {
         out.push(format!("invariant {}: {}", inv.name, one_line(&inv.sql)));
     }
+    let code = plan_against_runs(&spec, &args, &mut out)?;
     for line in out {
         println!("{}", snapdiff::secrets::scrub(&line));
     }
-    Ok(EXIT_OK)
+    Ok(code)
+}
+
+/// Plan the spec over the runs `args` names, or the newest complete ones; without runs,
+/// say what could not be checked.
+fn plan_against_runs(spec: &Spec, args: &PlanArgs, out: &mut Vec<String>) -> anyhow::Result<u8> {
+    let mut opts = VerifyOptions::new(
+        args.snapshots
+            .clone()
+            .unwrap_or_else(|| spec.snapshot_root()),
+    );
+    opts.legacy_run = args.legacy_run.clone();
+    opts.target_run = args.target_run.clone();
+    let asked = args.snapshots.is_some() || args.legacy_run.is_some() || args.target_run.is_some();
+    let present = |side: Side| {
+        snapdiff::snapshot::newest_complete(&opts.snapshot_root, side.as_str())
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    let both = present(Side::Legacy) && present(Side::Target);
+    if !asked && !both {
+        out.push(format!(
+            "not planned against the data: no complete runs of both sides under {} (a missing \
+             table or column, or a rule on a column of the wrong type, shows only once they \
+             are extracted; then run `snapdiff plan` again)",
+            opts.snapshot_root.display()
+        ));
+        return Ok(EXIT_OK);
+    }
+    let planned = snapdiff::check::plan::plan(spec, &opts)?;
+    out.push(format!(
+        "planned against legacy run {} and target run {} (their schemas; no row read):",
+        planned.legacy_run, planned.target_run
+    ));
+    for p in &planned.planned {
+        let what = p.kind.map_or("invariant".to_string(), |k| k.to_string());
+        match &p.result {
+            Ok(findings) if findings.is_empty() => out.push(format!("  {what} {}: ok", p.name)),
+            Ok(findings) => {
+                out.push(format!("  {what} {}: ok, with schema findings:", p.name));
+                out.extend(findings.iter().map(|f| format!("    {f}")));
+            }
+            Err(f) => {
+                out.push(format!("  {what} {}: ERROR {}", p.name, f.message));
+                if let Some(h) = &f.hint {
+                    out.push(format!("    hint: {h}"));
+                }
+            }
+        }
+    }
+    Ok(if planned.errors() > 0 {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
 }
 
 fn one_line(sql: &str) -> String {

@@ -24,7 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub use crate::engine::remote::DEFAULT_SCHEDULER_PORT;
 
@@ -101,14 +101,5 @@ pub fn runtime_env(
 /// Run `f` on a new multi-threaded runtime until it ends (for a scheduler or an
 /// executor, the process's lifetime).
 fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        // Plans arrive as nested protobuf and are decoded and planned recursively: a
-        // check's plan overflowed the default 2 MiB stack.
-        .thread_stack_size(32 << 20)
-        .build()
-        .map_err(|e| {
-            Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
-        })?
-        .block_on(f)
+    crate::engine::runtime::runtime(crate::engine::runtime::Flavor::DeepPlans)?.block_on(f)
 }

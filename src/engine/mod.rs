@@ -15,7 +15,8 @@
 //!   explained;
 //! - [`templates`]: the `queries/*.sql` templates and identifier quoting;
 //! - [`diff_files`]: every differing row to Parquet, and read back;
-//! - [`rows`]: query results as text rows.
+//! - [`rows`]: query results as text rows;
+//! - [`runtime`]: the async runtimes the synchronous calls block on.
 //!
 //! This layer imports only the layers below it (snapshot, storage, normalize, error).
 
@@ -23,6 +24,7 @@ pub mod diff_files;
 pub mod memory;
 pub mod remote;
 pub mod rows;
+pub mod runtime;
 pub mod session;
 pub mod sql;
 pub mod templates;

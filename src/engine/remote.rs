@@ -158,20 +158,23 @@ pub async fn reachable(host: &str, port: u16) -> Result<()> {
 pub fn ensure_reachable(engine: &Engine) -> Result<()> {
     match engine {
         Engine::InProcess => Ok(()),
-        Engine::Ballista { host, port } => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
-            })?
-            .block_on(reachable(host, *port)),
+        Engine::Ballista { host, port } => {
+            super::runtime::runtime(super::runtime::Flavor::OneCall)?
+                .block_on(reachable(host, *port))
+        }
     }
 }
 
-/// A session whose queries run on the Ballista scheduler at `host:port`: snapdiff's
-/// functions and settings, with `budget` for what runs on this side (planning,
-/// reading `s3://` footers). [`reachable`] says first whether the scheduler answers.
-pub async fn remote_session(host: &str, port: u16, budget: &Budget) -> Result<SessionContext> {
+/// A session whose queries run on the Ballista scheduler at `host:port`, each split
+/// into `partitions` tasks: snapdiff's functions and settings, with `budget` for what
+/// runs on this side (planning, reading `s3://` footers). [`reachable`] says first
+/// whether the scheduler answers.
+pub async fn remote_session(
+    host: &str,
+    port: u16,
+    partitions: usize,
+    budget: &Budget,
+) -> Result<SessionContext> {
     use ballista_core::extension::SessionStateExt;
     let engine = Engine::Ballista {
         host: host.to_string(),
@@ -181,7 +184,7 @@ pub async fn remote_session(host: &str, port: u16, budget: &Budget) -> Result<Se
     // Scans and shuffles are split into this many partitions, each a task: enough to keep
     // every executor's task slots busy, and to keep each task's share of a join small.
     let mut config = ctx.state().config().clone();
-    config.options_mut().execution.target_partitions = cluster_partitions()?;
+    config.options_mut().execution.target_partitions = partitions.max(1);
     // Every join hash-partitions both sides. A join that collects one side whole
     // (`CollectLeft`) emits that side's unmatched rows once all partitions are done,
     // which holds in one process but not across a cluster's tasks, each of which runs
@@ -243,25 +246,21 @@ pub fn unsupported_join(plan: &datafusion::logical_expr::LogicalPlan) -> Option<
     found
 }
 
-/// The partitions a query is split into on a cluster: `SNAPDIFF_CLUSTER_PARTITIONS`,
-/// else 16.
-fn cluster_partitions() -> Result<usize> {
-    match std::env::var("SNAPDIFF_CLUSTER_PARTITIONS") {
-        Err(_) => Ok(16),
-        Ok(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::spec(format!(
-                    "SNAPDIFF_CLUSTER_PARTITIONS is `{v}`, not a number of partitions"
-                ))
-                .with_hint(
-                    "set it to a whole number from 1, such as the cluster's task slots times 2",
-                )
-            }),
-    }
+/// The partitions (tasks) each query is split into on a cluster unless asked otherwise.
+pub const DEFAULT_CLUSTER_PARTITIONS: usize = 16;
+
+/// `SNAPDIFF_CLUSTER_PARTITIONS`'s text as a number of partitions.
+pub fn parse_cluster_partitions(text: &str) -> Result<usize> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Error::spec(format!(
+                "SNAPDIFF_CLUSTER_PARTITIONS is `{text}`, not a number of partitions"
+            ))
+            .with_hint("set it to a whole number from 1, such as the cluster's task slots times 2")
+        })
 }
 
 #[cfg(test)]

@@ -53,9 +53,28 @@ pub fn session_with_budget(budget: &Budget) -> SessionContext {
     ctx
 }
 
-/// The run of `side` to read: `requested`, or the newest complete one.
+/// The run of `side` to read: `requested`, or the newest complete one; every file is
+/// checked against its manifest.
 pub fn choose_run(root: &Path, side: Side, requested: Option<&str>) -> Result<LoadedRun> {
-    let info = match requested {
+    load_run(side, find_run(root, side, requested)?)
+}
+
+/// The run of `side`, `requested` or the newest complete one, with its manifest read and
+/// its files not checked: for planning over its schemas (`snapdiff plan`).
+pub fn peek_run(root: &Path, side: Side, requested: Option<&str>) -> Result<LoadedRun> {
+    let info = find_run(root, side, requested)?;
+    complete(side, &info)?;
+    Ok(LoadedRun {
+        side,
+        manifest: snapshot::read_manifest(&info.path)?,
+        run_id: info.run_id,
+        dir: info.path,
+    })
+}
+
+/// The folder of `side`'s run `requested`, or of its newest complete run.
+fn find_run(root: &Path, side: Side, requested: Option<&str>) -> Result<snapshot::RunInfo> {
+    Ok(match requested {
         Some(id) => {
             // A run id is a folder name: never a path that leaves the snapshot root.
             snapshot::check_name("run id", id)?;
@@ -85,21 +104,13 @@ pub fn choose_run(root: &Path, side: Side, requested: Option<&str>) -> Result<Lo
                 .with_file(root.join(side.as_str()))
                 .with_hint("extract one first: `snapdiff extract SPEC` (or `snapdiff run SPEC` to extract and verify)")
         })?,
-    };
-    load_run(side, info)
+    })
 }
 
 /// Load a run found under the snapshot root: it must be complete, and every file is
 /// checked against its manifest.
 pub fn load_run(side: Side, info: snapshot::RunInfo) -> Result<LoadedRun> {
-    if !info.complete {
-        return Err(Error::snapshot(format!(
-            "{side} run `{}` is incomplete (it has no manifest.json)",
-            info.run_id
-        ))
-        .with_file(&info.path)
-        .with_hint("finish it with `snapdiff extract --resume RUN`, or choose a complete run"));
-    }
+    complete(side, &info)?;
     let manifest = snapshot::verify_run(&info.path)?;
     Ok(LoadedRun {
         side,
@@ -107,6 +118,19 @@ pub fn load_run(side: Side, info: snapshot::RunInfo) -> Result<LoadedRun> {
         dir: info.path,
         manifest,
     })
+}
+
+/// A run without its manifest is incomplete and never read.
+fn complete(side: Side, info: &snapshot::RunInfo) -> Result<()> {
+    if info.complete {
+        return Ok(());
+    }
+    Err(Error::snapshot(format!(
+        "{side} run `{}` is incomplete (it has no manifest.json)",
+        info.run_id
+    ))
+    .with_file(&info.path)
+    .with_hint("finish it with `snapdiff extract --resume RUN`, or choose a complete run"))
 }
 
 /// Register every table of `run` as `<side>.<table>`.

@@ -61,6 +61,9 @@ pub fn explain(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> E
         );
     }
     let mut err = Error::source(format!("the query fails: {}", text.trim()));
+    if let Some(hint) = quote_hint(&e) {
+        return err.with_hint(hint);
+    }
     if text.contains("not found") && (text.contains("table") || text.contains("Table")) {
         let t = tables(ctx);
         err = err.with_hint(if t.is_empty() {
@@ -70,4 +73,54 @@ pub fn explain(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> E
         });
     }
     err
+}
+
+/// For a column that is not found only because an unquoted name was read in lower case
+/// (`InvoiceId` is `invoiceid` unless quoted): the hint to quote it.
+pub fn quote_hint(e: &datafusion::error::DataFusionError) -> Option<String> {
+    use datafusion::common::SchemaError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(SchemaError::FieldNotFound {
+            field,
+            valid_fields,
+        }) = err.downcast_ref::<SchemaError>()
+        {
+            let wanted = field.name.to_lowercase();
+            return valid_fields
+                .iter()
+                .find(|c| c.name != field.name && c.name.to_lowercase() == wanted)
+                .map(|c| {
+                    format!(
+                        "did you mean \"{}\"? quote it: SQL reads an unquoted name in lower case",
+                        c.name
+                    )
+                });
+        }
+        next = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unquoted_mixed_case_name_gets_the_quoted_one() {
+        let ctx = SessionContext::new();
+        let rt = super::super::runtime::runtime(super::super::runtime::Flavor::OneCall).unwrap();
+        rt.block_on(async {
+            ctx.sql("CREATE VIEW v AS SELECT 1 AS \"InvoiceId\", 2 AS total")
+                .await
+                .unwrap();
+            let e = ctx.sql("SELECT InvoiceId FROM v").await.unwrap_err();
+            assert_eq!(
+                quote_hint(&e).as_deref(),
+                Some("did you mean \"InvoiceId\"? quote it: SQL reads an unquoted name in lower case")
+            );
+            let e = ctx.sql("SELECT nope FROM v").await.unwrap_err();
+            assert_eq!(quote_hint(&e), None);
+        });
+    }
 }

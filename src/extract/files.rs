@@ -236,12 +236,7 @@ impl FilesReader {
         } else {
             return Err(Error::connect("no such file or folder").with_file(&path));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
-            })?;
+        let runtime = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::Queries)?;
         Ok(FilesReader {
             path,
             entries,

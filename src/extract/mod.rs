@@ -37,6 +37,7 @@ use crate::progress::Progress;
 use crate::snapshot::manifest::{
     Partitioning, SourceInfo, TableManifest, TableSchema, FORMAT_VERSION,
 };
+use crate::snapshot::names::Names;
 use crate::snapshot::{self, Manifest, RunPlan, RunWriter, WriterSettings};
 use pipeline::TableOutput;
 pub use source::{Source, SourceKind};
@@ -69,8 +70,14 @@ pub struct TableRequest {
 impl TableRequest {
     /// The whole table `table`, under a snapshot name derived from it.
     pub fn whole(table: &str) -> TableRequest {
+        TableRequest::whole_named(table, Names::AsIs)
+    }
+
+    /// The whole table `table`, its snapshot name derived with `names` (`snake_case`:
+    /// `InvoiceLine` is `invoice_line`).
+    pub fn whole_named(table: &str, names: Names) -> TableRequest {
         TableRequest {
-            name: snapshot_name(table),
+            name: snapshot_name_with(table, names),
             from: TableFrom::Table(table.to_string()),
             partition_on: None,
             partitions: None,
@@ -120,8 +127,18 @@ pub fn check_casts<'a>(
 /// A snapshot table name derived from a source name: the part after the last `.`,
 /// lowercased, with anything but letters, digits and `_` replaced by `_`.
 pub fn snapshot_name(source_name: &str) -> String {
+    snapshot_name_with(source_name, Names::AsIs)
+}
+
+/// [`snapshot_name`], words parted first when `names` is `snake_case`.
+pub fn snapshot_name_with(source_name: &str, names: Names) -> String {
     let base = source_name.rsplit('.').next().unwrap_or(source_name);
     let base = base.trim_matches(|c| c == '"' || c == '`');
+    let parted = match names {
+        Names::SnakeCase => crate::snapshot::names::snake_case(base),
+        Names::AsIs | Names::Lower => base.to_string(),
+    };
+    let base = parted.as_str();
     let mut s: String = base
         .chars()
         .map(|c| {
@@ -163,6 +180,9 @@ pub struct ExtractRequest {
     pub source: Source,
     /// The tables to read; empty means every table of the source.
     pub tables: Vec<TableRequest>,
+    /// How the snapshot names the columns (and the tables read whole): as the source
+    /// does, lower case, or snake_case. schema.json keeps the source's names beside.
+    pub names: Names,
 }
 
 /// How to extract, independent of the source.
@@ -224,6 +244,9 @@ pub trait SourceReader {
 /// What a reader may need beyond the request.
 pub struct ReadContext<'a> {
     pub side: &'a str,
+    /// How the columns are named in the snapshot (the readers read the source's names;
+    /// the pipeline renames).
+    pub names: Names,
     pub options: &'a ExtractOptions,
     pub progress: &'a dyn Progress,
 }
@@ -259,9 +282,11 @@ fn extract_table(
 ) -> Result<()> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let (meta, writer) = pipeline::write_table(run, ctx.side, &t.name, ctx.progress, |out| {
-        reader.read_table(t, out, ctx)
-    })?;
+    let (mut meta, writer) =
+        pipeline::write_table(run, ctx.side, &t.name, ctx.names, ctx.progress, |out| {
+            reader.read_table(t, out, ctx)
+        })?;
+    rename_schema(&mut meta.schema, ctx.names);
     let manifest = TableManifest {
         source_object: meta.source_object,
         // A secret `${VAR}` could sit in a query: the stored text never holds one.
@@ -281,6 +306,28 @@ fn extract_table(
         clock.elapsed().as_secs_f64(),
     );
     Ok(())
+}
+
+/// The source's description of a table with its columns as the snapshot names them:
+/// each renamed column keeps the source's name in `source_name`, and the key and index
+/// columns follow.
+fn rename_schema(schema: &mut TableSchema, names: Names) {
+    if names == Names::AsIs {
+        return;
+    }
+    for c in &mut schema.columns {
+        let new = names.apply(&c.name);
+        if new != c.name {
+            c.source_name = Some(std::mem::replace(&mut c.name, new));
+        }
+    }
+    for k in schema
+        .primary_key
+        .iter_mut()
+        .chain(schema.indexes.iter_mut().flat_map(|i| i.columns.iter_mut()))
+    {
+        *k = names.apply(k);
+    }
 }
 
 /// Extract one side into a new (or resumed) snapshot run.
@@ -318,7 +365,7 @@ pub fn extract_with_reader(
         }
         names
             .iter()
-            .map(|t| TableRequest::whole(t))
+            .map(|t| TableRequest::whole_named(t, req.names))
             .collect::<Vec<_>>()
     } else {
         req.tables.clone()
@@ -356,6 +403,7 @@ pub fn extract_with_reader(
     };
     let ctx = ReadContext {
         side: &req.side,
+        names: req.names,
         options: opts,
         progress,
     };

@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
+use crate::snapshot::names::Names;
 use crate::snapshot::{RunWriter, TableWriter};
 
 /// Batches in flight between readers and the writer.
@@ -81,6 +82,7 @@ pub fn write_table<T, F>(
     run: &RunWriter,
     side: &str,
     table: &str,
+    names: Names,
     progress: &dyn Progress,
     read: F,
 ) -> Result<(T, TableWriter)>
@@ -89,7 +91,7 @@ where
 {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
-        let writer = scope.spawn(move || writer_loop(run, side, table, rx, progress));
+        let writer = scope.spawn(move || writer_loop(run, side, table, names, rx, progress));
         let mut out = TableOutput { tx };
         let read_result = read(&mut out);
         drop(out);
@@ -111,15 +113,20 @@ fn writer_loop(
     run: &RunWriter,
     side: &str,
     table: &str,
+    names: Names,
     rx: Receiver<Msg>,
     progress: &dyn Progress,
 ) -> Result<Option<TableWriter>> {
     let mut writer: Option<TableWriter> = None;
+    // The columns as the snapshot names them, when that is not as the source does.
+    let mut renamed: Option<SchemaRef> = None;
     for msg in rx {
         match msg {
             Msg::Start(schema, estimate, restart_reason) => {
                 // Dropping an uncommitted writer removes what it wrote.
                 drop(writer.take());
+                renamed = rename(&schema, names, side, table)?;
+                let schema = renamed.clone().unwrap_or(schema);
                 writer = Some(run.table_writer(table, schema)?);
                 match restart_reason {
                     Some(reason) => progress.table_restarted(side, table, &reason),
@@ -130,10 +137,46 @@ fn writer_loop(
                 let w = writer.as_mut().ok_or_else(|| {
                     Error::internal("a batch arrived before the table was started")
                 })?;
-                w.write(&batch)?;
+                match &renamed {
+                    Some(s) => w.write(
+                        &RecordBatch::try_new(s.clone(), batch.columns().to_vec()).map_err(
+                            |e| {
+                                Error::internal(format!(
+                                    "cannot rename the columns of {table}: {e}"
+                                ))
+                                .with_source(e)
+                            },
+                        )?,
+                    )?,
+                    None => w.write(&batch)?,
+                }
                 progress.rows(side, table, w.rows());
             }
         }
     }
     Ok(writer)
+}
+
+/// `schema` with its columns named as `names` says, or `None` when no name changes; two
+/// columns that would share a name are an error naming both.
+fn rename(schema: &SchemaRef, names: Names, side: &str, table: &str) -> Result<Option<SchemaRef>> {
+    if names == Names::AsIs {
+        return Ok(None);
+    }
+    let written: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let pairs = names
+        .rename_all(&written, &format!("the columns of {side}.{table}"))
+        .map_err(|e| e.with_table(table))?;
+    if pairs.iter().all(|(old, new)| old == new) {
+        return Ok(None);
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .zip(&pairs)
+        .map(|(f, (_, new))| f.as_ref().clone().with_name(new))
+        .collect();
+    Ok(Some(std::sync::Arc::new(
+        arrow::datatypes::Schema::new(fields).with_metadata(schema.metadata().clone()),
+    )))
 }

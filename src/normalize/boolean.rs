@@ -5,9 +5,10 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::error::rule_err;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
 use arrow::datatypes::DataType;
-use datafusion::common::{exec_err, Result};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -55,7 +56,7 @@ impl ScalarUDFImpl for Bool {
         {
             Ok(DataType::Boolean)
         } else {
-            exec_err!(
+            rule_err!(
                 "bool applies to booleans, integers and text, not {}",
                 args[0]
             )
@@ -74,7 +75,7 @@ impl ScalarUDFImpl for Bool {
                 Some(s) => match parse(s) {
                     Some(x) => b.append_value(x),
                     None => {
-                        return exec_err!(
+                        return rule_err!(
                             "bool: `{s}` is not a boolean (1/0, t/f, true/false, y/n, yes/no)"
                         )
                     }

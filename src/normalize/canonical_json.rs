@@ -6,9 +6,10 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::error::rule_err;
 use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::DataType;
-use datafusion::common::{exec_err, Result};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -310,7 +311,7 @@ impl ScalarUDFImpl for Json {
         {
             Ok(DataType::Utf8)
         } else {
-            exec_err!("json applies to text, not {}", args[0])
+            rule_err!("json applies to text, not {}", args[0])
         }
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -322,12 +323,12 @@ impl ScalarUDFImpl for Json {
                 Some(t) => match canonical_or_why(t) {
                     Ok(c) => b.append_value(c),
                     Err(true) => {
-                        return exec_err!(
+                        return rule_err!(
                             "json: {} is nested deeper than {MAX_DEPTH} levels",
                             excerpt(t)
                         )
                     }
-                    Err(false) => return exec_err!("json: {} is not JSON", excerpt(t)),
+                    Err(false) => return rule_err!("json: {} is not JSON", excerpt(t)),
                 },
             }
         }

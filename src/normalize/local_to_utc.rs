@@ -13,11 +13,12 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::error::rule_err;
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -116,7 +117,7 @@ pub fn to_utc(
 fn literal<'a>(v: &'a ColumnarValue, what: &str) -> Result<&'a str> {
     match v {
         ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => Ok(s),
-        _ => plan_err!("timezone: {what} must be a text literal"),
+        _ => rule_err!("timezone: {what} must be a text literal"),
     }
 }
 
@@ -137,9 +138,9 @@ impl ScalarUDFImpl for LocalToUtc {
                 Some("UTC".into()),
             )),
             DataType::Timestamp(_, Some(tz)) => {
-                exec_err!("timezone applies to wall-clock timestamps; this one is already an instant (zone {tz})")
+                rule_err!("timezone applies to wall-clock timestamps; this one is already an instant (zone {tz})")
             }
-            other => exec_err!("timezone applies to timestamps, not {other}: parse the text first"),
+            other => rule_err!("timezone applies to timestamps, not {other}: parse the text first"),
         }
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -147,18 +148,18 @@ impl ScalarUDFImpl for LocalToUtc {
         let tz: Tz = match zone.parse() {
             Ok(tz) => tz,
             Err(_) => {
-                return plan_err!(
+                return rule_err!(
                     "timezone: `{zone}` is not an IANA time zone (e.g. Europe/Berlin)"
                 )
             }
         };
         let amb = literal(&args.args[2], "ambiguous")?;
         let Some(amb) = Ambiguous::parse(amb) else {
-            return plan_err!("timezone: ambiguous is earlier, later or error, not `{amb}`");
+            return rule_err!("timezone: ambiguous is earlier, later or error, not `{amb}`");
         };
         let non = literal(&args.args[3], "nonexistent")?;
         let Some(non) = Nonexistent::parse(non) else {
-            return plan_err!("timezone: nonexistent is before, after or error, not `{non}`");
+            return rule_err!("timezone: nonexistent is before, after or error, not `{non}`");
         };
         let a = args.args[0].to_array(args.number_rows)?;
         let a = arrow::compute::cast(&a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
@@ -168,7 +169,7 @@ impl ScalarUDFImpl for LocalToUtc {
                 None => b.append_null(),
                 Some(us) => {
                     let Some(t) = DateTime::from_timestamp_micros(us) else {
-                        return exec_err!(
+                        return rule_err!(
                             "timezone: {us} µs from 1970 is outside the years chrono can place in a zone"
                         );
                     };
@@ -176,7 +177,7 @@ impl ScalarUDFImpl for LocalToUtc {
                     match to_utc(t, tz, amb, non) {
                         Ok(u) => b.append_value(u.timestamp_micros()),
                         Err(why) => {
-                            return exec_err!("timezone: {why}; set ambiguous/nonexistent to earlier/later or before/after")
+                            return rule_err!("timezone: {why}; set ambiguous/nonexistent to earlier/later or before/after")
                         }
                     }
                 }

@@ -9,8 +9,11 @@
 
 pub mod boolean;
 pub mod canonical_json;
+pub mod date;
 pub mod decimal;
+pub mod error;
 pub mod local_to_utc;
+pub mod nfc;
 pub mod numeric;
 pub mod parse_timestamp;
 pub mod round;
@@ -29,6 +32,7 @@ use datafusion::common::Result;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use error::RuleError;
 pub use row_hash::ROW_HASH_VERSION;
 
 /// Every snapdiff scalar function.
@@ -46,6 +50,8 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(row_hash::RowHash::default())),
         Arc::new(ScalarUDF::new_from_impl(text::Text::default())),
         Arc::new(ScalarUDF::new_from_impl(truncate::Truncate::default())),
+        Arc::new(ScalarUDF::new_from_impl(date::Date::default())),
+        Arc::new(ScalarUDF::new_from_impl(nfc::Nfc::default())),
     ]
 }
 
@@ -66,6 +72,17 @@ pub fn register_all(ctx: &SessionContext) {
     }
 }
 
+/// `Utf8`, the type of a text-to-text rule, when `arg` is text (or NULL); else the
+/// error of `what` (`nfc`) applied to another type.
+fn text_result(arg: &DataType, what: &str) -> Result<DataType> {
+    match arg {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            Ok(DataType::Utf8)
+        }
+        other => error::rule_err!("{what} applies to text, not {other}"),
+    }
+}
+
 /// A text argument as a `Utf8` array (views, large strings and NULL-typed columns too).
 fn text_arg(v: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
     let a = v.to_array(rows)?;
@@ -83,22 +100,28 @@ pub(crate) mod tests {
 
     /// Call a scalar function on arrays.
     pub fn call(f: &dyn ScalarUDFImpl, args: Vec<ArrayRef>) -> ArrayRef {
+        try_call(f, args).unwrap()
+    }
+
+    /// [`call`], with the function's error.
+    pub fn try_call(
+        f: &dyn ScalarUDFImpl,
+        args: Vec<ArrayRef>,
+    ) -> datafusion::common::Result<ArrayRef> {
         let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
         let rows = args[0].len();
-        let ret = f.return_type(&types).unwrap();
-        let out = f
-            .invoke_with_args(ScalarFunctionArgs {
-                arg_fields: types
-                    .iter()
-                    .map(|t| Arc::new(Field::new("a", t.clone(), true)))
-                    .collect(),
-                args: args.into_iter().map(ColumnarValue::Array).collect(),
-                number_rows: rows,
-                return_field: Arc::new(Field::new("r", ret, true)),
-                config_options: Arc::new(Default::default()),
-            })
-            .unwrap();
-        out.to_array(rows).unwrap()
+        let ret = f.return_type(&types)?;
+        let out = f.invoke_with_args(ScalarFunctionArgs {
+            arg_fields: types
+                .iter()
+                .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+                .collect(),
+            args: args.into_iter().map(ColumnarValue::Array).collect(),
+            number_rows: rows,
+            return_field: Arc::new(Field::new("r", ret, true)),
+            config_options: Arc::new(Default::default()),
+        })?;
+        out.to_array(rows)
     }
 
     #[test]

@@ -6,10 +6,11 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::error::rule_err;
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime};
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -98,6 +99,48 @@ pub fn parse(text: &str, formats: &[String]) -> Option<NaiveDateTime> {
     Formats::new(formats).parse(text)
 }
 
+/// Common ways of writing a timestamp as text, the plainest first: what
+/// [`guess_timestamp_format`] tries.
+const COMMON_TIMESTAMPS: [&str; 14] = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y/%m/%d %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+];
+
+/// Common ways of writing a date as text: what [`guess_date_format`] tries.
+const COMMON_DATES: [&str; 7] = [
+    "%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y%m%d",
+];
+
+/// The first common format that reads `text` whole as a timestamp (or, failing that, a
+/// date): a guess to offer in a hint, from one value (`01/02/2024` reads as 1 February).
+pub fn guess_timestamp_format(text: &str) -> Option<&'static str> {
+    COMMON_TIMESTAMPS
+        .into_iter()
+        .chain(COMMON_DATES)
+        .find(|f| parse(text, &[f.to_string()]).is_some())
+}
+
+/// The first common format that reads `text` whole as a date (or, failing that, a
+/// timestamp), as [`guess_timestamp_format`].
+pub fn guess_date_format(text: &str) -> Option<&'static str> {
+    COMMON_DATES
+        .into_iter()
+        .chain(COMMON_TIMESTAMPS)
+        .find(|f| parse(text, &[f.to_string()]).is_some())
+}
+
 impl ScalarUDFImpl for ParseTimestamp {
     fn as_any(&self) -> &dyn Any {
         self
@@ -110,14 +153,14 @@ impl ScalarUDFImpl for ParseTimestamp {
     }
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         if args.len() < 2 {
-            return exec_err!("sd_parse_timestamp (parse) takes the text and at least one format");
+            return rule_err!("sd_parse_timestamp (parse) takes the text and at least one format");
         }
         match args[0] {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
                 Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
             }
             ref other => {
-                exec_err!("parse applies to text, not {other}: the column is already typed")
+                rule_err!("parse applies to text, not {other}: the column is already typed")
             }
         }
     }
@@ -126,7 +169,7 @@ impl ScalarUDFImpl for ParseTimestamp {
         for f in &args.args[1..] {
             match f {
                 ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => formats.push(s.clone()),
-                _ => return exec_err!("parse formats must be text literals"),
+                _ => return rule_err!("parse formats must be text literals"),
             }
         }
         let prepared = Formats::new(&formats);
@@ -138,7 +181,7 @@ impl ScalarUDFImpl for ParseTimestamp {
                 Some(t) => match prepared.parse(t) {
                     Some(dt) => b.append_value(dt.and_utc().timestamp_micros()),
                     None => {
-                        return exec_err!(
+                        return rule_err!(
                             "parse: `{t}` matches none of the formats {}",
                             formats.join(", ")
                         )
@@ -166,6 +209,31 @@ mod tests {
             "2024-03-31 00:00:00"
         );
         assert_eq!(parse("2024/03/31", &f), None);
+    }
+
+    #[test]
+    fn common_formats_are_guessed_from_a_value() {
+        assert_eq!(
+            guess_timestamp_format("2009-01-01 00:00:00"),
+            Some("%Y-%m-%d %H:%M:%S")
+        );
+        assert_eq!(
+            guess_timestamp_format("2009-01-01T00:00:00.250"),
+            Some("%Y-%m-%dT%H:%M:%S%.f")
+        );
+        assert_eq!(
+            guess_timestamp_format("2009-01-01T00:00:00+02:00"),
+            Some("%Y-%m-%dT%H:%M:%S%:z")
+        );
+        assert_eq!(guess_timestamp_format("31.03.2024"), Some("%d.%m.%Y"));
+        assert_eq!(guess_date_format("2024-03-31"), Some("%Y-%m-%d"));
+        assert_eq!(guess_date_format("31/03/2024"), Some("%d/%m/%Y"));
+        assert_eq!(guess_date_format("03/31/2024"), Some("%m/%d/%Y"));
+        assert_eq!(
+            guess_date_format("2024-03-31 10:00:00"),
+            Some("%Y-%m-%d %H:%M:%S")
+        );
+        assert_eq!(guess_timestamp_format("next Tuesday"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::error::rule_err;
 use arrow::array::{Array, ArrayRef, AsArray, Decimal128Builder};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
@@ -33,12 +34,12 @@ fn scale_of(v: Option<&ScalarValue>) -> Result<u32> {
     let n = match v {
         Some(s) => match s.cast_to(&DataType::Int64)? {
             ScalarValue::Int64(Some(n)) => n,
-            _ => return plan_err!("sd_round (round) takes a whole number of decimals"),
+            _ => return rule_err!("sd_round (round) takes a whole number of decimals"),
         },
-        None => return plan_err!("sd_round (round) takes the number of decimals as a literal"),
+        None => return rule_err!("sd_round (round) takes the number of decimals as a literal"),
     };
     if !(0..=30).contains(&n) {
-        return plan_err!("sd_round (round) takes 0 to 30 decimals, not {n}");
+        return rule_err!("sd_round (round) takes 0 to 30 decimals, not {n}");
     }
     Ok(n as u32)
 }
@@ -53,7 +54,7 @@ pub fn to_decimal(a: &ArrayRef, scale: u32, what: &str) -> Result<ArrayRef> {
             DecError::NotANumber => "is not a number",
             DecError::Overflow => "does not fit 38 digits",
         };
-        datafusion::error::DataFusionError::Execution(format!("{what}: `{v}` {why}"))
+        super::RuleError::error(format!("{what}: `{v}` {why}"))
     };
     macro_rules! ints {
         ($t:ty) => {{
@@ -114,6 +115,20 @@ pub fn to_decimal(a: &ArrayRef, scale: u32, what: &str) -> Result<ArrayRef> {
                 }
             }
         }
+        DataType::Decimal256(_, s) => {
+            for v in a.as_primitive::<Decimal256Type>().iter() {
+                match v {
+                    None => b.append_null(),
+                    Some(x) => {
+                        let r = x
+                            .to_i128()
+                            .ok_or(DecError::Overflow)
+                            .and_then(|x| decimal::rescale(x, *s, scale));
+                        b.append_value(r.map_err(|e| fail(e, x.to_string()))?)
+                    }
+                }
+            }
+        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let t = arrow::compute::cast(a, &DataType::Utf8)?;
             for v in t.as_string::<i32>().iter() {
@@ -125,7 +140,7 @@ pub fn to_decimal(a: &ArrayRef, scale: u32, what: &str) -> Result<ArrayRef> {
                 }
             }
         }
-        other => return exec_err!("{what} applies to numbers and numeric text, not {other}"),
+        other => return rule_err!("{what} applies to numbers and numeric text, not {other}"),
     }
     Ok(Arc::new(b.finish()))
 }
@@ -189,7 +204,7 @@ mod tests {
         let bad: ArrayRef = Arc::new(StringArray::from(vec!["n/a"]));
         assert_eq!(
             to_decimal(&bad, 2, "round").unwrap_err().strip_backtrace(),
-            "Execution error: round: `n/a` is not a number"
+            "External error: round: `n/a` is not a number"
         );
     }
 }

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | NULL | the constant `NULL` |
 //! | integer (any width, signed or not) | `mix(lo ^ INT, hi ^ HIGH)` of its value as i128 |
-//! | decimal | `mix(lo ^ DEC ^ scale·STEP, hi ^ HIGH)` of its unscaled i128 |
+//! | decimal | `mix(lo ^ DEC ^ scale·STEP, hi ^ HIGH)` of its unscaled i128; a 256-bit decimal beyond i128, xxh3-64 of its 32 little-endian bytes seeded with `DEC ^ scale·STEP` |
 //! | float | `mix(bits ^ FLOAT, HIGH)` of its f64 bits; -0.0 is 0.0, every NaN one NaN |
 //! | text | xxh3-64 of its UTF-8 bytes, seeded with `TEXT` |
 //! | binary | xxh3-64 of its bytes, seeded with `BIN` |
@@ -67,6 +67,7 @@ pub fn hashable(t: &DataType) -> bool {
                 || matches!(
                     t,
                     DataType::Decimal128(_, _)
+                        | DataType::Decimal256(_, _)
                         | DataType::Utf8
                         | DataType::LargeUtf8
                         | DataType::Utf8View
@@ -90,6 +91,7 @@ enum Enc {
     Int(ArrayRef),
     UInt(ArrayRef),
     Dec(ArrayRef, i8),
+    Dec256(ArrayRef, i8),
     Float(ArrayRef),
     Str(ArrayRef),
     /// Text as views (`Utf8View`), read in place.
@@ -112,6 +114,7 @@ impl Enc {
             t if t.is_unsigned_integer() => Enc::UInt(cast(DataType::UInt64)?),
             t if t.is_floating() => Enc::Float(cast(DataType::Float64)?),
             DataType::Decimal128(_, s) => Enc::Dec(a.clone(), *s),
+            DataType::Decimal256(_, s) => Enc::Dec256(a.clone(), *s),
             DataType::Utf8View => Enc::StrView(a.clone()),
             DataType::BinaryView => Enc::BinView(a.clone()),
             DataType::Utf8 | DataType::LargeUtf8 => Enc::Str(cast(DataType::Utf8)?),
@@ -145,6 +148,7 @@ impl Enc {
             Enc::Int(a)
             | Enc::UInt(a)
             | Enc::Dec(a, _)
+            | Enc::Dec256(a, _)
             | Enc::Float(a)
             | Enc::Str(a)
             | Enc::StrView(a)
@@ -185,6 +189,11 @@ impl Enc {
                 buf.push(b'd');
                 buf.push(*s as u8);
                 buf.extend_from_slice(&a.as_primitive::<Decimal128Type>().value(i).to_le_bytes());
+            }
+            Enc::Dec256(a, s) => {
+                buf.push(b'D');
+                buf.push(*s as u8);
+                buf.extend_from_slice(&a.as_primitive::<Decimal256Type>().value(i).to_le_bytes());
             }
             Enc::Float(a) => {
                 let mut f = a.as_primitive::<Float64Type>().value(i);
@@ -405,6 +414,15 @@ impl Enc {
                 let kind = DEC ^ (*s as u8 as u64).wrapping_mul(STEP);
                 fold(state, &nulls, |i| value128(kind, v[i]))
             }
+            Enc::Dec256(a, s) => {
+                // A value that fits 128 bits hashes as the same decimal of 128 bits.
+                let v = a.as_primitive::<Decimal256Type>().values();
+                let kind = DEC ^ (*s as u8 as u64).wrapping_mul(STEP);
+                fold(state, &nulls, |i| match v[i].to_i128() {
+                    Some(x) => value128(kind, x),
+                    None => xxh3_64_with_seed(&v[i].to_le_bytes(), kind),
+                })
+            }
             Enc::Float(a) => {
                 let v = a.as_primitive::<Float64Type>().values();
                 fold(state, &nulls, |i| {
@@ -525,6 +543,38 @@ mod tests {
         let z = h(vec![Arc::new(Float64Array::from(vec![0.0, f64::NAN]))]);
         let w = h(vec![Arc::new(Float64Array::from(vec![-0.0, -f64::NAN]))]);
         assert_eq!(z, w);
+    }
+
+    #[test]
+    fn wide_decimals_hash_as_decimals() {
+        use arrow::array::{Decimal128Array, Decimal256Array};
+        let narrow: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![Some(12345), None, Some(-1)])
+                .with_precision_and_scale(38, 2)
+                .unwrap(),
+        );
+        let wide = |v: Vec<Option<i256>>| -> ArrayRef {
+            Arc::new(
+                Decimal256Array::from(v)
+                    .with_precision_and_scale(76, 2)
+                    .unwrap(),
+            )
+        };
+        // A value that fits 128 bits hashes as the same decimal of 128 bits.
+        let same = wide(vec![
+            Some(i256::from_i128(12345)),
+            None,
+            Some(i256::from_i128(-1)),
+        ]);
+        assert_eq!(h(vec![narrow]), h(vec![same]));
+        // Beyond 128 bits: values that differ in any digit hash apart.
+        let big = i256::from_i128(i128::MAX).wrapping_mul(i256::from_i128(1000));
+        let a = h(vec![wide(vec![
+            Some(big),
+            Some(big.wrapping_add(i256::ONE)),
+        ])]);
+        assert_ne!(a[0], a[1]);
+        assert_eq!(a[0], h(vec![wide(vec![Some(big)])])[0]);
     }
 
     #[test]

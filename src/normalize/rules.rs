@@ -11,8 +11,8 @@
 //!
 //! A side's rules are the shared ones plus its own (its own win where both set a value).
 //! They apply in one fixed order, whatever order the spec writes them in: `trim`,
-//! `lower`/`upper`, `empty_as_null`, `map`, `parse`, `timezone`, `precision`, `bool`,
-//! `json`, `numeric`, `round`.
+//! `nfc`, `lower`/`upper`, `empty_as_null`, `map`, `parse`, `timezone`, `precision`,
+//! `date`, `bool`, `json`, `numeric`, `round`.
 
 use std::collections::BTreeMap;
 
@@ -45,12 +45,16 @@ pub struct Zone {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rules {
     pub trim: bool,
+    /// Unicode Normalization Form C (`sd_nfc`).
+    pub nfc: bool,
     pub case: Option<Case>,
     pub empty_as_null: bool,
     pub map: Option<BTreeMap<String, String>>,
     pub parse: Vec<String>,
     pub timezone: Option<Zone>,
     pub precision: Option<Precision>,
+    /// The calendar date (`sd_date`).
+    pub date: bool,
     pub boolean: bool,
     pub json: bool,
     pub numeric: bool,
@@ -72,6 +76,54 @@ pub struct ColumnRules {
     pub tolerance: Option<Tolerance>,
 }
 
+impl Zone {
+    /// Wall-clock times in the IANA zone `zone`; a time the clocks repeat reads as the
+    /// earlier one, a time they skip as the one before the gap.
+    pub fn new(zone: &str) -> Result<Zone, String> {
+        if zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "`{zone}` is not an IANA time zone (for example Europe/Berlin, America/New_York)"
+            ));
+        }
+        Ok(Zone {
+            zone: zone.to_string(),
+            ambiguous: Ambiguous::Earlier,
+            nonexistent: Nonexistent::Before,
+        })
+    }
+}
+
+/// The largest number of decimals `round` takes.
+pub const MAX_ROUND: u32 = 30;
+
+/// `round = n`: `n` decimal places, from 0 to [`MAX_ROUND`].
+pub fn round_places(n: i64) -> Result<u32, String> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_ROUND)
+        .ok_or_else(|| format!("`round` takes a number of decimals from 0 to {MAX_ROUND}"))
+}
+
+impl ColumnRules {
+    /// The same rules on both sides, compared exactly.
+    pub fn both(rules: Rules) -> ColumnRules {
+        ColumnRules {
+            legacy: rules.clone(),
+            target: rules,
+            tolerance: None,
+        }
+    }
+
+    /// `self` with `other`'s settings laid over it, on each side.
+    pub fn merged(&self, other: &ColumnRules) -> ColumnRules {
+        ColumnRules {
+            legacy: self.legacy.merged(&other.legacy),
+            target: self.target.merged(&other.target),
+            tolerance: other.tolerance.or(self.tolerance),
+        }
+    }
+}
+
 impl Rules {
     pub fn is_empty(&self) -> bool {
         *self == Rules::default()
@@ -81,6 +133,7 @@ impl Rules {
     fn merged(&self, other: &Rules) -> Rules {
         Rules {
             trim: self.trim || other.trim,
+            nfc: self.nfc || other.nfc,
             case: other.case.or(self.case),
             empty_as_null: self.empty_as_null || other.empty_as_null,
             map: other.map.clone().or_else(|| self.map.clone()),
@@ -91,6 +144,7 @@ impl Rules {
             },
             timezone: other.timezone.clone().or_else(|| self.timezone.clone()),
             precision: other.precision.or(self.precision),
+            date: self.date || other.date,
             boolean: self.boolean || other.boolean,
             json: self.json || other.json,
             numeric: self.numeric || other.numeric,
@@ -103,6 +157,9 @@ impl Rules {
         let mut e = expr.to_string();
         if self.trim {
             e = format!("sd_trim({e})");
+        }
+        if self.nfc {
+            e = format!("sd_nfc({e})");
         }
         match self.case {
             Some(Case::Lower) => e = format!("lower({e})"),
@@ -144,6 +201,9 @@ impl Rules {
             Some(Precision::Micros) => e = format!("sd_trunc({e}, 'us')"),
             None => {}
         }
+        if self.date {
+            e = format!("sd_date({e})");
+        }
         if self.boolean {
             e = format!("sd_bool({e})");
         }
@@ -164,6 +224,9 @@ impl Rules {
         let mut parts = Vec::new();
         if self.trim {
             parts.push("trim".to_string());
+        }
+        if self.nfc {
+            parts.push("nfc".to_string());
         }
         match self.case {
             Some(Case::Lower) => parts.push("lower".into()),
@@ -198,6 +261,9 @@ impl Rules {
                 }
             ));
         }
+        if self.date {
+            parts.push("date".into());
+        }
         if self.boolean {
             parts.push("bool".into());
         }
@@ -220,21 +286,25 @@ pub fn lit(s: &str) -> String {
 }
 
 /// The rule names that take no value.
-pub const FLAG_RULES: [&str; 7] = [
+pub const FLAG_RULES: [&str; 9] = [
     "trim",
+    "nfc",
     "lower",
     "upper",
     "empty_as_null",
+    "date",
     "bool",
     "json",
     "numeric",
 ];
 /// Every key a rule table may hold.
-pub const RULE_KEYS: [&str; 16] = [
+pub const RULE_KEYS: [&str; 18] = [
     "trim",
+    "nfc",
     "lower",
     "upper",
     "empty_as_null",
+    "date",
     "bool",
     "json",
     "numeric",
@@ -332,10 +402,7 @@ fn parse_side(
                         Some(false) => {}
                         None => return Err(format!("`{name}` takes true or false")),
                     },
-                    "round" => match val.as_integer() {
-                        Some(n) if (0..=30).contains(&n) => r.round = Some(n as u32),
-                        _ => return Err("`round` takes a number of decimals from 0 to 30".into()),
-                    },
+                    "round" => r.round = Some(round_places(val.as_integer().unwrap_or(-1))?),
                     "parse" => {
                         r.parse = match val {
                             toml::Value::String(s) => vec![s.clone()],
@@ -360,10 +427,7 @@ fn parse_side(
                         let z = val
                             .as_str()
                             .ok_or("`timezone` takes an IANA zone name, like \"Europe/Berlin\"")?;
-                        if z.parse::<chrono_tz::Tz>().is_err() {
-                            return Err(format!("`{z}` is not an IANA time zone (for example Europe/Berlin, America/New_York)"));
-                        }
-                        zone = Some(z.to_string());
+                        zone = Some(Zone::new(z)?.zone);
                     }
                     "ambiguous" => {
                         ambiguous = val
@@ -444,6 +508,7 @@ fn parse_side(
 fn flag(r: &mut Rules, name: &str) -> Result<(), String> {
     match name {
         "trim" => r.trim = true,
+        "nfc" => r.nfc = true,
         "lower" | "upper" => {
             let c = if name == "lower" {
                 Case::Lower
@@ -456,6 +521,7 @@ fn flag(r: &mut Rules, name: &str) -> Result<(), String> {
             r.case = Some(c);
         }
         "empty_as_null" => r.empty_as_null = true,
+        "date" => r.date = true,
         "bool" => r.boolean = true,
         "json" => r.json = true,
         "numeric" => r.numeric = true,

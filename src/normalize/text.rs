@@ -149,3 +149,105 @@ mod tests {
         assert_eq!(value_text(&n, 0).as_deref(), Some("-5"));
     }
 }
+
+/// How a value is shown to a person so that no difference is invisible: NULL as `NULL`,
+/// and text that is empty, has white space at either end, or holds a character one
+/// cannot see (tabs, line breaks, no-break and zero-width spaces, control characters)
+/// in double quotes with those characters escaped (`"Edinburgh "`, `"a\nb"`,
+/// `"\u{a0}x"`, `""`). Inside quotes, `"` and `\` are escaped too; so is the text
+/// `NULL`, quoted, against the NULL value. Any other text is shown as it is.
+pub fn visible(v: Option<&str>) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let Some(s) = v else {
+        return Cow::Borrowed("NULL");
+    };
+    if !needs_quotes(s) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(format!("\"{}\"", escape_invisible(s)))
+}
+
+/// Whether [`visible`] shows text `s` quoted: it is empty, `NULL`, has white space at
+/// either end, or holds a character one cannot see.
+pub fn needs_quotes(s: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(char::is_whitespace);
+    s.is_empty()
+        || s == "NULL"
+        || edge(s.chars().next())
+        || edge(s.chars().last())
+        || s.chars().any(hidden)
+        || !nfc_already(s)
+}
+
+/// Whether `s` is in Unicode NFC: text that is not (`e` and a combining accent) looks
+/// the same as text that is, so [`visible`] escapes its combining marks.
+fn nfc_already(s: &str) -> bool {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => true,
+        _ => s.nfc().eq(s.chars()),
+    }
+}
+
+/// `s` with double quotes, backslashes, tabs, line breaks and the characters one cannot
+/// see escaped, as [`visible`] writes text between its quotes.
+pub fn escape_invisible(s: &str) -> String {
+    let marks = !nfc_already(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if marks && unicode_normalization::char::is_combining_mark(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            continue;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if hidden(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A character that shows as nothing, or as a plain space though it is not one.
+fn hidden(c: char) -> bool {
+    (c.is_whitespace() && c != ' ')
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{ad}' | '\u{34f}'
+        )
+}
+
+#[cfg(test)]
+mod visible_tests {
+    use super::visible;
+
+    #[test]
+    fn invisible_differences_are_shown() {
+        for (v, shown) in [
+            (None, "NULL"),
+            (Some("NULL"), "\"NULL\""),
+            (Some(""), "\"\""),
+            (Some(" "), "\" \""),
+            (Some("Edinburgh "), "\"Edinburgh \""),
+            (Some("Edinburgh"), "Edinburgh"),
+            (Some("a b"), "a b"),
+            (Some("a\nb"), "\"a\\nb\""),
+            (Some("a\tb"), "\"a\\tb\""),
+            (Some("\u{a0}x"), "\"\\u{a0}x\""),
+            (Some("x\u{200b}y"), "\"x\\u{200b}y\""),
+            (Some("say \"hi\""), "say \"hi\""),
+            (Some("a\\b\n"), "\"a\\\\b\\n\""),
+            (Some("Café"), "Café"),
+            (Some("Cafe\u{301}"), "\"Cafe\\u{301}\""),
+        ] {
+            assert_eq!(visible(v), shown, "{v:?}");
+        }
+    }
+}

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
-use datafusion::common::{exec_err, Result};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::text_arg;
+use super::{text_arg, text_result};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Trim {
@@ -37,12 +37,7 @@ impl ScalarUDFImpl for Trim {
         &self.signature
     }
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        match args[0] {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
-                Ok(DataType::Utf8)
-            }
-            ref other => exec_err!("sd_trim (trim) applies to text, not {other}"),
-        }
+        text_result(&args[0], "sd_trim (trim)")
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = text_arg(&args.args[0], args.number_rows)?;

@@ -10,12 +10,13 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::error::rule_err;
 use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -76,7 +77,7 @@ impl ScalarUDFImpl for Truncate {
         match &args[0] {
             t @ DataType::Timestamp(_, _) => Ok(t.clone()),
             DataType::Null => Ok(DataType::Null),
-            other => exec_err!("precision applies to timestamps, not {other}"),
+            other => rule_err!("precision applies to timestamps, not {other}"),
         }
     }
 
@@ -86,14 +87,14 @@ impl ScalarUDFImpl for Truncate {
             ColumnarValue::Array(a) if a.data_type() == &DataType::Utf8 && !a.is_empty() => {
                 a.as_string::<i32>().value(0).to_string()
             }
-            _ => return exec_err!("sd_trunc: the precision is 's', 'ms' or 'us'"),
+            _ => return rule_err!("sd_trunc: the precision is 's', 'ms' or 'us'"),
         };
         let a = args.args[0].to_array(args.number_rows)?;
         let DataType::Timestamp(unit, _) = a.data_type().clone() else {
             return Ok(ColumnarValue::Array(a));
         };
         let Some(step) = step(&precision, &unit) else {
-            return exec_err!("sd_trunc: the precision is 's', 'ms' or 'us', not `{precision}`");
+            return rule_err!("sd_trunc: the precision is 's', 'ms' or 'us', not `{precision}`");
         };
         if step == 1 {
             // Already at that precision (or coarser): nothing to cut.

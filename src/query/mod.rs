@@ -223,6 +223,8 @@ pub struct AdhocQuery {
     pub description: String,
     /// The parameters it takes, in order of appearance (without `legacy_`/`target_`).
     pub params: Vec<String>,
+    /// The placeholders its SQL holds, as written (`legacy_table`, `key`, ...).
+    placeholders: Vec<String>,
     /// Parameter defaults (`-- Default <name>: <value>`).
     pub defaults: BTreeMap<String, String>,
     pub sql: &'static str,
@@ -287,6 +289,7 @@ fn parse_adhoc(name: &'static str, sql: &'static str) -> AdhocQuery {
         }
     }
     let mut params: Vec<String> = Vec::new();
+    let mut placeholders: Vec<String> = Vec::new();
     let body: String = sql
         .lines()
         .filter(|l| !l.starts_with("--"))
@@ -297,6 +300,9 @@ fn parse_adhoc(name: &'static str, sql: &'static str) -> AdhocQuery {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
         let p = &after[..end];
+        if !placeholders.iter().any(|x| x == p) {
+            placeholders.push(p.to_string());
+        }
         let p = p
             .strip_prefix("legacy_")
             .or_else(|| p.strip_prefix("target_"))
@@ -311,14 +317,21 @@ fn parse_adhoc(name: &'static str, sql: &'static str) -> AdhocQuery {
         name,
         description,
         params,
+        placeholders,
         defaults,
         sql,
     }
 }
 
+/// The parameters that are names of tables and columns: taken exactly as written
+/// (`InvoiceId`) and quoted in the SQL. The others (`partition`, `limit`, `entity`, whose
+/// names the spec keeps to lowercase) are SQL as given.
+const NAME_PARAMS: [&str; 3] = ["table", "column", "key"];
+
 /// The SQL of ready query `name` with `params` filled in. A `legacy_x`/`target_x`
-/// parameter not given takes `x`; a parameter with neither a value nor a default is an
-/// error that names it.
+/// parameter not given takes `x`; a parameter the SQL needs with neither a value nor a
+/// default is an error that names it. Table, column and key names are quoted
+/// ([`NAME_PARAMS`]).
 pub fn render_adhoc(name: &str, params: &BTreeMap<String, String>) -> Result<String> {
     let lib = library();
     let q = lib.iter().find(|q| q.name == name).ok_or_else(|| {
@@ -330,25 +343,36 @@ pub fn render_adhoc(name: &str, params: &BTreeMap<String, String>) -> Result<Str
     let value =
         |p: &str| -> Option<String> { params.get(p).or_else(|| q.defaults.get(p)).cloned() };
     let mut values: Vec<(String, String)> = Vec::new();
-    for p in &q.params {
-        let base = value(p);
-        for name in [p.clone(), format!("legacy_{p}"), format!("target_{p}")] {
-            let v = params
-                .get(&name)
-                .cloned()
-                .or_else(|| base.clone())
-                .ok_or_else(|| {
-                    Error::spec(format!(
-                        "ready query `{}` needs the parameter `{p}`",
-                        q.name
-                    ))
-                    .with_hint(format!(
-                        "give it with --param {p}=VALUE (its parameters: {})",
-                        q.params.join(", ")
-                    ))
-                })?;
-            values.push((name, v));
-        }
+    for name in &q.placeholders {
+        let p = name
+            .strip_prefix("legacy_")
+            .or_else(|| name.strip_prefix("target_"))
+            .unwrap_or(name);
+        let v = params
+            .get(name)
+            .cloned()
+            .or_else(|| value(p))
+            .ok_or_else(|| {
+                let per_side = if name == p {
+                    String::new()
+                } else {
+                    format!(" (or {name})")
+                };
+                Error::spec(format!(
+                    "ready query `{}` needs the parameter `{p}`{per_side}",
+                    q.name
+                ))
+                .with_hint(format!(
+                    "give it with --param {p}=VALUE (its parameters: {})",
+                    q.params.join(", ")
+                ))
+            })?;
+        let v = if NAME_PARAMS.contains(&p) {
+            crate::engine::templates::ident(&v)
+        } else {
+            v
+        };
+        values.push((name.clone(), v));
     }
     for k in params.keys() {
         let known = q
@@ -412,12 +436,14 @@ mod tests {
         p.insert("target_key".to_string(), "legacy_id".to_string());
         let sql = render_adhoc("key_overlap", &p).unwrap();
         assert!(
-            sql.contains("SELECT DISTINCT id AS k FROM legacy.orders WHERE id IS NOT NULL"),
+            sql.contains(
+                "SELECT DISTINCT \"id\" AS k FROM legacy.\"orders\" WHERE \"id\" IS NOT NULL"
+            ),
             "{sql}"
         );
         assert!(
             sql.contains(
-                "SELECT DISTINCT legacy_id AS k FROM target.orders WHERE legacy_id IS NOT NULL"
+                "SELECT DISTINCT \"legacy_id\" AS k FROM target.\"orders\" WHERE \"legacy_id\" IS NOT NULL"
             ),
             "{sql}"
         );
@@ -427,6 +453,20 @@ mod tests {
             e.starts_with("ready query `key_overlap` has no parameter `colour`"),
             "{e}"
         );
+        // Names as the sources write them, quoted; each side's table alone will do.
+        let p = BTreeMap::from([
+            ("legacy_table".to_string(), "Invoice".to_string()),
+            ("target_table".to_string(), "invoice".to_string()),
+            ("column".to_string(), "Billing \"City\"".to_string()),
+        ]);
+        let sql = render_adhoc("column_profile", &p).unwrap();
+        assert!(
+            sql.contains(
+                "SELECT 'legacy' AS side, \"Billing \"\"City\"\"\" AS v FROM legacy.\"Invoice\""
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("FROM target.\"invoice\")"), "{sql}");
         assert!(render_adhoc("nope", &p)
             .unwrap_err()
             .to_string()

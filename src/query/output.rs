@@ -13,6 +13,7 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::normalize::text::visible;
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,12 +96,20 @@ pub async fn write(
             }
             written.left_out = written.rows - held as u64;
             let mut sink = sink;
+            // NULL written out, and text whose value could not be seen quoted.
+            let opts = arrow::util::display::FormatOptions::default().with_null("NULL");
             let text = if shown.is_empty() {
-                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
-                    schema.clone(),
-                )])
+                arrow::util::pretty::pretty_format_batches_with_options(
+                    &[RecordBatch::new_empty(schema.clone())],
+                    &opts,
+                )
             } else {
-                arrow::util::pretty::pretty_format_batches(&shown)
+                let shown = shown
+                    .iter()
+                    .map(visible_text)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| wfail(&e))?;
+                arrow::util::pretty::pretty_format_batches_with_options(&shown, &opts)
             }
             .map_err(|e| wfail(&e))?;
             writeln!(sink, "{text}").map_err(|e| wfail(&e))?;
@@ -196,4 +205,39 @@ fn text_for_nested(schema: &SchemaRef) -> SchemaRef {
 fn plain(schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
     crate::engine::diff_files::cast_to(schema, b)
         .map_err(|e| Error::internal(format!("cannot shape a result batch: {e}")).with_source(e))
+}
+
+/// `b` with its text columns as [`visible`] shows them (NULL kept NULL), for the table
+/// a person reads: `''`, `' '` and `'a '` are told apart, a line break is `\n`.
+fn visible_text(b: &RecordBatch) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, AsArray, StringArray};
+    let columns = b
+        .columns()
+        .iter()
+        .map(
+            |c| -> std::result::Result<ArrayRef, arrow::error::ArrowError> {
+                if !matches!(
+                    c.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                ) {
+                    return Ok(c.clone());
+                }
+                let text = arrow::compute::cast(c, &DataType::Utf8)?;
+                let shown: StringArray = text
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(|s| visible(Some(s)).into_owned()))
+                    .collect();
+                Ok(Arc::new(shown) as ArrayRef)
+            },
+        )
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let fields: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }

@@ -64,6 +64,11 @@ pub async fn compute(
     let mut groups = Vec::new();
     for e in &current.outcome.entities {
         let prev = previous.outcome.entities.iter().find(|p| p.name == e.name);
+        // An entity that could not be verified, in either report, has no findings to
+        // compare: nothing of it is new or fixed.
+        if e.status == Status::Error || prev.is_some_and(|p| p.status == Status::Error) {
+            continue;
+        }
         // Keyed findings, by key.
         for kind in DiffKind::KEYED {
             let count = |r: &super::EntityReport| {
@@ -189,8 +194,20 @@ pub async fn compute(
             .map(|i| i.name.clone())
             .collect()
     };
+    let errored = |r: &Report| -> BTreeSet<String> {
+        r.outcome
+            .invariants
+            .iter()
+            .filter(|i| i.status == Status::Error)
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    let unknown: BTreeSet<String> = errored(current)
+        .union(&errored(previous))
+        .cloned()
+        .collect();
     let (cur_inv, prev_inv) = (failing(current), failing(previous));
-    for name in cur_inv.union(&prev_inv) {
+    for name in cur_inv.union(&prev_inv).filter(|n| !unknown.contains(*n)) {
         let (c, p) = (cur_inv.contains(name), prev_inv.contains(name));
         if c != p {
             groups.push(DeltaGroup {

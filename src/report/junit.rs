@@ -1,7 +1,8 @@
 //! `junit.xml`: one test case per check, so a CI system (GitLab, Jenkins, GitHub
 //! annotations) shows a failing check natively. One `<testsuite>` per entity or query
 //! check and one for the invariants; a failing check is a `<failure>` whose message is
-//! its summary, a skipped one `<skipped/>`.
+//! its summary, a check that could not be done an `<error>` (its message, and the hint
+//! in the body), a skipped one `<skipped/>`.
 
 use std::fmt::Write;
 
@@ -11,8 +12,9 @@ use super::{Report, Status};
 pub fn render(report: &Report) -> String {
     let o = &report.outcome;
     let mut suites = String::new();
-    let (mut tests, mut failures, mut skipped) = (0usize, 0usize, 0usize);
+    let mut counts = Counts::default();
     for e in &o.entities {
+        let hint = e.error.as_ref().and_then(|f| f.hint.clone());
         let cases: Vec<Case> = e
             .checks
             .iter()
@@ -22,12 +24,10 @@ pub fn render(report: &Report) -> String {
                 seconds: c.seconds,
                 status: c.status,
                 message: c.summary.clone(),
+                hint: hint.clone().filter(|_| c.status == Status::Error),
             })
             .collect();
-        let (t, f, s) = suite(&mut suites, &e.name, &cases);
-        tests += t;
-        failures += f;
-        skipped += s;
+        counts.add(suite(&mut suites, &e.name, &cases));
     }
     if !o.invariants.is_empty() {
         let cases: Vec<Case> = o
@@ -38,19 +38,21 @@ pub fn render(report: &Report) -> String {
                 name: i.name.clone(),
                 seconds: i.seconds,
                 status: i.status,
-                message: format!("{} rows break it", i.violations),
+                message: match &i.error {
+                    Some(f) => f.message.clone(),
+                    None => format!("{} rows break it", i.violations),
+                },
+                hint: i.error.as_ref().and_then(|f| f.hint.clone()),
             })
             .collect();
-        let (t, f, s) = suite(&mut suites, "invariants", &cases);
-        tests += t;
-        failures += f;
-        skipped += s;
+        counts.add(suite(&mut suites, "invariants", &cases));
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"snapdiff {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        "<testsuites name=\"snapdiff {}\" {} time=\"{:.3}\">",
         escape(&report.spec.name),
+        counts.attributes(),
         o.seconds
     );
     out.push_str(&suites);
@@ -64,18 +66,54 @@ struct Case {
     seconds: f64,
     status: Status,
     message: String,
+    /// How to fix an error.
+    hint: Option<String>,
 }
 
-/// Append one `<testsuite>`; returns its (tests, failures, skipped).
-fn suite(out: &mut String, name: &str, cases: &[Case]) -> (usize, usize, usize) {
-    let failures = cases.iter().filter(|c| c.status == Status::Fail).count();
-    let skipped = cases.iter().filter(|c| c.status == Status::Skipped).count();
+/// Test cases by outcome.
+#[derive(Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+impl Counts {
+    fn of(cases: &[Case]) -> Counts {
+        let n = |s: Status| cases.iter().filter(|c| c.status == s).count();
+        Counts {
+            tests: cases.len(),
+            failures: n(Status::Fail),
+            errors: n(Status::Error),
+            skipped: n(Status::Skipped),
+        }
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.tests += other.tests;
+        self.failures += other.failures;
+        self.errors += other.errors;
+        self.skipped += other.skipped;
+    }
+
+    fn attributes(&self) -> String {
+        format!(
+            "tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\"",
+            self.tests, self.failures, self.errors, self.skipped
+        )
+    }
+}
+
+/// Append one `<testsuite>`; returns its counts.
+fn suite(out: &mut String, name: &str, cases: &[Case]) -> Counts {
+    let counts = Counts::of(cases);
     let time: f64 = cases.iter().map(|c| c.seconds).sum();
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">",
+        "  <testsuite name=\"{}\" {} time=\"{time:.3}\">",
         escape(name),
-        cases.len()
+        counts.attributes()
     );
     for c in cases {
         let open = format!(
@@ -90,6 +128,18 @@ fn suite(out: &mut String, name: &str, cases: &[Case]) -> (usize, usize, usize) 
                     out,
                     "{open}>\n      <failure message=\"{m}\" type=\"difference\">{m}</failure>\n    </testcase>",
                     m = escape(&c.message)
+                );
+            }
+            Status::Error => {
+                let body = match &c.hint {
+                    Some(h) => format!("{}\nhint: {h}", c.message),
+                    None => c.message.clone(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{open}>\n      <error message=\"{}\" type=\"error\">{}</error>\n    </testcase>",
+                    escape(&c.message),
+                    escape(&body)
                 );
             }
             Status::Skipped => {
@@ -109,7 +159,7 @@ fn suite(out: &mut String, name: &str, cases: &[Case]) -> (usize, usize, usize) 
         }
     }
     out.push_str("  </testsuite>\n");
-    (cases.len(), failures, skipped)
+    counts
 }
 
 /// Text as XML character data or an attribute value. Characters XML 1.0 cannot hold

@@ -11,16 +11,20 @@
 use chrono::{DateTime, Utc};
 
 use super::delta::Delta;
-use super::render::{changed_columns, find_cell, optional_columns, seconds, showing, url_path};
+use super::render::{
+    changed_columns, cut, find_cell, optional_columns, seconds, showing, url_path,
+};
 use super::{
     grid, key_text, status_word, AggregateDifference, Cell, Diff, EntityReport, GridCell,
     InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
+use crate::normalize::text::visible;
 
 /// The Markdown report of `report`.
 pub fn render(report: &Report) -> String {
     let mut md = Markdown::default();
     header(&mut md, report);
+    errors(&mut md, report);
     summary(&mut md, report);
     delta(&mut md, report.delta.as_ref());
     for e in report.outcome.entities.iter().filter(|e| has_details(e)) {
@@ -115,6 +119,35 @@ fn header(md: &mut Markdown, r: &Report) {
         format!("Row hash version: {}", r.outcome.row_hash_version),
         format!("Seconds: {}", seconds(r.outcome.seconds)),
     ]);
+}
+
+/// What could not be verified, first: its findings are incomplete.
+fn errors(md: &mut Markdown, r: &Report) {
+    let o = &r.outcome;
+    let failed = o
+        .entities
+        .iter()
+        .filter_map(|e| Some((e.name.as_str(), e.kind.as_str(), e.error.as_ref()?)))
+        .chain(
+            o.invariants
+                .iter()
+                .filter_map(|i| Some((i.name.as_str(), "invariant", i.error.as_ref()?))),
+        );
+    let items: Vec<String> = failed
+        .map(|(name, kind, f)| {
+            let mut item = format!("{} ({kind}): {}", code(name), text(&f.message));
+            if let Some(h) = &f.hint {
+                item.push_str(&format!(" (hint: {})", text(h)));
+            }
+            item
+        })
+        .collect();
+    if items.is_empty() {
+        return;
+    }
+    md.heading(2, "Could not be verified");
+    md.para("These were not verified, so their findings below are incomplete; the others were verified as usual.");
+    md.list(items);
 }
 
 fn run(r: &RunSummary) -> String {
@@ -280,7 +313,7 @@ fn listed(items: &[String], total: u64) -> String {
 
 /// Whether an entity gets a findings section.
 fn has_details(e: &EntityReport) -> bool {
-    e.status == Status::Fail
+    matches!(e.status, Status::Fail | Status::Error)
         || e.findings() > 0
         || !e.diff_files.is_empty()
         || e.partitions
@@ -338,7 +371,11 @@ fn facts(e: &EntityReport) -> Vec<String> {
     for (label, cols) in optional_columns(e) {
         facts.push(format!("{label}: {}", code_list(cols)));
     }
-    for c in e.checks.iter().filter(|c| c.status == Status::Fail) {
+    for c in e
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+    {
         facts.push(format!(
             "{} {}: {}",
             status_word(c.status),
@@ -507,6 +544,14 @@ fn changed(md: &mut Markdown, d: &Diff) {
             .collect();
         md.para(&format!("Changed rows per column: {}.", per.join(", ")));
     }
+    for i in &d.invisible {
+        md.para(&format!(
+            "Note: every difference in {} is only {}: add the {} rule to it.",
+            code(&i.column),
+            text(i.kind.words()),
+            code(i.kind.rule())
+        ));
+    }
     let Some(first) = d.changed_rows.first() else {
         return;
     };
@@ -600,12 +645,14 @@ fn grid_value(cell: GridCell<'_>) -> String {
 // Text
 
 /// A value in a table: escaped text, `*NULL*` for NULL, `*empty*` for an empty string
-/// (italics, so neither reads as a value that happens to say so).
+/// (italics, so neither reads as a value that happens to say so), and text whose
+/// difference could not be seen quoted with its invisible characters escaped
+/// ([`visible`]: `"Edinburgh "`).
 fn value(v: Option<&str>) -> String {
     match v {
         None => "*NULL*".to_string(),
         Some("") => "*empty*".to_string(),
-        Some(s) => text(s),
+        Some(s) => text(&cut(&visible(Some(s)))),
     }
 }
 
@@ -668,24 +715,10 @@ mod tests {
 
     use super::render;
     use crate::report::delta::{Delta, DeltaGroup};
-    use crate::report::test_support::{at, run, v};
+    use crate::report::test_support::{at, entity, partition, report as report_of, v};
     use crate::report::{
-        Cell, ChangedRow, CheckOutcome, Diff, DuplicateKey, EntityReport, InvariantReport, Outcome,
-        PartitionRow, Partitions, Report, SpecInfo, Status,
+        Cell, ChangedRow, Diff, DuplicateKey, InvariantReport, Partitions, Report, Status,
     };
-    use crate::spec::Thresholds;
-
-    fn partition(p: &str, l: u64, t: u64, eq: bool, m: u64, c: u64) -> PartitionRow {
-        PartitionRow {
-            partition: v(p),
-            legacy_rows: l,
-            target_rows: t,
-            digest_equal: Some(eq),
-            missing: m,
-            extra: 0,
-            changed: c,
-        }
-    }
 
     fn report(delta: Option<Delta>) -> Report {
         let diff = Diff {
@@ -722,63 +755,31 @@ mod tests {
                 rows: 2,
             }],
             null_key_rows: Vec::new(),
+            invisible: Vec::new(),
         };
-        let orders = EntityReport {
-            name: "orders".into(),
-            kind: crate::spec::EntityKind::Entity,
-            key: vec!["id".into()],
-            compared: vec!["amount".into(), "note".into()],
-            legacy_only: Vec::new(),
-            target_only: Vec::new(),
-            tolerance_columns: Vec::new(),
-            status: Status::Fail,
-            legacy_rows: 10,
-            target_rows: 8,
-            schema_findings: vec!["column <b> is missing on the target side".into()],
-            partitions: Some(Partitions {
-                total: 2,
-                equal: 1,
-                differing: vec!["2024-02".into()],
-                rows: vec![
-                    partition("2024-01", 5, 5, true, 0, 0),
-                    partition("2024-02", 5, 3, false, 3, 5),
-                ],
-            }),
-            diff: Some(diff),
-            aggregate_differences: Vec::new(),
-            checks: vec![CheckOutcome {
-                check: crate::spec::CheckKind::Diff,
-                status: Status::Fail,
-                summary: "3 missing | 5 changed".into(),
-                seconds: 0.25,
-            }],
-            thresholds: Thresholds::default(),
-            diff_files: vec!["orders/missing.parquet".into()],
-        };
+        let mut orders = entity("orders", Status::Fail, Some(diff));
+        orders.target_rows = 8;
+        orders.schema_findings = vec!["column <b> is missing on the target side".into()];
+        orders.partitions = Some(Partitions {
+            total: 2,
+            equal: 1,
+            differing: vec!["2024-02".into()],
+            rows: vec![
+                partition(Some("2024-01"), (5, 5), Some(true), 0, 0),
+                partition(Some("2024-02"), (5, 3), Some(false), 3, 5),
+            ],
+        });
+        orders.checks[0].summary = "3 missing | 5 changed".into();
+        orders.diff_files = vec!["orders/missing.parquet".into()];
         let invariant = InvariantReport {
             name: "no_negative_amounts".into(),
             status: Status::Fail,
             violations: 2,
             rows: vec![vec![("id".into(), v("4")), ("amount".into(), v("-1"))]],
             seconds: 0.5,
+            error: None,
         };
-        let outcome = Outcome {
-            legacy: run("L1", "postgres", "postgres://u@db/legacy"),
-            target: run("T1", "sqlite", "target.db"),
-            row_hash_version: 1,
-            entities: vec![orders],
-            invariants: vec![invariant],
-            seconds: 1.5,
-        };
-        let spec = SpecInfo {
-            name: "shop".into(),
-            path: "shop.toml".into(),
-            sha256: "abc".into(),
-        };
-        let mut r = Report::new("r2", spec, outcome);
-        r.created_at = at();
-        r.delta = delta;
-        r
+        report_of("shop", vec![orders], vec![invariant], delta)
     }
 
     fn delta() -> Delta {

@@ -32,6 +32,28 @@ pub enum Status {
     Info,
     /// Not run (disabled, or nothing to run on).
     Skipped,
+    /// Could not be done (a missing column, a function that failed, a type a check
+    /// cannot handle): [`Failure`] says why; the run's other entities go on.
+    Error,
+}
+
+/// Why an entity, query check or invariant could not be verified.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Failure {
+    /// What went wrong, with where (entity, column, file), secrets scrubbed.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    /// The failure `e` describes.
+    pub fn of(e: &crate::error::Error) -> Failure {
+        Failure {
+            message: e.headline(),
+            hint: e.hint.as_deref().map(crate::secrets::scrub),
+        }
+    }
 }
 
 /// One check of an entity.
@@ -118,6 +140,71 @@ pub struct Diff {
     pub changed_rows: Vec<ChangedRow>,
     pub duplicates: Vec<DuplicateKey>,
     pub null_key_rows: Vec<(String, Row)>,
+    /// Text columns whose every difference is of one kind a person cannot see (white
+    /// space at either end, letter case, Unicode normalisation form), with the rule
+    /// that takes it away.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invisible: Vec<InvisibleDifference>,
+}
+
+/// A text column whose every difference is of one kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InvisibleDifference {
+    pub column: String,
+    pub kind: InvisibleKind,
+}
+
+/// What the values of a column differ in, when nothing else differs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InvisibleKind {
+    /// White space at either end (`'Edinburgh '`).
+    WhiteSpace,
+    /// Letter case (`'EDINBURGH'`).
+    LetterCase,
+    /// Unicode normalisation form (`e` and a combining accent against `é`).
+    UnicodeForm,
+}
+
+impl InvisibleKind {
+    /// In the order they are tested: the first that explains every difference is said.
+    pub const ALL: [InvisibleKind; 3] = [
+        InvisibleKind::WhiteSpace,
+        InvisibleKind::LetterCase,
+        InvisibleKind::UnicodeForm,
+    ];
+
+    /// The rule that takes the difference away.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            InvisibleKind::WhiteSpace => "trim",
+            InvisibleKind::LetterCase => "lower",
+            InvisibleKind::UnicodeForm => "nfc",
+        }
+    }
+
+    /// What the values differ in, in words.
+    pub fn words(&self) -> &'static str {
+        match self {
+            InvisibleKind::WhiteSpace => "white space at either end",
+            InvisibleKind::LetterCase => "letter case",
+            InvisibleKind::UnicodeForm => {
+                "Unicode normalisation form (the same letters, composed differently)"
+            }
+        }
+    }
+}
+
+impl InvisibleDifference {
+    /// `every difference in city is only white space at either end: add the `trim` rule`.
+    pub fn sentence(&self) -> String {
+        format!(
+            "every difference in {} is only {}: add the `{}` rule to it",
+            self.column,
+            self.kind.words(),
+            self.kind.rule()
+        )
+    }
 }
 
 /// A column statistic that differs between the sides.
@@ -155,6 +242,10 @@ pub struct EntityReport {
     /// The files that hold every differing row, relative to the diffs folder
     /// (`<entity>/missing.parquet`, ...); empty when none were written.
     pub diff_files: Vec<String>,
+    /// Why the entity could not be verified (status `error`); the checks before the one
+    /// that failed keep their outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
 }
 
 impl EntityReport {
@@ -182,6 +273,9 @@ pub struct InvariantReport {
     pub violations: u64,
     pub rows: Vec<Row>,
     pub seconds: f64,
+    /// Why the invariant could not be checked (status `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
 }
 
 /// A snapshot run as a report names it: a summary of its manifest.
@@ -256,7 +350,8 @@ pub struct Report {
     pub id: String,
     pub tool_version: String,
     pub created_at: DateTime<Utc>,
-    /// `pass` or `fail`.
+    /// `pass`, `fail`, or `error` when an entity, query check or invariant could not be
+    /// verified (its findings may be incomplete).
     pub status: Status,
     pub spec: SpecInfo,
     #[serde(flatten)]
@@ -306,11 +401,7 @@ impl Report {
             id: id.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             created_at: Utc::now(),
-            status: if outcome.passed() {
-                Status::Pass
-            } else {
-                Status::Fail
-            },
+            status: outcome.status(),
             spec,
             outcome,
             delta: None,
@@ -369,13 +460,31 @@ pub fn key_text(key: &Row) -> String {
 }
 
 impl Outcome {
-    /// Whether every check passed (within its thresholds).
+    /// Whether every check passed (within its thresholds) and none failed to run.
     pub fn passed(&self) -> bool {
-        self.entities.iter().all(|e| e.status != Status::Fail)
-            && self.invariants.iter().all(|i| i.status != Status::Fail)
+        self.status() == Status::Pass
     }
 
-    /// One line per entity, query check and invariant: status and counts.
+    /// `error` when something could not be verified, else `fail` when differences go
+    /// beyond the thresholds, else `pass`.
+    pub fn status(&self) -> Status {
+        let all = || {
+            self.entities
+                .iter()
+                .map(|e| e.status)
+                .chain(self.invariants.iter().map(|i| i.status))
+        };
+        if all().any(|s| s == Status::Error) {
+            Status::Error
+        } else if all().any(|s| s == Status::Fail) {
+            Status::Fail
+        } else {
+            Status::Pass
+        }
+    }
+
+    /// One line per entity, query check and invariant: status and counts, or the error
+    /// that stopped it (its hint is the [`Failure`]'s).
     pub fn summary_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let width = self
@@ -386,6 +495,10 @@ impl Outcome {
             .max()
             .unwrap_or(0);
         for e in &self.entities {
+            if let Some(f) = &e.error {
+                lines.push(format!("{:<width$}  ERROR  {}", e.name, f.message));
+                continue;
+            }
             let mut parts = vec![
                 format!("legacy {}", e.legacy_rows),
                 format!("target {}", e.target_rows),
@@ -425,6 +538,13 @@ impl Outcome {
             ));
         }
         for i in &self.invariants {
+            if let Some(f) = &i.error {
+                lines.push(format!(
+                    "{:<width$}  ERROR  invariant: {}",
+                    i.name, f.message
+                ));
+                continue;
+            }
             lines.push(format!(
                 "{:<width$}  {:<4}  invariant: {} rows break it",
                 i.name,
@@ -436,13 +556,14 @@ impl Outcome {
     }
 }
 
-/// `PASS`, `FAIL`, `INFO` or `SKIP`.
+/// `PASS`, `FAIL`, `INFO`, `SKIP` or `ERROR`.
 pub fn status_word(s: Status) -> &'static str {
     match s {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
         Status::Info => "INFO",
         Status::Skipped => "SKIP",
+        Status::Error => "ERROR",
     }
 }
 
@@ -451,7 +572,88 @@ pub fn status_word(s: Status) -> &'static str {
 pub(crate) mod test_support {
     use chrono::{DateTime, Utc};
 
-    use super::RunSummary;
+    use super::{
+        CheckOutcome, Diff, EntityReport, InvariantReport, Outcome, PartitionRow, Report,
+        RunSummary, SpecInfo, Status,
+    };
+    use crate::report::delta::Delta;
+    use crate::spec::{CheckKind, EntityKind, Thresholds};
+
+    /// An entity keyed by `id` comparing `amount` and `note`, 10 rows a side, whose diff
+    /// check ended with `status`.
+    pub fn entity(name: &str, status: Status, diff: Option<Diff>) -> EntityReport {
+        EntityReport {
+            name: name.into(),
+            kind: EntityKind::Entity,
+            key: vec!["id".into()],
+            compared: vec!["amount".into(), "note".into()],
+            legacy_only: Vec::new(),
+            target_only: Vec::new(),
+            tolerance_columns: Vec::new(),
+            status,
+            legacy_rows: 10,
+            target_rows: 10,
+            schema_findings: Vec::new(),
+            partitions: None,
+            diff,
+            aggregate_differences: Vec::new(),
+            checks: vec![CheckOutcome {
+                check: CheckKind::Diff,
+                status,
+                summary: "2 changed".into(),
+                seconds: 0.25,
+            }],
+            thresholds: Thresholds::default(),
+            diff_files: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// One partition's row: `missing` and `changed` rows, no extra.
+    pub fn partition(
+        p: Option<&str>,
+        (legacy_rows, target_rows): (u64, u64),
+        digest_equal: Option<bool>,
+        missing: u64,
+        changed: u64,
+    ) -> PartitionRow {
+        PartitionRow {
+            partition: p.map(str::to_string),
+            legacy_rows,
+            target_rows,
+            digest_equal,
+            missing,
+            extra: 0,
+            changed,
+        }
+    }
+
+    /// The report `r2` of spec `spec_name` (shop.toml), postgres legacy against sqlite
+    /// target, made at [`at`].
+    pub fn report(
+        spec_name: &str,
+        entities: Vec<EntityReport>,
+        invariants: Vec<InvariantReport>,
+        delta: Option<Delta>,
+    ) -> Report {
+        let outcome = Outcome {
+            legacy: run("L1", "postgres", "postgres://u@db/legacy"),
+            target: run("T1", "sqlite", "target.db"),
+            row_hash_version: 1,
+            entities,
+            invariants,
+            seconds: 1.5,
+        };
+        let spec = SpecInfo {
+            name: spec_name.into(),
+            path: "shop.toml".into(),
+            sha256: "abc".into(),
+        };
+        let mut r = Report::new("r2", spec, outcome);
+        r.created_at = at();
+        r.delta = delta;
+        r
+    }
 
     /// A fixed instant.
     pub fn at() -> DateTime<Utc> {

@@ -449,12 +449,7 @@ pub fn delta_against_previous(
     let Some((dir, previous)) = reports.into_iter().rev().find(|(_, r)| r.id != report.id) else {
         return Ok(None);
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::internal(format!("cannot start the async runtime: {e}")).with_source(e)
-        })?;
+    let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::OneCall)?;
     rt.block_on(delta::compute(report, pending.dir(), &previous, &dir))
         .map(Some)
 }

@@ -142,7 +142,11 @@ pub struct TableSchema {
 /// A column: the type the source declares and the Arrow type it was stored as.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ColumnSchema {
+    /// The column's name in the snapshot.
     pub name: String,
+    /// The source's own name, when the snapshot renamed it (`names = "snake_case"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
     /// The declared type in the source's own words (`numeric(12,2)`, `tinyint(1)`,
     /// `timestamp with time zone`); empty where the source declares none (SQLite).
     pub source_type: String,

@@ -16,6 +16,7 @@
 //! is the same, but for the `.tmp-<table>/` folders, which object storage does without.
 
 pub mod manifest;
+pub mod names;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

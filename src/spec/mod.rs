@@ -9,6 +9,7 @@
 pub mod checks;
 mod env;
 
+use crate::snapshot::names::Names;
 use crate::snapshot::Side;
 use crate::suggest::{self, nearest};
 pub use checks::{
@@ -67,6 +68,9 @@ pub struct ReportsSection {
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
     pub url: String,
+    /// How the snapshot names this side's tables and columns: `as_is` (default),
+    /// `lower` or `snake_case`.
+    pub names: Option<String>,
 }
 
 /// `[sources]`: the two sides.
@@ -479,6 +483,9 @@ impl Spec {
     }
 
     fn check_extract(&self) -> Result<()> {
+        for side in Side::ALL {
+            self.names(side)?;
+        }
         for (i, e) in self.file.extract.iter().enumerate() {
             if Side::parse(&e.side).is_err() {
                 return Err(self.entry_error(
@@ -552,6 +559,24 @@ impl Spec {
             .map_err(|e| self.table_error(&format!("sources.{side}"), Some("url"), e.to_string()))
     }
 
+    /// How `side`'s snapshot names tables and columns: `[sources.<side>] names`.
+    pub fn names(&self, side: Side) -> Result<Names> {
+        match self
+            .source_section(side.as_str())
+            .and_then(|s| s.names.as_deref())
+        {
+            None => Ok(Names::AsIs),
+            Some(n) => Names::parse(n).map_err(|e| {
+                let err =
+                    self.table_error(&format!("sources.{side}"), Some("names"), e.message.clone());
+                match e.hint {
+                    Some(h) => err.with_hint(h),
+                    None => err,
+                }
+            }),
+        }
+    }
+
     /// The snapshot root: `[snapshots] root`, relative to the spec's folder, or an
     /// `s3://bucket/prefix` location.
     pub fn snapshot_root(&self) -> PathBuf {
@@ -574,6 +599,7 @@ impl Spec {
             region: s.region.clone(),
             access_key_id: s.access_key_id.clone(),
             secret_access_key: s.secret_access_key.clone(),
+            part_mib: None,
         }
     }
 
@@ -617,6 +643,12 @@ impl Spec {
     /// What to extract for `side`: its `[[extract]]` entries, or every table of the
     /// source when it has none.
     pub fn extract_request(&self, side: Side) -> Result<ExtractRequest> {
+        self.extract_request_named(side, self.names(side)?)
+    }
+
+    /// [`Spec::extract_request`] with the snapshot's names as `names` says, whatever
+    /// the spec does (`snapdiff extract --names`).
+    pub fn extract_request_named(&self, side: Side, names: Names) -> Result<ExtractRequest> {
         let source = self.source(side)?;
         let tables = self
             .file
@@ -630,7 +662,7 @@ impl Spec {
                     (None, None) => unreachable!("checked when the spec was parsed"),
                 };
                 let name = e.name.clone().unwrap_or_else(|| {
-                    extract::snapshot_name(e.table.as_deref().unwrap_or_default())
+                    extract::snapshot_name_with(e.table.as_deref().unwrap_or_default(), names)
                 });
                 TableRequest {
                     name,
@@ -645,6 +677,7 @@ impl Spec {
             side: side.to_string(),
             source,
             tables,
+            names,
         })
     }
 }
@@ -830,6 +863,7 @@ mod tests {
                 region: Some("eu-minio.internal".into()),
                 access_key_id: Some("id-minio.internal".into()),
                 secret_access_key: Some("s3cr3t-value".into()),
+                part_mib: None,
             }
         );
         assert_eq!(

@@ -35,14 +35,17 @@ use crate::error::{Error, ErrorKind, Result};
 /// The scheme of object-storage locations.
 pub const S3: &str = "s3://";
 
-/// Bytes of one part of a multipart upload (S3 needs at least 5 MiB but for the last):
-/// 16 MiB, or `SNAPDIFF_S3_PART_MIB` MiB (at least 5).
+/// MiB of one part of a multipart upload unless [`S3Settings::part_mib`] says otherwise.
+pub const DEFAULT_PART_MIB: usize = 16;
+
+/// Bytes of one part of a multipart upload (S3 needs at least 5 MiB but for the last).
 fn part_bytes() -> usize {
-    std::env::var("SNAPDIFF_S3_PART_MIB")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .map_or(16, |m| m.max(5))
-        << 20
+    let mib = settings()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .part_mib
+        .unwrap_or(DEFAULT_PART_MIB);
+    mib.max(5) << 20
 }
 
 /// Parts of one upload in flight at a time.
@@ -57,6 +60,9 @@ pub struct S3Settings {
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    /// MiB of one part of a multipart upload (at least 5; default [`DEFAULT_PART_MIB`];
+    /// the binary reads `SNAPDIFF_S3_PART_MIB`).
+    pub part_mib: Option<usize>,
 }
 
 fn settings() -> &'static Mutex<S3Settings> {

@@ -419,3 +419,157 @@ fn a_session_never_writes_copy_and_insert_are_refused() {
     );
     assert_eq!((code, out.as_str()), (0, "n\n60\n"), "{err}");
 }
+
+/// A PascalCase legacy table with text dates, JSON and flags against its snake_case
+/// target, in one `snapdiff diff` without a spec; the ready queries take the names as
+/// written.
+#[test]
+fn diff_renames_parses_and_maps_without_a_spec() {
+    let dir = tempdir();
+    let d = dir.path();
+    let c = rusqlite::Connection::open(d.join("legacy.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE \"Invoice\" (\"InvoiceId\" INTEGER PRIMARY KEY, \"InvoiceDate\" TEXT, \"BillingCity\" TEXT, \"Status\" TEXT, \"Paid\" TEXT, \"Extra\" TEXT, \"Note\" TEXT);
+         INSERT INTO \"Invoice\" VALUES
+           (1, '2009-01-01 00:00:00', 'Edinburgh', 'P', 'yes', '{\"b\": 1, \"a\": 2}', 'Cafe' || char(769)),
+           (2, '2009-01-02 10:30:00', 'Oslo', 'O', 'no', '{}', 'plain'),
+           (3, '2009-01-03 08:00:00', 'Paris', 'P', 'yes', '[1, 2]', 'plain');",
+    )
+    .unwrap();
+    let snaps = d.join("snapshots");
+    let url = format!("sqlite://{}", d.join("legacy.db").display());
+    let (code, out, err) = extract(
+        &url,
+        snaps.to_str().unwrap(),
+        &["--table", "Invoice", "--side", "legacy", "--quiet"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    write_parquet_sql(
+        &d.join("invoice.parquet"),
+        "SELECT * FROM (VALUES
+           (1, arrow_cast('2009-01-01T00:00:00', 'Timestamp(Microsecond, None)'), 'Edinburgh', 'paid', true, '{\"a\":2,\"b\":1}', 'Café'),
+           (2, arrow_cast('2009-01-02T10:30:00', 'Timestamp(Microsecond, None)'), 'Oslo', 'open', false, '{}', 'plain'),
+           (3, arrow_cast('2009-01-03T09:00:00', 'Timestamp(Microsecond, None)'), 'Paris', 'paid', true, '[1,2]', 'plain'))
+         AS t(invoice_id, invoice_date, billing_city, state, paid, extra, note)",
+    );
+    let target = d.join("invoice.parquet");
+    // `snapdiff diff legacy.invoice <target> --key invoice_id` with `flags`.
+    let diff = |flags: &[&str]| {
+        let mut args = vec![
+            "diff",
+            "legacy.invoice",
+            target.to_str().unwrap(),
+            "--snapshots",
+            snaps.to_str().unwrap(),
+            "--key",
+            "invoice_id",
+        ];
+        args.extend(flags);
+        run(&args)
+    };
+    let rules = [
+        "--names",
+        "snake_case",
+        "--parse",
+        "invoice_date=%Y-%m-%d %H:%M:%S",
+        "--map",
+        "state=P:paid,O:open",
+        "--bool",
+        "paid",
+        "--json",
+        "extra",
+        "--nfc",
+    ];
+    let reports = d.join("reports");
+    let mut flags = rules.to_vec();
+    flags.extend([
+        "--rename",
+        "status=state",
+        "--report",
+        reports.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let (code, out, err) = diff(&flags);
+    // Only the hour of invoice 3 differs, and every column is compared.
+    assert_eq!(code, 1, "{out}{err}");
+    let report = only_report(&reports);
+    let e = &report["entities"][0];
+    assert_eq!(
+        e["compared"],
+        serde_json::json!([
+            "invoice_date",
+            "billing_city",
+            "state",
+            "paid",
+            "extra",
+            "note"
+        ])
+    );
+    assert_eq!(
+        (e["legacy_only"].clone(), e["target_only"].clone()),
+        (serde_json::json!([]), serde_json::json!([]))
+    );
+    assert_eq!(
+        e["diff"]["changed_by_column"],
+        serde_json::json!({"invoice_date": 1})
+    );
+    // A rename may name the column as the input writes it, too.
+    let mut flags = rules.to_vec();
+    flags.extend(["--rename", "Status=state"]);
+    let (code, out, err) = diff(&flags);
+    assert_eq!(code, 1, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].starts_with("diff  FAIL  legacy 3  target 3  missing 0  extra 0  changed 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "    changed invoice_id=3: invoice_date: 2009-01-03T08:00:00 -> 2009-01-03T09:00:00"
+        ),
+        "{out}"
+    );
+    // Without the rules, the text dates are a schema finding with the rule to add.
+    let (code, out, _) = diff(&["--names", "snake_case"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("column invoice_date is not compared: legacy holds text and target wall-clock timestamps (no time zone): add parse = \"%Y-%m-%d %H:%M:%S\" to legacy; first value: 2009-01-01 00:00:00"),
+        "{out}"
+    );
+    // A rename onto a name the side already has is refused, naming both.
+    let (code, _, err) = diff(&["--names", "snake_case", "--legacy-rename", "note=extra"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "error: the columns of legacy.invoice (legacy): two columns would be named `extra`"
+        ),
+        "{err}"
+    );
+    // Names are taken as written: the legacy's own `InvoiceId` keys the diff where the
+    // target says the same, and a name in another case gets the one to write.
+    let (code, out, err) = run(&[
+        "diff",
+        "legacy.invoice",
+        "legacy.invoice",
+        "--snapshots",
+        snaps.to_str().unwrap(),
+        "--key",
+        "InvoiceId",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = diff(&[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("    hint: did you mean `InvoiceId`? names are taken exactly as written; to name such columns `invoice_id`, extract with names = \"snake_case\" (snapdiff diff: --names snake_case)"),
+        "{out}"
+    );
+    // A rename of a column a side does not have names the columns it has.
+    let (code, _, err) = diff(&["--target-rename", "Status=state"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--target-rename Status=state: ") && err.contains("has no column `Status`"),
+        "{err}"
+    );
+}

@@ -277,7 +277,7 @@ fn a_cluster_of_two_executors_finds_exactly_what_one_process_finds() {
     )
     .unwrap();
     let ranged = ranged.to_str().unwrap();
-    let (code, _, stderr) = run(&[
+    let (code, stdout, stderr) = run(&[
         "verify",
         ranged,
         "--snapshots",
@@ -287,12 +287,23 @@ fn a_cluster_of_two_executors_finds_exactly_what_one_process_finds() {
         "--format",
         "none",
     ]);
-    assert_eq!(code, 2, "{stderr}");
+    // The invariant is an error, named on its line; the entities are verified.
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("ranged "))
+        .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
-        stderr.contains("a Left join with no equality condition (ON ")
-            && stderr
-                .contains("cannot run on a Ballista cluster: its unmatched rows would be lost"),
-        "{stderr}"
+        line.contains("ERROR  invariant: ")
+            && line.contains("a Left join with no equality condition (ON ")
+            && line.contains("cannot run on a Ballista cluster: its unmatched rows would be lost"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("submission ") && l.contains(" FAIL ")),
+        "{stdout}"
     );
     let (code, stdout, stderr) = run(&[
         "verify",
@@ -475,22 +486,33 @@ fn an_executor_killed_mid_run_fails_the_run_clearly_or_is_recovered_never_a_wron
             let r = only_report(&remote);
             assert_eq!(findings(&r), findings(&l), "{stdout}");
         }
-        // Failed: says so, names the cluster, and leaves no report.
+        // Entities whose queries the lost executor failed are errors that name the
+        // cluster; every other one has exactly the in-process findings.
         2 => {
             assert!(
-                stderr.contains(&format!(
-                    "the query ran on the Ballista cluster at {}",
+                stdout.contains(&format!(
+                    "hint: the query ran on the Ballista cluster at {}",
                     cluster.engine()
                 )),
-                "{stderr}"
+                "{stdout}{stderr}"
             );
-            assert!(
-                !remote.exists()
-                    || all_files(&remote)
-                        .iter()
-                        .all(|f| !f.ends_with("report.json")),
-                "a failed run left a report"
-            );
+            let r = only_report(&remote);
+            assert_eq!(r["status"], "error");
+            let (got, want) = (findings(&r), findings(&l));
+            let errors = got["entities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(want["entities"].as_array().unwrap())
+                .filter(|(g, w)| {
+                    if g["status"] == "error" {
+                        return true;
+                    }
+                    assert_eq!(g, w, "{stdout}");
+                    false
+                })
+                .count();
+            assert!(errors > 0, "{stdout}");
         }
         _ => panic!("exit {code}\n{stdout}\n{stderr}\n{}", cluster.logs()),
     }
@@ -600,9 +622,10 @@ fn a_cluster_verifies_snapshots_on_object_storage() {
     }
     drop(cluster);
 
-    // A cluster without credentials cannot read the objects: the run fails and says why.
+    // A cluster without credentials cannot read the objects: every entity is an error
+    // that says why.
     let bare = Cluster::start(&dir.path().join("bare"), 1, &[]);
-    let (code, _, stderr) = moto.run(&[
+    let (code, stdout, stderr) = moto.run(&[
         "verify",
         spec,
         "--snapshots",
@@ -612,10 +635,24 @@ fn a_cluster_verifies_snapshots_on_object_storage() {
         "--format",
         "none",
     ]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("no object-storage credentials for s3://school"),
-        "{stderr}\n{}",
-        bare.logs()
-    );
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let names = [
+        "user ",
+        "course ",
+        "submission ",
+        "feedback ",
+        "courses_per_status ",
+    ];
+    let entities: Vec<&str> = stdout
+        .lines()
+        .filter(|l| names.iter().any(|n| l.starts_with(n)))
+        .collect();
+    assert_eq!(entities.len(), names.len(), "{stdout}");
+    for l in entities {
+        assert!(
+            l.contains(" ERROR ") && l.contains("no object-storage credentials for s3://school"),
+            "{stdout}\n{}",
+            bare.logs()
+        );
+    }
 }

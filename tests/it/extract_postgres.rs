@@ -490,6 +490,7 @@ fn every_range_reads_the_one_snapshot_taken_when_the_reader_opened() {
             TableRequest::whole("it_pg_snap.a"),
             TableRequest::whole("it_pg_snap.b"),
         ],
+        names: Default::default(),
     };
     let outcome =
         extract::extract_with_reader(reader, &req, &opts, &snapdiff::progress::NoProgress).unwrap();

@@ -561,3 +561,116 @@ fn writes_committed_during_an_extraction_are_not_in_its_snapshot() {
         .unwrap();
     assert_eq!(n, 1001);
 }
+
+/// `names = "snake_case"`: a PascalCase legacy is snapshotted under the names of its
+/// snake_case target, schema.json keeps the source's names, and a spec verifies the two
+/// without one alias; two names that become one are an error naming both.
+#[test]
+fn snake_case_names_at_extraction_meet_a_snake_case_target() {
+    let dir = tempdir();
+    let d = dir.path();
+    db(
+        d,
+        "CREATE TABLE \"InvoiceLine\" (\"InvoiceLineId\" INTEGER PRIMARY KEY, \"UnitPrice\" NUMERIC, \"TrackName\" TEXT);
+         CREATE INDEX \"IFK_Track\" ON \"InvoiceLine\" (\"TrackName\");
+         INSERT INTO \"InvoiceLine\" VALUES (1, 0.99, 'Balls to the Wall'), (2, 1.99, 'Fast As a Shark');",
+    );
+    let snaps = d.join("snapshots");
+    let url = format!("sqlite://{}", d.join("legacy.db").display());
+    let (code, out, err) = extract(
+        &url,
+        snaps.to_str().unwrap(),
+        &["--table", "InvoiceLine", "--names", "snake_case", "--quiet"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let run_dir = only_run(&snaps, "legacy");
+    let batches = read_table(&run_dir, "invoice_line");
+    assert_eq!(
+        rows_by(&batches, "invoice_line_id").len(),
+        2,
+        "the rows under their new names"
+    );
+    let names: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["invoice_line_id", "unit_price", "track_name"]);
+    let schema = schema_json(&run_dir);
+    let t = &schema["tables"]["invoice_line"];
+    let cols: Vec<(&str, &str)> = t["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["source_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            ("invoice_line_id", "InvoiceLineId"),
+            ("unit_price", "UnitPrice"),
+            ("track_name", "TrackName")
+        ]
+    );
+    assert_eq!(t["primary_key"], serde_json::json!(["invoice_line_id"]));
+
+    // The same through a spec, against a snake_case target: equal, with no alias.
+    write_parquet_sql(
+        &d.join("target/invoice_line.parquet"),
+        "SELECT * FROM (VALUES (1, 0.99, 'Balls to the Wall'), (2, 1.99, 'Fast As a Shark')) AS t(invoice_line_id, unit_price, track_name)",
+    );
+    std::fs::write(
+        d.join("verify.toml"),
+        "[sources.legacy]\nurl = \"sqlite://legacy.db\"\nnames = \"snake_case\"\n[sources.target]\nurl = \"target\"\n\n\
+         [[entity]]\nname = \"lines\"\nkey = \"invoice_line_id\"\ntable = \"invoice_line\"\n[entity.normalize]\nunit_price = { round = 2 }\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&[
+        "run",
+        d.join("verify.toml").to_str().unwrap(),
+        "--format",
+        "none",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("lines  PASS  legacy 2  target 2  missing 0  extra 0  changed 0"),
+        "{out}"
+    );
+
+    // A bad scheme names the key and the schemes there are.
+    std::fs::write(
+        d.join("bad.toml"),
+        "[sources.legacy]\nurl = \"sqlite://legacy.db\"\nnames = \"camelCase\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["plan", d.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("names `camelCase` is not a naming scheme")
+            && err.contains("as_is, lower, snake_case"),
+        "{err}"
+    );
+
+    // Two columns that become one name.
+    let c = Connection::open(d.join("legacy.db")).unwrap();
+    c.execute_batch("CREATE TABLE \"Clash\" (\"InvoiceId\" INTEGER, \"invoice_id\" INTEGER); INSERT INTO \"Clash\" VALUES (1, 2);")
+        .unwrap();
+    drop(c);
+    let clash = d.join("clash");
+    let (code, _, err) = extract(
+        &url,
+        clash.to_str().unwrap(),
+        &["--table", "Clash", "--names", "snake_case", "--quiet"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the columns of legacy.clash: `InvoiceId` and `invoice_id` would both be named `invoice_id`"),
+        "{err}"
+    );
+}

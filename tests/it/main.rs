@@ -28,6 +28,7 @@ mod scale;
 mod school;
 mod secrets;
 mod slt;
+mod types;
 mod verify_errors;
 mod verify_sampling;
 mod verify_semantics;

@@ -446,8 +446,8 @@ fn the_html_report_opens_in_headless_chromium_with_its_charts_and_no_console_err
     );
     assert_eq!(dom.matches("<svg class=\"chart-columns\"").count(), 3);
     assert!(
-        dom.contains("<td class=\"diff\">ada.changed7@school.example</td>"),
-        "highlighted cell"
+        dom.contains("<td class=\"diff\"><mark>ada.changed</mark>7@school.example</td>"),
+        "a highlighted cell, its differing characters marked"
     );
     assert!(dom.matches("class=\"sortable").count() >= 5);
     assert!(dom.contains("aria-sort"), "the tables were made sortable");

@@ -1,5 +1,7 @@
 //! Verification on bad input: every error names the entity, column or file, and the run
-//! exits 2 when it cannot go on. Findings that are data (duplicate keys) are reported.
+//! exits 2 when it cannot go on. An entity that cannot be verified is reported as
+//! `error` while the others are verified. Findings that are data (duplicate keys) are
+//! reported.
 
 use std::path::Path;
 
@@ -61,7 +63,7 @@ fn errors_name_the_entity_column_or_file_and_exit_2() {
     let cases: Vec<(&str, &str)> = vec![
         (
             "[[entity]]\nname = \"orders\"\nkey = \"id\"\nlegacy = \"SELECT * FROM legacy.nope\"\ntarget = \"SELECT * FROM target.orders\"\n",
-            "entity orders: the legacy SQL fails: Error during planning: table 'datafusion.legacy.nope' not found\n  hint: the legacy tables are: legacy.orders",
+            "entity orders: the legacy SQL fails: Error during planning: table 'datafusion.legacy.nope' not found\n    hint: the legacy tables are: legacy.orders",
         ),
         (
             "[[entity]]\nname = \"orders\"\nkey = \"order_id\"\ntable = \"orders\"\n",
@@ -73,7 +75,7 @@ fn errors_name_the_entity_column_or_file_and_exit_2() {
         ),
         (
             "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nplaced = [\"json\"]\n",
-            "column placed: entity orders: the normalisation of target column placed (json) cannot apply: Execution error: json applies to text, not Timestamp(Second, None)",
+            "column placed: entity orders: the normalisation of target column placed (json) cannot apply: json applies to text, not Timestamp(Second, None)",
         ),
         (
             "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nnote = [\"json\"]\n",
@@ -88,9 +90,149 @@ fn errors_name_the_entity_column_or_file_and_exit_2() {
         let dir = tempdir();
         let spec = setup(dir.path(), entity);
         let (code, stdout, stderr) = run(&["run", spec.to_str().unwrap()]);
+        // The entity is reported as an error, on its line and in the report written.
         assert_eq!(code, 2, "{entity}\n{stdout}{stderr}");
-        assert!(stderr.contains(want), "{entity}\n{stderr}\nwanted: {want}");
+        assert!(
+            stdout.contains(&format!("orders  ERROR  {want}")) || stdout.contains(want),
+            "{entity}\n{stdout}\nwanted: {want}"
+        );
+        assert!(
+            stdout.lines().any(|l| l.starts_with("orders  ERROR  ")),
+            "{stdout}"
+        );
+        let report = only_report(&dir.path().join("reports"));
+        assert_eq!(report["status"], "error");
+        assert_eq!(report["entities"][0]["status"], "error");
+        let message = report["entities"][0]["error"]["message"].as_str().unwrap();
+        assert!(
+            want.starts_with(message) || message.contains(want.split('\n').next().unwrap()),
+            "{message}\nwanted: {want}"
+        );
     }
+}
+
+#[test]
+fn a_broken_entity_is_an_error_and_the_others_are_verified() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[entity]]\nname = \"broken\"\nkey = \"id\"\nlegacy = \"SELECT id, amount FROM legacy.orders\"\ntarget = \"SELECT id, amount / 'x' AS amount FROM target.orders\"\n\n\
+         [[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\ncolumns = [\"amount\"]\n\n\
+         [[invariant]]\nname = \"no_such_table\"\nsql = \"SELECT * FROM target.nope\"\n\n\
+         [[invariant]]\nname = \"positive\"\nsql = \"SELECT id FROM target.orders WHERE amount < 0\"\n",
+    );
+    let s = spec.to_str().unwrap();
+    let (code, stdout, stderr) = run(&["run", s]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
+    };
+    assert!(
+        lines[at("broken  ")]
+            .starts_with("broken         ERROR  entity broken: the target SQL fails: "),
+        "{stdout}"
+    );
+    // The good entity is verified as usual: its duplicate key is found.
+    assert_eq!(
+        lines[at("orders  ")],
+        "orders         FAIL  legacy 2  target 3  missing 0  extra 0  changed 0  duplicate keys 1  aggregate differences 1"
+    );
+    assert!(
+        lines[at("no_such_table  ")].starts_with(
+            "no_such_table  ERROR  invariant: invariant no_such_table: the SQL fails: Error during planning: table 'datafusion.target.nope' not found"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[at("positive  ")],
+        "positive       PASS  invariant: 0 rows break it"
+    );
+
+    let report = only_report(&dir.path().join("reports"));
+    assert_eq!(report["status"], "error");
+    let entities = report["entities"].as_array().unwrap();
+    assert_eq!(entities[0]["name"], "broken");
+    assert_eq!(entities[0]["status"], "error");
+    let checks: Vec<(&str, &str)> = entities[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(checks, [("schema", "error")]);
+    assert!(entities[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("entity broken: the target SQL fails: "));
+    assert_eq!(entities[1]["name"], "orders");
+    assert_eq!(entities[1]["status"], "fail");
+    assert!(entities[1].get("error").is_none());
+    assert_eq!(entities[1]["diff"]["duplicate_keys_target"], 1);
+    let invariants = report["invariants"].as_array().unwrap();
+    assert_eq!(
+        (
+            invariants[0]["status"].as_str(),
+            invariants[1]["status"].as_str()
+        ),
+        (Some("error"), Some("pass"))
+    );
+    assert_eq!(
+        invariants[0]["error"]["hint"],
+        serde_json::Value::Null,
+        "{}",
+        invariants[0]
+    );
+
+    // Every file of the report says so.
+    let folder = dir
+        .path()
+        .join("reports")
+        .join(report["id"].as_str().unwrap());
+    let md = read(&folder.join("report.md"));
+    assert!(md.contains("- Status: **ERROR**\n"), "{md}");
+    assert!(md.contains("## Could not be verified\n"), "{md}");
+    assert!(
+        md.contains("- `broken` (entity): entity broken: the target SQL fails: "),
+        "{md}"
+    );
+    assert!(
+        md.contains("- `no_such_table` (invariant): invariant no_such_table: the SQL fails: "),
+        "{md}"
+    );
+    let junit = read(&folder.join("junit.xml"));
+    assert!(
+        junit.contains("<testsuites name=\"snapdiff verify\" tests=\"8\" failures=\"2\" errors=\"2\" skipped=\"0\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("<testcase classname=\"verify.broken\" name=\"schema\"")
+            && junit.contains("<error message=\"entity broken: the target SQL fails: "),
+        "{junit}"
+    );
+    let html = read(&folder.join("report.html"));
+    assert!(html.contains("<body data-status=\"error\">"), "{html}");
+    assert!(
+        html.contains(
+            "<p><strong>Could not be verified:</strong> entity broken: the target SQL fails: "
+        ),
+        "{html}"
+    );
+
+    // history shows the error in the entity's column.
+    let (code, stdout, stderr) = run(&["history", s]);
+    assert_eq!(code, 0, "{stderr}");
+    let row = stdout.lines().nth(2).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[3..],
+        ["ERROR", "error", "2", "error", "0", "-", "-"],
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -241,4 +383,83 @@ fn a_truncated_snapshot_file_is_refused_by_name() {
         )),
         "{stderr}"
     );
+}
+
+/// With complete runs, `plan` plans every entity, query check and invariant against
+/// their schemas, reading no row; without them it says what it could not check.
+#[test]
+fn plan_finds_missing_columns_and_wrong_rules_against_the_runs() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[entity]]\nname = \"good\"\nkey = \"id\"\ntable = \"orders\"\n\n\
+         [[entity]]\nname = \"typo\"\nkey = \"order_id\"\ntable = \"orders\"\n\n\
+         [[entity]]\nname = \"wrong_rule\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\namount = [\"json\"]\n\n\
+         [[entity]]\nname = \"bad_partition\"\nkey = \"id\"\ntable = \"orders\"\npartition_by = \"date_trunc('month', placed_at)\"\n\n\
+         [[entity]]\nname = \"case\"\nkey = \"id\"\nlegacy = \"SELECT * FROM (SELECT id, amount AS \\\"Amount\\\" FROM legacy.orders) AS s WHERE Amount > 0\"\ntarget = \"SELECT id, amount FROM target.orders\"\n\n\
+         [[invariant]]\nname = \"gone\"\nsql = \"SELECT * FROM target.nope\"\n",
+    );
+    let s = spec.to_str().unwrap();
+    let (code, out, err) = run(&["plan", s]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("not planned against the data: no complete runs of both sides under "),
+        "{out}"
+    );
+    let (code, _, err) = run(&["extract", s, "--run-id", "r1", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["plan", s]);
+    assert_eq!(code, 2, "{out}{err}");
+    let line = |prefix: &str| {
+        let lines: Vec<&str> = out.lines().collect();
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix}:\n{out}"));
+        (lines[i], lines.get(i + 1).copied().unwrap_or(""))
+    };
+    assert_eq!(
+        line("planned against").0,
+        "planned against legacy run r1 and target run r1 (their schemas; no row read):"
+    );
+    // A good entity plans, and says which columns it cannot compare and the rule to add.
+    assert_eq!(line("  entity good:"), ("  entity good: ok, with schema findings:", "    column placed is not compared: legacy holds text and target wall-clock timestamps (no time zone): add parse = \"<its format>\" to legacy (the format its values are written in)"));
+    assert!(
+        line("  entity typo:").0.starts_with("  entity typo: ERROR entity typo: key column `order_id` is not among the legacy columns"),
+        "{out}"
+    );
+    assert!(
+        line("  entity wrong_rule:").0.starts_with("  entity wrong_rule: ERROR column amount: entity wrong_rule: the normalisation of legacy column amount (json) cannot apply: json applies to text"),
+        "{out}"
+    );
+    let (bad, _) = line("  entity bad_partition:");
+    assert!(
+        bad.starts_with("  entity bad_partition: ERROR ") && bad.contains("placed_at"),
+        "{out}"
+    );
+    let (case, hint) = line("  entity case:");
+    assert!(
+        case.starts_with("  entity case: ERROR entity case: the legacy SQL fails: "),
+        "{out}"
+    );
+    assert_eq!(
+        hint,
+        "    hint: did you mean \"Amount\"? quote it: SQL reads an unquoted name in lower case"
+    );
+    let (gone, _) = line("  invariant gone:");
+    assert!(
+        gone.starts_with("  invariant gone: ERROR invariant gone: the SQL fails: ")
+            && gone.contains("target.nope"),
+        "{out}"
+    );
+    // The runs' files were not read (a changed byte would fail `verify`, not `plan`).
+    let part = dir
+        .path()
+        .join("snapshots/target/r1/orders/part-00000.parquet");
+    let mut bytes = std::fs::read(&part).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last / 2] ^= 0xff;
+    std::fs::write(&part, bytes).unwrap();
+    let (code, out2, _) = run(&["plan", s]);
+    assert_eq!((code, out2.lines().count()), (2, out.lines().count()));
 }

@@ -310,16 +310,29 @@ fn user_columns_cannot_collide_with_output_names() {
 #[test]
 fn a_tolerance_without_the_diff_is_refused_and_schema_always_runs() {
     let side = || table(vec![vec![("id", ints(&[1])), ("x", floats(&[Some(1.0)]))]]);
-    let e = verify(
+    let r = verify(
         side(),
         side(),
         "x = { tolerance = { abs = 1 } }",
         &["count", "hash"],
     )
-    .unwrap_err();
+    .unwrap();
+    assert_eq!(r.status, snapdiff::report::Status::Error);
     assert_eq!(
-        e.to_string(),
-        "entity t: columns x have a tolerance, which only the diff check applies (they are left out of the digests), but `checks` leaves the diff out\n  hint: add \"diff\" to the entity's checks, or drop the tolerance"
+        r.error,
+        Some(snapdiff::report::Failure {
+            message: "entity t: columns x have a tolerance, which only the diff check applies (they are left out of the digests), but `checks` leaves the diff out".into(),
+            hint: Some("add \"diff\" to the entity's checks, or drop the tolerance".into()),
+        })
+    );
+    // The error is the schema check's (the step it was in), listed once.
+    let checks: Vec<_> = r.checks.iter().map(|c| (c.check, c.status)).collect();
+    assert_eq!(
+        checks,
+        [(
+            snapdiff::spec::CheckKind::Schema,
+            snapdiff::report::Status::Error
+        )]
     );
     // A column that cannot be compared fails the entity even when `checks` omits schema.
     let legacy = table(vec![vec![("id", ints(&[1])), ("x", floats(&[Some(1.0)]))]]);
@@ -331,7 +344,7 @@ fn a_tolerance_without_the_diff_is_refused_and_schema_always_runs() {
     assert_eq!(r.status, Status::Fail);
     assert_eq!(
         r.schema_findings,
-        ["column x is not compared: legacy Float64 and target Utf8 differ: give both sides the `numeric` rule to compare them as numbers"]
+        ["column x is not compared: legacy holds floating-point numbers and target text: give both sides the `numeric` rule to compare them as numbers"]
     );
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod buckets;
 pub(crate) mod fetch;
 pub(crate) mod files;
 pub(crate) mod first_pass;
+pub(crate) mod invisible;
 pub(crate) mod key_order;
 pub(crate) mod matching;
 pub(crate) mod pass;
@@ -216,6 +217,7 @@ impl EntityRun<'_> {
             }
             self.changed_sample(&mut diff).await?;
             self.count_per_partition(DiffKind::Changed).await?;
+            self.find_invisible(&mut diff).await;
         }
         self.judge_diff(diff, clock, diff_needed);
         Ok(())

@@ -32,9 +32,10 @@ use crate::check::diff::pass::BucketPass;
 use crate::check::VerifyOptions;
 use crate::engine::rows::rows;
 use crate::engine::templates::ident;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::rules::{lit, Tolerance};
-use crate::report::{CheckOutcome, EntityReport, Row, Status};
+use crate::normalize::RuleError;
+use crate::report::{CheckOutcome, EntityReport, Failure, Row, Status};
 use crate::snapshot::Side;
 use crate::spec::{CheckKind, EntityDef, EntityKind, Thresholds};
 
@@ -146,6 +147,10 @@ pub(crate) struct EntityRun<'a> {
     /// About how many bytes a row of the views takes in memory.
     pub(crate) row_bytes: u64,
     pub(crate) report: EntityReport,
+    /// The check running and when it started: an error is reported as that check's.
+    current: (CheckKind, Instant),
+    /// Planning only (`snapdiff plan`): nothing is read, not even a sample value.
+    pub(crate) plan_only: bool,
 }
 
 /// The registered table names of a side, for hints.
@@ -160,16 +165,8 @@ pub(crate) fn tables_of(ctx: &SessionContext, side: Side) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The names of snapdiff's normalisation functions, as their errors start.
-pub(crate) const RULE_ERRORS: [&str; 7] = [
-    "json:",
-    "parse:",
-    "bool:",
-    "numeric:",
-    "round:",
-    "timezone:",
-    "sd_",
-];
+/// How DataFusion shows an external error, such as a [`RuleError`], in text.
+const EXTERNAL_ERROR: &str = "External error: ";
 
 /// Verify one entity.
 pub(crate) async fn run_entity(
@@ -178,125 +175,205 @@ pub(crate) async fn run_entity(
     def: &EntityDef,
     opts: &VerifyOptions,
 ) -> Result<EntityReport> {
-    let report = EntityReport {
-        name: def.name.clone(),
-        kind: def.kind,
-        key: def.key.clone(),
-        compared: Vec::new(),
-        legacy_only: Vec::new(),
-        target_only: Vec::new(),
-        tolerance_columns: Vec::new(),
-        status: Status::Pass,
-        legacy_rows: 0,
-        target_rows: 0,
-        schema_findings: Vec::new(),
-        partitions: None,
-        diff: None,
-        aggregate_differences: Vec::new(),
-        checks: Vec::new(),
-        thresholds: def.thresholds,
-        diff_files: Vec::new(),
-    };
-    let src = |sql: &str, filter: &Option<String>| match filter {
-        Some(f) => format!("SELECT * FROM {} AS s WHERE {f}\n", subquery(sql)),
-        None => format!("SELECT * FROM {} AS s", subquery(sql)),
-    };
-    let mut run = EntityRun {
-        ctx,
-        local,
-        def,
-        opts,
-        legacy_view: format!("__sd_{}_legacy", def.name),
-        target_view: format!("__sd_{}_target", def.name),
-        sources: [
-            (Side::Legacy, src(&def.legacy_sql, &def.legacy_filter)),
-            (Side::Target, src(&def.target_sql, &def.target_filter)),
-        ],
-        key: def.key.clone(),
-        compared: Vec::new(),
-        tolerance: Vec::new(),
-        numeric: BTreeSet::new(),
-        binary: BTreeSet::new(),
-        temporal: BTreeSet::new(),
-        nested: BTreeSet::new(),
-        floats: BTreeSet::new(),
-        scope_parts: None,
-        totals_known: false,
-        digests_equal: false,
-        digests: None,
-        diff_follows: false,
-        buckets: None,
-        row_bytes: 64,
-        report,
-    };
-    let clock = Instant::now();
-    run.build_views().await?;
-    let enabled = |c: CheckKind| def.checks.contains(&c);
-    let findings = run.report.schema_findings.clone();
-    let (status, summary) = if findings.is_empty() {
-        (
-            Status::Pass,
-            format!(
-                "{} key and {} compared columns comparable",
-                run.key.len(),
-                run.compared.len()
-            ),
-        )
-    } else {
-        (Status::Fail, findings.join("; "))
-    };
-    // The schema check always runs, whatever `checks` says: it costs no data, and a
-    // column that cannot be compared must never drop out of a verification unseen.
-    run.push(CheckKind::Schema, status, summary, clock);
+    let mut run = EntityRun::new(ctx, local, def, opts);
+    match run.run_checks().await {
+        Ok(()) => {}
+        // Stopping is the user's wish: the run ends, not only this entity.
+        Err(e) if e.kind == ErrorKind::Interrupted => return Err(e),
+        Err(e) => run.errored(&e),
+    }
+    Ok(run.report)
+}
 
-    let multiset = def.kind == EntityKind::Query && def.key.is_empty();
-    let diff_follows = enabled(CheckKind::Diff) && !def.key.is_empty();
-    run.diff_follows = diff_follows;
-    if !run.tolerance.is_empty() && !diff_follows {
-        let cols: Vec<&str> = run.tolerance.iter().map(|(c, _)| c.as_str()).collect();
-        return Err(run
+/// Plan one entity against the runs' schemas, reading no data: its SQL, columns,
+/// rules, types and partition expression. Returns its schema findings.
+pub(crate) async fn plan_entity(
+    ctx: &SessionContext,
+    def: &EntityDef,
+    opts: &VerifyOptions,
+) -> Result<Vec<String>> {
+    let mut run = EntityRun::new(ctx, ctx, def, opts);
+    run.plan_only = true;
+    run.build_views().await?;
+    run.tolerance_needs_the_diff()?;
+    Ok(run.report.schema_findings)
+}
+
+impl<'a> EntityRun<'a> {
+    /// The entity before its checks run.
+    fn new(
+        ctx: &'a SessionContext,
+        local: &'a SessionContext,
+        def: &'a EntityDef,
+        opts: &'a VerifyOptions,
+    ) -> EntityRun<'a> {
+        let report = EntityReport {
+            name: def.name.clone(),
+            kind: def.kind,
+            key: def.key.clone(),
+            compared: Vec::new(),
+            legacy_only: Vec::new(),
+            target_only: Vec::new(),
+            tolerance_columns: Vec::new(),
+            status: Status::Pass,
+            legacy_rows: 0,
+            target_rows: 0,
+            schema_findings: Vec::new(),
+            partitions: None,
+            diff: None,
+            aggregate_differences: Vec::new(),
+            checks: Vec::new(),
+            thresholds: def.thresholds,
+            diff_files: Vec::new(),
+            error: None,
+        };
+        let src = |sql: &str, filter: &Option<String>| match filter {
+            Some(f) => format!("SELECT * FROM {} AS s WHERE {f}\n", subquery(sql)),
+            None => format!("SELECT * FROM {} AS s", subquery(sql)),
+        };
+        EntityRun {
+            ctx,
+            local,
+            def,
+            opts,
+            legacy_view: format!("__sd_{}_legacy", def.name),
+            target_view: format!("__sd_{}_target", def.name),
+            sources: [
+                (Side::Legacy, src(&def.legacy_sql, &def.legacy_filter)),
+                (Side::Target, src(&def.target_sql, &def.target_filter)),
+            ],
+            key: def.key.clone(),
+            compared: Vec::new(),
+            tolerance: Vec::new(),
+            numeric: BTreeSet::new(),
+            binary: BTreeSet::new(),
+            temporal: BTreeSet::new(),
+            nested: BTreeSet::new(),
+            floats: BTreeSet::new(),
+            scope_parts: None,
+            totals_known: false,
+            digests_equal: false,
+            digests: None,
+            diff_follows: false,
+            buckets: None,
+            row_bytes: 64,
+            report,
+            current: (CheckKind::Schema, Instant::now()),
+            plan_only: false,
+        }
+    }
+}
+
+impl EntityRun<'_> {
+    /// The entity's checks in order; the first error ends them.
+    async fn run_checks(&mut self) -> Result<()> {
+        let run = self;
+        let def = run.def;
+        let clock = run.start(CheckKind::Schema);
+        run.build_views().await?;
+        let enabled = |c: CheckKind| def.checks.contains(&c);
+        let findings = run.report.schema_findings.clone();
+        let (status, summary) = if findings.is_empty() {
+            (
+                Status::Pass,
+                format!(
+                    "{} key and {} compared columns comparable",
+                    run.key.len(),
+                    run.compared.len()
+                ),
+            )
+        } else {
+            (Status::Fail, findings.join("; "))
+        };
+        // The schema check always runs, whatever `checks` says: it costs no data, and a
+        // column that cannot be compared must never drop out of a verification unseen.
+        run.push(CheckKind::Schema, status, summary, clock);
+
+        let multiset = def.kind == EntityKind::Query && def.key.is_empty();
+        let diff_follows = enabled(CheckKind::Diff) && !def.key.is_empty();
+        run.diff_follows = diff_follows;
+        run.tolerance_needs_the_diff()?;
+        if enabled(CheckKind::Count) {
+            let clock = run.start(CheckKind::Count);
+            if enabled(CheckKind::Hash) && !multiset {
+                run.run_digests().await?;
+            }
+            run.check_count(clock, diff_follows || multiset).await?;
+        }
+        // The diff covers every partition unless the hash check proves some equal.
+        let mut diff_needed = true;
+        if multiset {
+            let clock = run.start(CheckKind::Multiset);
+            run.check_multiset(clock).await?;
+            diff_needed = false;
+        } else if enabled(CheckKind::Hash) {
+            let clock = run.start(CheckKind::Hash);
+            diff_needed = run.check_hash(clock, diff_follows).await?;
+        }
+        if !run.totals_known {
+            run.count_totals().await?;
+        }
+        if diff_follows {
+            let clock = run.start(CheckKind::Diff);
+            run.check_diff(diff_needed, clock).await?;
+        }
+        if enabled(CheckKind::Aggregate) && def.kind == EntityKind::Entity {
+            let clock = run.start(CheckKind::Aggregate);
+            run.check_aggregate(clock).await?;
+        }
+        run.report.status = if run.report.checks.iter().any(|c| c.status == Status::Fail) {
+            Status::Fail
+        } else {
+            Status::Pass
+        };
+        Ok(())
+    }
+
+    /// Tolerance columns are left out of the digests: only the diff compares them.
+    fn tolerance_needs_the_diff(&self) -> Result<()> {
+        let diff_follows = self.def.checks.contains(&CheckKind::Diff) && !self.def.key.is_empty();
+        if self.tolerance.is_empty() || diff_follows {
+            return Ok(());
+        }
+        let cols: Vec<&str> = self.tolerance.iter().map(|(c, _)| c.as_str()).collect();
+        Err(self
             .fail(format!(
                 "columns {} have a tolerance, which only the diff check applies (they are \
                  left out of the digests), but `checks` leaves the diff out",
                 cols.join(", ")
             ))
-            .with_hint("add \"diff\" to the entity's checks, or drop the tolerance"));
+            .with_hint("add \"diff\" to the entity's checks, or drop the tolerance"))
     }
-    if enabled(CheckKind::Count) {
-        let clock = Instant::now();
-        if enabled(CheckKind::Hash) && !multiset {
-            run.run_digests().await?;
+
+    /// `check` starts now: an error from here on is this check's.
+    fn start(&mut self, check: CheckKind) -> Instant {
+        self.current = (check, Instant::now());
+        self.current.1
+    }
+
+    /// The entity could not be verified: the check that was running failed with `e`.
+    fn errored(&mut self, e: &Error) {
+        let failure = Failure::of(e);
+        let (check, clock) = self.current;
+        log::warn!(target: SQL_LOG, "-- {} {} could not be verified: {}", self.def.kind, self.def.name, failure.message);
+        // A check that had recorded its outcome before the error (the hash check, then
+        // the totals it needed) is replaced, not listed twice.
+        if self.report.checks.last().is_some_and(|c| c.check == check) {
+            self.report.checks.pop();
         }
-        run.check_count(clock, diff_follows || multiset).await?;
+        self.push(check, Status::Error, failure.message.clone(), clock);
+        self.report.status = Status::Error;
+        self.report.error = Some(failure);
+        // Diff files the failed check left half written would stop `snapdiff sql` from
+        // reading the report's others: the entity's go.
+        self.report.diff_files.clear();
+        let dir = self.diff_dir();
+        if dir.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
-    // The diff covers every partition unless the hash check proves some equal.
-    let mut diff_needed = true;
-    if multiset {
-        let clock = Instant::now();
-        run.check_multiset(clock).await?;
-        diff_needed = false;
-    } else if enabled(CheckKind::Hash) {
-        let clock = Instant::now();
-        diff_needed = run.check_hash(clock, diff_follows).await?;
-    }
-    if !run.totals_known {
-        run.count_totals().await?;
-    }
-    if diff_follows {
-        let clock = Instant::now();
-        run.check_diff(diff_needed, clock).await?;
-    }
-    if enabled(CheckKind::Aggregate) && def.kind == EntityKind::Entity {
-        let clock = Instant::now();
-        run.check_aggregate(clock).await?;
-    }
-    run.report.status = if run.report.checks.iter().any(|c| c.status == Status::Fail) {
-        Status::Fail
-    } else {
-        Status::Pass
-    };
-    Ok(run.report)
 }
+
 impl<'a> EntityRun<'a> {
     pub(crate) fn fail(&self, msg: impl Into<String>) -> Error {
         Error::source(format!(
@@ -362,7 +439,14 @@ impl<'a> EntityRun<'a> {
         e: datafusion::error::DataFusionError,
     ) -> Error {
         let text = e.to_string();
-        if RULE_ERRORS.iter().any(|p| text.contains(p)) {
+        // A rule's error arrives typed from this process. From a cluster's executors it
+        // arrives as text, where all that is left of its type is how DataFusion shows an
+        // external error: only then are the normalised columns probed there, and a probe
+        // counts only if it fails the same way (an executor lost fails every probe).
+        let rule = RuleError::find(&e).map(|r| r.message.clone());
+        let remote = self.opts.engine.is_distributed() && std::ptr::eq(ctx, self.ctx);
+        let external = |t: &str| t.contains(EXTERNAL_ERROR);
+        if rule.is_some() || (remote && external(&text)) {
             for (side, source) in &self.sources {
                 for (c, rules) in &self.def.normalize {
                     let r = if *side == Side::Legacy {
@@ -375,16 +459,19 @@ impl<'a> EntityRun<'a> {
                     }
                     let probe =
                         format!("SELECT count({}) FROM ({source}) AS s", r.apply(&ident(c)));
-                    let failed = match crate::engine::sql::sql(self.ctx, &probe).await {
-                        Ok(df) => df.collect().await.is_err(),
-                        Err(_) => true,
+                    let probed = match crate::engine::sql::sql(self.ctx, &probe).await {
+                        Ok(df) => df.collect().await.err(),
+                        Err(e) => Some(e),
                     };
+                    let failed = probed.is_some_and(|p| {
+                        RuleError::find(&p).is_some() || (remote && external(&p.to_string()))
+                    });
                     if failed {
                         return self
                             .fail(format!(
                                 "normalising {side} column {c} ({}): {}",
                                 r.describe(),
-                                text.trim()
+                                rule.as_deref().unwrap_or(&text).trim()
                             ))
                             .with_column(c.clone());
                     }
@@ -392,7 +479,7 @@ impl<'a> EntityRun<'a> {
             }
         }
         let e = self.fail(text);
-        if self.opts.engine.is_distributed() && std::ptr::eq(ctx, self.ctx) {
+        if remote {
             e.with_hint(crate::engine::remote::failed_query_hint(&self.opts.engine))
         } else {
             e

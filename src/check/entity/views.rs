@@ -2,15 +2,18 @@
 //! normalised by the spec's rules, brought to one type, with `__part` and the row hash
 //! `__h`; registered as `__sd_<entity>_legacy` and `__sd_<entity>_target`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::datatypes::{DataType, Schema};
 
-use crate::check::entity::harmonize::{harmonize, is_number, wrap, Harmony};
+use crate::check::entity::harmonize::{
+    harmonize, is_date_or_timestamp, is_number, is_text, type_words, wrap, Harmony,
+};
 use crate::check::entity::{tables_of, EntityRun};
 use crate::engine::templates::{self as sql, ident};
 use crate::error::Result;
 use crate::normalize::rules::lit;
+use crate::normalize::RuleError;
 use crate::snapshot::Side;
 use crate::spec::EntityKind;
 
@@ -21,6 +24,11 @@ impl EntityRun<'_> {
         match crate::engine::sql::sql(self.ctx, sql).await {
             Ok(df) => Ok(df.schema().as_arrow().clone()),
             Err(e) => {
+                if let Some(hint) = crate::engine::sql::quote_hint(&e) {
+                    return Err(self
+                        .fail(format!("the {side} SQL fails: {e}"))
+                        .with_hint(hint));
+                }
                 let tables = tables_of(self.ctx, side);
                 Err(self.fail(format!("the {side} SQL fails: {e}")).with_hint(
                     if tables.is_empty() {
@@ -55,7 +63,12 @@ impl EntityRun<'_> {
         let mut compared = self.resolve_columns(&names(&ls), &names(&ts))?;
         let all: Vec<String> = def.key.iter().chain(compared.iter()).cloned().collect();
         let types = self.normalised_types(&all, [&lsrc, &tsrc]).await?;
-        let harmony = self.bring_together(&all, &types)?;
+        let first_texts = if self.plan_only {
+            BTreeMap::new()
+        } else {
+            self.first_texts(&all, &types, [&lsrc, &tsrc]).await
+        };
+        let harmony = self.bring_together(&all, &types, &first_texts)?;
         compared.retain(|c| {
             !matches!(
                 harmony[all.iter().position(|x| x == c).unwrap_or(0)],
@@ -117,9 +130,10 @@ impl EntityRun<'_> {
                             "key column `{k}` is not among the {side} columns ({})",
                             cols.join(", ")
                         ))
-                        .with_hint(
-                            "the key names columns of both sides' SQL; rename them there (AS)",
-                        ));
+                        .with_hint(written_as(k, cols).unwrap_or_else(|| {
+                            "the key names columns of both sides' SQL; rename them there (AS)"
+                                .to_string()
+                        })));
                 }
             }
         }
@@ -129,7 +143,13 @@ impl EntityRun<'_> {
                     .fail(format!(
                         "`normalize` names column `{c}`, which neither side has"
                     ))
-                    .with_hint(format!("the legacy columns are {}", lnames.join(", "))));
+                    .with_hint(
+                        written_as(c, lnames)
+                            .or_else(|| written_as(c, tnames))
+                            .unwrap_or_else(|| {
+                                format!("the legacy columns are {}", lnames.join(", "))
+                            }),
+                    ));
             }
         }
         let nonkey = |cols: &[String]| {
@@ -203,6 +223,8 @@ impl EntityRun<'_> {
                 let t = match crate::engine::sql::sql(self.ctx, &sql).await {
                     Ok(df) => df.schema().field(0).data_type().clone(),
                     Err(err) => {
+                        let why = RuleError::find(&err)
+                            .map_or_else(|| err.to_string(), RuleError::to_string);
                         let rules = def.normalize.get(c).map(|r| {
                             if side == Side::Legacy {
                                 r.legacy.describe()
@@ -212,7 +234,7 @@ impl EntityRun<'_> {
                         });
                         return Err(self
                             .fail(format!(
-                                "the normalisation of {side} column {c} ({}) cannot apply: {err}",
+                                "the normalisation of {side} column {c} ({}) cannot apply: {why}",
                                 rules.unwrap_or_default()
                             ))
                             .with_column(c.clone()));
@@ -224,6 +246,43 @@ impl EntityRun<'_> {
         Ok(types)
     }
 
+    /// The first value of each column that is text on one side and dates or timestamps
+    /// on the other, as normalised on its text side: the schema finding guesses the
+    /// format to parse it with from it. A value that cannot be read is left out.
+    async fn first_texts(
+        &self,
+        all: &[String],
+        types: &[Vec<DataType>; 2],
+        sources: [&String; 2],
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (i, c) in all.iter().enumerate() {
+            let text_side = match (&types[0][i], &types[1][i]) {
+                (l, t) if is_text(l) && is_date_or_timestamp(t) => 0,
+                (l, t) if is_date_or_timestamp(l) && is_text(t) => 1,
+                _ => continue,
+            };
+            let e = self.normalised(Side::ALL[text_side], c);
+            let sql = format!(
+                "SELECT CAST({e} AS VARCHAR) AS v FROM ({}) AS s WHERE {e} IS NOT NULL LIMIT 1",
+                sources[text_side]
+            );
+            let first = match crate::engine::sql::sql(self.ctx, &sql).await {
+                Ok(df) => df.collect().await.ok(),
+                Err(_) => None,
+            };
+            if let Some(v) = first
+                .as_deref()
+                .and_then(|b| crate::engine::rows::rows(b, false).into_iter().next())
+                .and_then(|row| row.into_iter().next())
+                .and_then(|(_, v)| v)
+            {
+                out.insert(c.clone(), v);
+            }
+        }
+        out
+    }
+
     /// How each of `all` is brought to one type on both sides; a column that cannot be
     /// is a schema finding (an error for a key column). Records which columns end up
     /// numeric, binary, temporal, float or nested.
@@ -231,19 +290,23 @@ impl EntityRun<'_> {
         &mut self,
         all: &[String],
         types: &[Vec<DataType>; 2],
+        first_texts: &BTreeMap<String, String>,
     ) -> Result<Vec<Harmony>> {
         let def = self.def;
         let mut harmony = Vec::new();
         for (i, c) in all.iter().enumerate() {
             let (lt, tt) = (&types[0][i], &types[1][i]);
-            let mut h = harmonize(lt, tt);
-            if !matches!(h, Harmony::Incomparable(_))
-                && (!crate::normalize::row_hash::hashable(lt)
-                    || !crate::normalize::row_hash::hashable(tt))
-            {
+            let mut h = harmonize(lt, tt, first_texts.get(c).map(String::as_str));
+            // What is hashed is the column brought to its one type.
+            let hashable = match &h {
+                Harmony::Keep => crate::normalize::row_hash::hashable(lt),
+                Harmony::Cast(t) => crate::normalize::row_hash::hashable(t),
+                Harmony::Float | Harmony::Numeric | Harmony::Incomparable(_) => true,
+            };
+            if !hashable {
                 h = Harmony::Incomparable(format!(
-                    "values of type {} cannot be compared; normalise the column (for example cast it to text when extracting)",
-                    crate::snapshot::manifest::type_name(lt)
+                    "its values ({}) cannot be compared; normalise the column (for example cast it to text when extracting)",
+                    type_words(lt)
                 ));
             }
             if let Harmony::Incomparable(why) = &h {
@@ -494,4 +557,22 @@ impl EntityRun<'_> {
             ],
         )
     }
+}
+
+/// For a name a spec wrote in another case than the column (`genreid` for `GenreId`), or
+/// in snake_case (`genre_id`): the hint to write it as the column does.
+fn written_as(name: &str, columns: &[String]) -> Option<String> {
+    let lower = name.to_lowercase();
+    if let Some(c) = columns.iter().find(|c| c.to_lowercase() == lower) {
+        return Some(format!(
+            "did you mean `{c}`? names are taken exactly as written"
+        ));
+    }
+    let snake = crate::snapshot::names::snake_case;
+    columns.iter().find(|c| snake(c) == name).map(|c| {
+        format!(
+            "did you mean `{c}`? names are taken exactly as written; to name such columns \
+             `{name}`, extract with names = \"snake_case\" (snapdiff diff: --names snake_case)"
+        )
+    })
 }

@@ -24,11 +24,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::delta::{Delta, DeltaGroup};
-use super::render::{changed_columns, find_cell, optional_columns, seconds, showing, url_path};
+use super::render::{
+    changed_columns, cut, find_cell, optional_columns, seconds, showing, url_path, SHOWN_CHARS,
+};
 use super::{
     grid, key_text, status_word, AggregateDifference, ChangedRow, CheckOutcome, Diff, EntityReport,
-    GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
+    Failure, GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
+use crate::normalize::text::{escape_invisible, needs_quotes, visible};
 use partitions::partitions;
 
 /// The HTML report of `report`.
@@ -223,7 +226,7 @@ fn check_row(e: Option<&EntityReport>, c: &CheckOutcome) -> String {
 }
 
 fn invariant_row(i: &InvariantReport) -> String {
-    let name = if i.status == Status::Fail {
+    let name = if matches!(i.status, Status::Fail | Status::Error) {
         format!(
             "<a href=\"#{}\">{}</a>",
             invariant_id(&i.name),
@@ -332,6 +335,9 @@ fn entity(e: &EntityReport) -> String {
         badge(e.status)
     );
     s += &definitions("facts", &facts(e));
+    if let Some(f) = &e.error {
+        s += &failure(f);
+    }
     if !e.checks.is_empty() {
         let rows: Vec<String> = e.checks.iter().map(|c| check_row(None, c)).collect();
         s += &table(
@@ -355,10 +361,23 @@ fn entity(e: &EntityReport) -> String {
     if let Some(d) = &e.diff {
         s += &diff(d);
     }
-    if e.findings() == 0 && e.status != Status::Fail {
+    if e.findings() == 0 && !matches!(e.status, Status::Fail | Status::Error) {
         s += "<p class=\"no-findings\">No findings.</p>\n";
     }
     s += "</section>\n";
+    s
+}
+
+/// Why an entity or invariant could not be verified, and how to fix it.
+fn failure(f: &Failure) -> String {
+    let mut s = format!(
+        "<div class=\"failure\">\n<p><strong>Could not be verified:</strong> {}</p>\n",
+        esc(&f.message)
+    );
+    if let Some(h) = &f.hint {
+        s += &format!("<p class=\"hint\">Hint: {}</p>\n", esc(h));
+    }
+    s += "</div>\n";
     s
 }
 
@@ -519,6 +538,14 @@ fn changed(d: &Diff) -> String {
         s += &column_chart(&d.changed_by_column);
     }
     s += &format!("<p>{}</p>\n", showing(d.changed_rows.len(), d.changed));
+    for i in &d.invisible {
+        s += &format!(
+            "<p class=\"invisible\">Note: every difference in <code>{}</code> is only {}: add the <code>{}</code> rule to it.</p>\n",
+            esc(&i.column),
+            esc(i.kind.words()),
+            i.kind.rule()
+        );
+    }
     let Some(first) = d.changed_rows.first() else {
         return s;
     };
@@ -561,10 +588,14 @@ fn changed_row(r: &ChangedRow, keys: &[&str], cols: &[String]) -> String {
         .collect();
     for c in cols {
         match find_cell(r, c) {
+            Some(cell) if cell.differs => {
+                let (l, t) = marked(cell.legacy.as_deref(), cell.target.as_deref());
+                cells.push(td("diff", &l));
+                cells.push(td("diff", &t));
+            }
             Some(cell) => {
-                let class = if cell.differs { "diff" } else { "" };
-                cells.push(td(class, &value(cell.legacy.as_deref())));
-                cells.push(td(class, &value(cell.target.as_deref())));
+                cells.push(td("", &value(cell.legacy.as_deref())));
+                cells.push(td("", &value(cell.target.as_deref())));
             }
             None => cells.extend([td("", ""), td("", "")]),
         }
@@ -634,7 +665,7 @@ fn null_key_table(rows: &[(String, Row)]) -> String {
 fn failing_invariants(invariants: &[InvariantReport]) -> String {
     let failing: Vec<&InvariantReport> = invariants
         .iter()
-        .filter(|i| i.status == Status::Fail)
+        .filter(|i| matches!(i.status, Status::Fail | Status::Error))
         .collect();
     if failing.is_empty() {
         return String::new();
@@ -648,6 +679,11 @@ fn failing_invariants(invariants: &[InvariantReport]) -> String {
             esc(&i.name),
             badge(i.status)
         );
+        if let Some(f) = &i.error {
+            s += &failure(f);
+            s += "</div>\n";
+            continue;
+        }
         s += &format!(
             "<p>{} rows break it. {}</p>\n",
             i.violations,
@@ -750,12 +786,71 @@ fn esc(s: &str) -> String {
 }
 
 /// A value: escaped text, a marked NULL, or a marked empty string.
+/// A value in a cell: NULL and empty marked as such, and text whose difference could
+/// not be seen quoted with its invisible characters escaped ([`visible`]).
 fn value(v: Option<&str>) -> String {
     match v {
         None => "<span class=\"null\">NULL</span>".to_string(),
         Some("") => "<span class=\"empty\">empty</span>".to_string(),
-        Some(s) => esc(s),
+        Some(s) => esc(&cut(&visible(Some(s)))),
     }
+}
+
+/// The two values of a differing cell, the characters where they differ in `<mark>`:
+/// what lies between their common start and their common end.
+fn marked(legacy: Option<&str>, target: Option<&str>) -> (String, String) {
+    let (Some(l), Some(t)) = (
+        legacy.filter(|s| !s.is_empty()),
+        target.filter(|s| !s.is_empty()),
+    ) else {
+        return (value(legacy), value(target));
+    };
+    let (lc, tc): (Vec<char>, Vec<char>) = (l.chars().collect(), t.chars().collect());
+    let start = lc.iter().zip(&tc).take_while(|(a, b)| a == b).count();
+    let end = lc[start..]
+        .iter()
+        .rev()
+        .zip(tc[start..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    // Each part written as the whole value is ([`visible`]): quoted, with what cannot be
+    // seen escaped, when the value needs it.
+    let mark = |c: &[char]| {
+        let raw: String = c.iter().collect();
+        let quoted = needs_quotes(&raw);
+        let s = |r: &[char]| {
+            let r: String = r.iter().collect();
+            esc(&if quoted { escape_invisible(&r) } else { r })
+        };
+        // Long values: the context around the difference, and how much was left out.
+        const AROUND: usize = 40;
+        let (before, mid, after) = (&c[..start], &c[start..c.len() - end], &c[c.len() - end..]);
+        let before = match before.len().checked_sub(AROUND) {
+            Some(n) if n > 0 => format!("(+{n} characters)…{}", s(&before[n..])),
+            _ => s(before),
+        };
+        let after = if after.len() > AROUND {
+            format!(
+                "{}…(+{} characters)",
+                s(&after[..AROUND]),
+                after.len() - AROUND
+            )
+        } else {
+            s(after)
+        };
+        let mid = if mid.is_empty() {
+            String::new()
+        } else {
+            let shown = s(&mid[..mid.len().min(SHOWN_CHARS)]);
+            match mid.len().checked_sub(SHOWN_CHARS) {
+                Some(n) if n > 0 => format!("<mark>{shown}</mark>…(+{n} characters)"),
+                _ => format!("<mark>{shown}</mark>"),
+            }
+        };
+        let q = if quoted { "&quot;" } else { "" };
+        format!("{q}{before}{mid}{after}{q}")
+    };
+    (mark(&lc), mark(&tc))
 }
 
 fn badge(s: Status) -> String {
@@ -766,7 +861,7 @@ fn badge(s: Status) -> String {
     )
 }
 
-/// `pass`, `fail`, `info` or `skip`.
+/// `pass`, `fail`, `info`, `skip` or `error`.
 fn lower(s: Status) -> String {
     status_word(s).to_ascii_lowercase()
 }

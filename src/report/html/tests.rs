@@ -2,51 +2,8 @@ use std::collections::BTreeMap;
 
 use super::render;
 use crate::report::delta::Delta;
-use crate::report::test_support::{at, run, v};
-use crate::report::{
-    Cell, ChangedRow, CheckOutcome, Diff, EntityReport, InvariantReport, Outcome, PartitionRow,
-    Partitions, Report, SpecInfo, Status,
-};
-use crate::spec::Thresholds;
-
-fn partition(p: Option<&str>, l: u64, t: u64, eq: Option<bool>, c: u64) -> PartitionRow {
-    PartitionRow {
-        partition: p.map(str::to_string),
-        legacy_rows: l,
-        target_rows: t,
-        digest_equal: eq,
-        missing: 0,
-        extra: 0,
-        changed: c,
-    }
-}
-
-fn entity(name: &str, status: Status, diff: Option<Diff>) -> EntityReport {
-    EntityReport {
-        name: name.into(),
-        kind: crate::spec::EntityKind::Entity,
-        key: vec!["id".into()],
-        compared: vec!["amount".into(), "note".into()],
-        legacy_only: Vec::new(),
-        target_only: vec!["created_by".into()],
-        tolerance_columns: Vec::new(),
-        status,
-        legacy_rows: 10,
-        target_rows: 10,
-        schema_findings: Vec::new(),
-        partitions: None,
-        diff,
-        aggregate_differences: Vec::new(),
-        checks: vec![CheckOutcome {
-            check: crate::spec::CheckKind::Diff,
-            status,
-            summary: "2 changed".into(),
-            seconds: 0.25,
-        }],
-        thresholds: Thresholds::default(),
-        diff_files: Vec::new(),
-    }
-}
+use crate::report::test_support::{at, entity, partition, report as report_of, v};
+use crate::report::{Cell, ChangedRow, Diff, InvariantReport, Partitions, Report, Status};
 
 fn report(delta: Option<Delta>) -> Report {
     let diff = Diff {
@@ -72,41 +29,28 @@ fn report(delta: Option<Delta>) -> Report {
         ..Default::default()
     };
     let mut orders = entity("orders", Status::Fail, Some(diff));
+    orders.target_only = vec!["created_by".into()];
     orders.partitions = Some(Partitions {
         total: 3,
         equal: 1,
         differing: vec!["b".into(), "c".into()],
         rows: vec![
-            partition(Some("a"), 4, 4, Some(true), 0),
-            partition(Some("b"), 3, 3, Some(false), 2),
-            partition(None, 3, 3, Some(false), 0),
+            partition(Some("a"), (4, 4), Some(true), 0, 0),
+            partition(Some("b"), (3, 3), Some(false), 0, 2),
+            partition(None, (3, 3), Some(false), 0, 0),
         ],
     });
     orders.diff_files = vec!["orders/changed.parquet".into()];
     let clean = entity("customers", Status::Pass, Some(Diff::default()));
-    let outcome = Outcome {
-        legacy: run("L1", "postgres", "postgres://u@db/legacy"),
-        target: run("T1", "sqlite", "target.db"),
-        row_hash_version: 1,
-        entities: vec![orders, clean],
-        invariants: vec![InvariantReport {
-            name: "no_orphans".into(),
-            status: Status::Fail,
-            violations: 3,
-            rows: vec![vec![("id".into(), v("8")), ("customer".into(), None)]],
-            seconds: 0.5,
-        }],
-        seconds: 1.5,
+    let invariant = InvariantReport {
+        name: "no_orphans".into(),
+        status: Status::Fail,
+        violations: 3,
+        rows: vec![vec![("id".into(), v("8")), ("customer".into(), None)]],
+        seconds: 0.5,
+        error: None,
     };
-    let spec = SpecInfo {
-        name: "shop <b>".into(),
-        path: "shop.toml".into(),
-        sha256: "abc".into(),
-    };
-    let mut r = Report::new("r2", spec, outcome);
-    r.created_at = at();
-    r.delta = delta;
-    r
+    report_of("shop <b>", vec![orders, clean], vec![invariant], delta)
 }
 
 #[test]

@@ -834,9 +834,7 @@ pub(crate) async fn run(
         let thread = std::thread::Builder::new()
             .name(format!("snapdiff-pair-{p}"))
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
+                let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::OneCall)
                     .map_err(|e| DataFusionError::External(Box::new(e)))?;
                 rt.block_on(async {
                     let [l, t] = plans;

@@ -1,11 +1,14 @@
-//! The nightly job as library calls: [`verify`] (two complete runs in, a report out) and
-//! [`run`] (extract both sides into new runs, verify them, write the report, prune).
+//! The nightly job as library calls: [`verify`] (two complete runs in, a report out),
+//! [`run`] (extract both sides into new runs, verify them, write the report, prune) and
+//! [`diff()`] (two tables by key, without a spec).
 //!
 //! The binary only fills [`JobOptions`] from its flags, calls one of these and prints
 //! the [`JobOutcome`]; a program that embeds snapdiff runs the same job the same way.
 //! Everything the job says while it works goes to a [`Progress`]: the sides extracted
 //! or reused, and warnings (a delta or a pruning that could not be done never changes
 //! the verdict).
+
+mod diff;
 
 use std::path::PathBuf;
 
@@ -18,6 +21,8 @@ use crate::report::store::{self, Formats, PendingReport, Pruned};
 use crate::report::{Outcome, Report, SpecInfo};
 use crate::snapshot::{self, Side};
 use crate::spec::Spec;
+
+pub use diff::{diff, DiffOptions, DiffOutcome, Rename, DIFF_ENTITY};
 
 /// How to run the job, beyond what the spec says.
 #[derive(Debug, Clone)]
