@@ -11,6 +11,7 @@ mod count;
 pub(crate) mod diff;
 pub mod entity;
 mod hash;
+mod invalid;
 mod multiset;
 pub mod plan;
 

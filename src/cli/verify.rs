@@ -8,7 +8,7 @@ use clap::Args;
 
 use snapdiff::check::VerifyOptions;
 use snapdiff::job::{self, JobOptions, JobOutcome};
-use snapdiff::normalize::text::visible;
+use snapdiff::normalize::text::{cut, visible};
 use snapdiff::report::store::{self, Formats};
 use snapdiff::report::{
     key_text, status_word, EntityReport, Outcome, Report, Row, SpecInfo, Status,
@@ -319,8 +319,8 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
                     format!(
                         "{}: {} -> {}",
                         x.column,
-                        visible(x.legacy.as_deref()),
-                        visible(x.target.as_deref())
+                        cut(&visible(x.legacy.as_deref())),
+                        cut(&visible(x.target.as_deref()))
                     )
                 })
                 .collect();
@@ -341,6 +341,15 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
                 dk.rows
             ));
         }
+    }
+    for i in e.invalid.iter().flat_map(|i| &i.rows) {
+        out.push(format!(
+            "    invalid {} {} {}: {}",
+            i.side,
+            i.column,
+            key_text(&i.key),
+            cut(&visible(i.value.as_deref()))
+        ));
     }
     for a in &e.aggregate_differences {
         out.push(format!(

@@ -32,6 +32,8 @@ pub enum DiffKind {
     Duplicates,
     /// Rows whose key has a NULL.
     NullKeys,
+    /// Values a rule cannot read: side, column, key and the value as the source holds it.
+    Invalid,
 }
 
 impl DiffKind {
@@ -51,6 +53,7 @@ impl DiffKind {
             DiffKind::Changed => "changed",
             DiffKind::Duplicates => "duplicates",
             DiffKind::NullKeys => "null_keys",
+            DiffKind::Invalid => "invalid",
         }
     }
 

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::error::rule_err;
+use super::error::{rule_err, OnInvalid, RuleError};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -16,12 +16,24 @@ use datafusion::logical_expr::{
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Bool {
     signature: Signature,
+    on_invalid: OnInvalid,
 }
 
 impl Default for Bool {
     fn default() -> Self {
         Bool {
             signature: Signature::any(1, Volatility::Immutable),
+            on_invalid: OnInvalid::Error,
+        }
+    }
+}
+
+impl Bool {
+    /// `sd_try_bool`: NULL for a value it cannot read.
+    pub fn lenient() -> Self {
+        Bool {
+            on_invalid: OnInvalid::Null,
+            ..Self::default()
         }
     }
 }
@@ -40,7 +52,7 @@ impl ScalarUDFImpl for Bool {
         self
     }
     fn name(&self) -> &str {
-        "sd_bool"
+        self.on_invalid.name("sd_bool", "sd_try_bool")
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -74,11 +86,12 @@ impl ScalarUDFImpl for Bool {
                 None => b.append_null(),
                 Some(s) => match parse(s) {
                     Some(x) => b.append_value(x),
-                    None => {
-                        return rule_err!(
+                    None => self.on_invalid.value(
+                        || b.append_null(),
+                        RuleError::error(format!(
                             "bool: `{s}` is not a boolean (1/0, t/f, true/false, y/n, yes/no)"
-                        )
-                    }
+                        )),
+                    )?,
                 },
             }
         }

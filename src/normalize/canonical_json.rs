@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::error::rule_err;
+use super::error::{rule_err, OnInvalid, RuleError};
 use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -19,12 +19,24 @@ use super::text_arg;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Json {
     signature: Signature,
+    on_invalid: OnInvalid,
 }
 
 impl Default for Json {
     fn default() -> Self {
         Json {
             signature: Signature::any(1, Volatility::Immutable),
+            on_invalid: OnInvalid::Error,
+        }
+    }
+}
+
+impl Json {
+    /// `sd_try_json`: NULL for a value it cannot read.
+    pub fn lenient() -> Self {
+        Json {
+            on_invalid: OnInvalid::Null,
+            ..Self::default()
         }
     }
 }
@@ -298,7 +310,7 @@ impl ScalarUDFImpl for Json {
         self
     }
     fn name(&self) -> &str {
-        "sd_json"
+        self.on_invalid.name("sd_json", "sd_try_json")
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -322,13 +334,18 @@ impl ScalarUDFImpl for Json {
                 None => b.append_null(),
                 Some(t) => match canonical_or_why(t) {
                     Ok(c) => b.append_value(c),
-                    Err(true) => {
-                        return rule_err!(
-                            "json: {} is nested deeper than {MAX_DEPTH} levels",
-                            excerpt(t)
-                        )
+                    Err(deep) => {
+                        let why = if deep {
+                            format!(
+                                "json: {} is nested deeper than {MAX_DEPTH} levels",
+                                excerpt(t)
+                            )
+                        } else {
+                            format!("json: {} is not JSON", excerpt(t))
+                        };
+                        self.on_invalid
+                            .value(|| b.append_null(), RuleError::error(why))?
                     }
-                    Err(false) => return rule_err!("json: {} is not JSON", excerpt(t)),
                 },
             }
         }

@@ -15,18 +15,30 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::error::rule_err;
+use super::error::{rule_err, OnInvalid, RuleError};
 use super::text_arg;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Date {
     signature: Signature,
+    on_invalid: OnInvalid,
 }
 
 impl Default for Date {
     fn default() -> Self {
         Date {
             signature: Signature::any(1, Volatility::Immutable),
+            on_invalid: OnInvalid::Error,
+        }
+    }
+}
+
+impl Date {
+    /// `sd_try_date`: NULL for a value it cannot read.
+    pub fn lenient() -> Self {
+        Date {
+            on_invalid: OnInvalid::Null,
+            ..Self::default()
         }
     }
 }
@@ -41,7 +53,7 @@ impl ScalarUDFImpl for Date {
         self
     }
     fn name(&self) -> &str {
-        "sd_date"
+        self.on_invalid.name("sd_date", "sd_try_date")
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -82,11 +94,12 @@ impl ScalarUDFImpl for Date {
                         None => b.append_null(),
                         Some(t) => match NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d") {
                             Ok(d) => b.append_value(days(d)),
-                            Err(_) => {
-                                return rule_err!(
+                            Err(_) => self.on_invalid.value(
+                                || b.append_null(),
+                                RuleError::error(format!(
                                     "date: `{t}` is not a date written as YYYY-MM-DD; give its format with `parse` (for example parse = \"%d/%m/%Y\")"
-                                )
-                            }
+                                )),
+                            )?,
                         },
                     }
                 }

@@ -44,6 +44,44 @@ impl RuleError {
     }
 }
 
+/// What a rule does with a value it cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OnInvalid {
+    /// Fail the query with a [`RuleError`] naming the value (`sd_parse_timestamp`, ...):
+    /// what a user's SQL and the tests of a rule meet.
+    #[default]
+    Error,
+    /// Give NULL (`sd_try_parse_timestamp`, ...): the entity views use these, and count
+    /// such values as invalid findings of their own.
+    Null,
+}
+
+impl OnInvalid {
+    /// A value the rule cannot read: `error`, or with [`OnInvalid::Null`] `null()`
+    /// appends a NULL in its place.
+    pub fn value(
+        self,
+        null: impl FnOnce(),
+        error: DataFusionError,
+    ) -> datafusion::common::Result<()> {
+        match self {
+            OnInvalid::Error => Err(error),
+            OnInvalid::Null => {
+                null();
+                Ok(())
+            }
+        }
+    }
+
+    /// The function's name: `sd_<rule>`, or `sd_try_<rule>` for [`OnInvalid::Null`].
+    pub fn name(self, strict: &'static str, lenient: &'static str) -> &'static str {
+        match self {
+            OnInvalid::Error => strict,
+            OnInvalid::Null => lenient,
+        }
+    }
+}
+
 /// `Err` of a [`RuleError`] with a formatted message, as `exec_err!` for rules.
 macro_rules! rule_err {
     ($($arg:tt)*) => {

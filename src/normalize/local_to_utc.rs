@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::error::rule_err;
+use super::error::{rule_err, OnInvalid, RuleError};
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone};
@@ -26,12 +26,24 @@ use datafusion::logical_expr::{
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct LocalToUtc {
     signature: Signature,
+    on_invalid: OnInvalid,
 }
 
 impl Default for LocalToUtc {
     fn default() -> Self {
         LocalToUtc {
             signature: Signature::any(4, Volatility::Immutable),
+            on_invalid: OnInvalid::Error,
+        }
+    }
+}
+
+impl LocalToUtc {
+    /// `sd_try_local_to_utc`: NULL for a value it cannot read.
+    pub fn lenient() -> Self {
+        LocalToUtc {
+            on_invalid: OnInvalid::Null,
+            ..Self::default()
         }
     }
 }
@@ -126,7 +138,8 @@ impl ScalarUDFImpl for LocalToUtc {
         self
     }
     fn name(&self) -> &str {
-        "sd_local_to_utc"
+        self.on_invalid
+            .name("sd_local_to_utc", "sd_try_local_to_utc")
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -176,9 +189,10 @@ impl ScalarUDFImpl for LocalToUtc {
                     let t = t.naive_utc();
                     match to_utc(t, tz, amb, non) {
                         Ok(u) => b.append_value(u.timestamp_micros()),
-                        Err(why) => {
-                            return rule_err!("timezone: {why}; set ambiguous/nonexistent to earlier/later or before/after")
-                        }
+                        Err(why) => self.on_invalid.value(
+                            || b.append_null(),
+                            RuleError::error(format!("timezone: {why}; set ambiguous/nonexistent to earlier/later or before/after")),
+                        )?,
                     }
                 }
             }

@@ -32,7 +32,7 @@ use datafusion::common::Result;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-pub use error::RuleError;
+pub use error::{OnInvalid, RuleError};
 pub use row_hash::ROW_HASH_VERSION;
 
 /// Every snapdiff scalar function.
@@ -52,6 +52,17 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(truncate::Truncate::default())),
         Arc::new(ScalarUDF::new_from_impl(date::Date::default())),
         Arc::new(ScalarUDF::new_from_impl(nfc::Nfc::default())),
+        // The lenient forms the entity views use: NULL for a value the rule cannot
+        // read, which the views count as an invalid finding.
+        Arc::new(ScalarUDF::new_from_impl(
+            parse_timestamp::ParseTimestamp::lenient(),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(local_to_utc::LocalToUtc::lenient())),
+        Arc::new(ScalarUDF::new_from_impl(date::Date::lenient())),
+        Arc::new(ScalarUDF::new_from_impl(boolean::Bool::lenient())),
+        Arc::new(ScalarUDF::new_from_impl(canonical_json::Json::lenient())),
+        Arc::new(ScalarUDF::new_from_impl(numeric::Numeric::lenient())),
+        Arc::new(ScalarUDF::new_from_impl(round::Round::lenient())),
     ]
 }
 

@@ -10,6 +10,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::error::OnInvalid;
 use super::round::to_decimal;
 
 /// The scale every numeric comparison is made at.
@@ -18,12 +19,24 @@ pub const NUMERIC_SCALE: u32 = 10;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Numeric {
     signature: Signature,
+    on_invalid: OnInvalid,
 }
 
 impl Default for Numeric {
     fn default() -> Self {
         Numeric {
             signature: Signature::any(1, Volatility::Immutable),
+            on_invalid: OnInvalid::Error,
+        }
+    }
+}
+
+impl Numeric {
+    /// `sd_try_numeric`: NULL for a value it cannot read.
+    pub fn lenient() -> Self {
+        Numeric {
+            on_invalid: OnInvalid::Null,
+            ..Self::default()
         }
     }
 }
@@ -33,7 +46,7 @@ impl ScalarUDFImpl for Numeric {
         self
     }
     fn name(&self) -> &str {
-        "sd_numeric"
+        self.on_invalid.name("sd_numeric", "sd_try_numeric")
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -47,6 +60,7 @@ impl ScalarUDFImpl for Numeric {
             &a,
             NUMERIC_SCALE,
             "numeric",
+            self.on_invalid,
         )?))
     }
 }

@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::error::rule_err;
+use super::error::{rule_err, OnInvalid, RuleError};
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -20,12 +20,24 @@ use super::text_arg;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ParseTimestamp {
     signature: Signature,
+    on_invalid: OnInvalid,
 }
 
 impl Default for ParseTimestamp {
     fn default() -> Self {
         ParseTimestamp {
             signature: Signature::variadic_any(Volatility::Immutable),
+            on_invalid: OnInvalid::Error,
+        }
+    }
+}
+
+impl ParseTimestamp {
+    /// `sd_try_parse_timestamp`: NULL for a value it cannot read.
+    pub fn lenient() -> Self {
+        ParseTimestamp {
+            on_invalid: OnInvalid::Null,
+            ..Self::default()
         }
     }
 }
@@ -146,7 +158,8 @@ impl ScalarUDFImpl for ParseTimestamp {
         self
     }
     fn name(&self) -> &str {
-        "sd_parse_timestamp"
+        self.on_invalid
+            .name("sd_parse_timestamp", "sd_try_parse_timestamp")
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -180,12 +193,13 @@ impl ScalarUDFImpl for ParseTimestamp {
                 None => b.append_null(),
                 Some(t) => match prepared.parse(t) {
                     Some(dt) => b.append_value(dt.and_utc().timestamp_micros()),
-                    None => {
-                        return rule_err!(
+                    None => self.on_invalid.value(
+                        || b.append_null(),
+                        RuleError::error(format!(
                             "parse: `{t}` matches none of the formats {}",
                             formats.join(", ")
-                        )
-                    }
+                        )),
+                    )?,
                 },
             }
         }

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use super::error::OnInvalid;
 use super::local_to_utc::{Ambiguous, Nonexistent};
 
 /// Letter case folding.
@@ -152,8 +153,45 @@ impl Rules {
         }
     }
 
-    /// The SQL expression that applies these rules to `expr`, in the fixed order.
+    /// The SQL expression that applies these rules to `expr`, in the fixed order; a
+    /// value a rule cannot read is an error.
     pub fn apply(&self, expr: &str) -> String {
+        self.apply_with(expr, OnInvalid::Error)
+    }
+
+    /// Whether a rule may find a value it cannot read (`parse`, `timezone`, `date`,
+    /// `bool`, `json`, `numeric`, `round`); the others read every value of their type.
+    pub fn fallible(&self) -> bool {
+        !self.parse.is_empty()
+            || self.timezone.is_some()
+            || self.date
+            || self.boolean
+            || self.json
+            || self.numeric
+            || self.round.is_some()
+    }
+
+    /// The rules that read every value (`trim`, `nfc`, case, `empty_as_null`, `map`)
+    /// applied to `expr`: the value the fallible ones are given.
+    pub fn apply_infallible(&self, expr: &str) -> String {
+        Rules {
+            trim: self.trim,
+            nfc: self.nfc,
+            case: self.case,
+            empty_as_null: self.empty_as_null,
+            map: self.map.clone(),
+            ..Rules::default()
+        }
+        .apply(expr)
+    }
+
+    /// [`Rules::apply`]; with [`OnInvalid::Null`], a value a rule cannot read becomes
+    /// NULL (the `sd_try_*` functions).
+    pub fn apply_with(&self, expr: &str, on_invalid: OnInvalid) -> String {
+        let f = |strict: &'static str| match on_invalid {
+            OnInvalid::Error => strict.to_string(),
+            OnInvalid::Null => strict.replacen("sd_", "sd_try_", 1),
+        };
         let mut e = expr.to_string();
         if self.trim {
             e = format!("sd_trim({e})");
@@ -179,7 +217,7 @@ impl Rules {
         }
         if !self.parse.is_empty() {
             let fmts: Vec<String> = self.parse.iter().map(|f| lit(f)).collect();
-            e = format!("sd_parse_timestamp({e}, {})", fmts.join(", "));
+            e = format!("{}({e}, {})", f("sd_parse_timestamp"), fmts.join(", "));
         }
         if let Some(z) = &self.timezone {
             let amb = match z.ambiguous {
@@ -192,7 +230,11 @@ impl Rules {
                 Nonexistent::After => "after",
                 Nonexistent::Error => "error",
             };
-            e = format!("sd_local_to_utc({e}, {}, '{amb}', '{non}')", lit(&z.zone));
+            e = format!(
+                "{}({e}, {}, '{amb}', '{non}')",
+                f("sd_local_to_utc"),
+                lit(&z.zone)
+            );
         }
         match self.precision {
             // Floored in the value's own unit (truncate.rs says why not date_trunc).
@@ -202,19 +244,19 @@ impl Rules {
             None => {}
         }
         if self.date {
-            e = format!("sd_date({e})");
+            e = format!("{}({e})", f("sd_date"));
         }
         if self.boolean {
-            e = format!("sd_bool({e})");
+            e = format!("{}({e})", f("sd_bool"));
         }
         if self.json {
-            e = format!("sd_json({e})");
+            e = format!("{}({e})", f("sd_json"));
         }
         if self.numeric {
-            e = format!("sd_numeric({e})");
+            e = format!("{}({e})", f("sd_numeric"));
         }
         if let Some(n) = self.round {
-            e = format!("sd_round({e}, {n})");
+            e = format!("{}({e}, {n})", f("sd_round"));
         }
         e
     }
@@ -664,5 +706,19 @@ mod tests {
         }
         let r = parse("{ map = { A = 1 } }").unwrap();
         assert!(crate::spec::parse_expr(&r.legacy.apply("s")).is_ok());
+    }
+
+    #[test]
+    fn fallible_rules_have_a_lenient_form_and_an_infallible_prefix() {
+        let r = parse(r#"{ legacy = { trim = true, empty_as_null = true, parse = "%d.%m.%Y", timezone = "Europe/Berlin" } }"#)
+            .unwrap()
+            .legacy;
+        assert!(r.fallible());
+        assert_eq!(r.apply_infallible("\"at\""), "NULLIF(sd_trim(\"at\"), '')");
+        assert_eq!(
+            r.apply_with("\"at\"", OnInvalid::Null),
+            "sd_try_local_to_utc(sd_try_parse_timestamp(NULLIF(sd_trim(\"at\"), ''), '%d.%m.%Y'), 'Europe/Berlin', 'earlier', 'before')"
+        );
+        assert!(!parse(r#"["trim", "lower"]"#).unwrap().legacy.fallible());
     }
 }

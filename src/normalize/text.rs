@@ -224,6 +224,23 @@ fn hidden(c: char) -> bool {
         )
 }
 
+/// The longest value a page or a console line shows whole, in characters; report.json
+/// and the diff files always hold values whole.
+pub const SHOWN_CHARS: usize = 200;
+
+/// `s` as a page or a console line shows it: whole up to [`SHOWN_CHARS`], else its
+/// start and how much was left out (`…(+4194104 characters)`), so that a long text or a
+/// blob's hex does not bury the table.
+pub fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(SHOWN_CHARS) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((at, _)) => {
+            let more = s[at..].chars().count();
+            std::borrow::Cow::Owned(format!("{}…(+{more} characters)", &s[..at]))
+        }
+    }
+}
+
 #[cfg(test)]
 mod visible_tests {
     use super::visible;
@@ -249,5 +266,15 @@ mod visible_tests {
         ] {
             assert_eq!(visible(v), shown, "{v:?}");
         }
+    }
+
+    #[test]
+    fn long_values_are_cut_with_what_was_left_out() {
+        assert_eq!(super::cut("short"), "short");
+        let long = "ab".repeat(150);
+        assert_eq!(
+            super::cut(&long),
+            format!("{}…(+100 characters)", "ab".repeat(100))
+        );
     }
 }

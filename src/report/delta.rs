@@ -78,6 +78,8 @@ pub async fn compute(
                     DiffKind::Changed => d.changed,
                     DiffKind::Duplicates => d.duplicate_keys_legacy + d.duplicate_keys_target,
                     DiffKind::NullKeys => d.null_keys_legacy + d.null_keys_target,
+                    // Counted below, with the NULL keys.
+                    DiffKind::Invalid => 0,
                 })
             };
             let (cur_n, prev_n) = (count(e), prev.map_or(0, count));
@@ -125,22 +127,31 @@ pub async fn compute(
             }
             groups.push(g);
         }
-        // NULL keys: counted (such rows have no key to match them by).
+        // NULL keys and invalid values: counted (a NULL key has no key to match by).
         let nulls = |r: &super::EntityReport| {
             r.diff
                 .as_ref()
                 .map_or(0, |d| d.null_keys_legacy + d.null_keys_target)
         };
-        let (cur_n, prev_n) = (nulls(e), prev.map_or(0, nulls));
-        if cur_n != prev_n {
-            groups.push(DeltaGroup {
-                name: e.name.clone(),
-                kind: DiffKind::NullKeys.to_string(),
-                by_key: false,
-                new: cur_n.saturating_sub(prev_n),
-                fixed: prev_n.saturating_sub(cur_n),
-                ..Default::default()
-            });
+        let invalid = |r: &super::EntityReport| r.invalid.as_ref().map_or(0, |i| i.total);
+        for (kind, count) in [
+            (
+                DiffKind::NullKeys,
+                &nulls as &dyn Fn(&super::EntityReport) -> u64,
+            ),
+            (DiffKind::Invalid, &invalid),
+        ] {
+            let (cur_n, prev_n) = (count(e), prev.map_or(0, count));
+            if cur_n != prev_n {
+                groups.push(DeltaGroup {
+                    name: e.name.clone(),
+                    kind: kind.to_string(),
+                    by_key: false,
+                    new: cur_n.saturating_sub(prev_n),
+                    fixed: prev_n.saturating_sub(cur_n),
+                    ..Default::default()
+                });
+            }
         }
         // Schema findings and aggregate differences, by what they say.
         let texts = |r: Option<&super::EntityReport>, kind: &str| -> BTreeSet<String> {

@@ -16,7 +16,7 @@ use super::render::{
 };
 use super::{
     grid, key_text, status_word, AggregateDifference, Cell, Diff, EntityReport, GridCell,
-    InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
+    InvalidValues, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
 use crate::normalize::text::visible;
 
@@ -353,6 +353,9 @@ fn entity(md: &mut Markdown, e: &EntityReport) {
         md.heading(3, "Schema findings");
         md.list(e.schema_findings.iter().map(|f| text(f)));
     }
+    if let Some(i) = e.invalid.as_ref().filter(|i| i.total > 0) {
+        invalid(md, i);
+    }
     if !e.aggregate_differences.is_empty() {
         aggregates(md, &e.aggregate_differences);
     }
@@ -600,6 +603,35 @@ fn change(c: &Cell) -> String {
     } else {
         format!("{l} → {t}")
     }
+}
+
+/// Values a rule could not read: how many per column, and the first ones.
+fn invalid(md: &mut Markdown, i: &InvalidValues) {
+    md.heading(3, "Values a rule could not read");
+    let per: Vec<String> = i
+        .by_column
+        .iter()
+        .map(|(c, n)| format!("{} {n}", text(c)))
+        .collect();
+    md.para(&format!(
+        "{} values, read as NULL in the digests and the diff: {}. {}",
+        i.total,
+        per.join(", "),
+        showing(i.rows.len(), i.total)
+    ));
+    let rows: Vec<Vec<String>> = i
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                text(&r.side),
+                text(&r.column),
+                text(&key_text(&r.key)),
+                value(r.value.as_deref()),
+            ]
+        })
+        .collect();
+    md.table(&titles(&["Side", "Column", "Key", "Value"]), "llll", &rows);
 }
 
 fn failing_invariants(md: &mut Markdown, invariants: &[InvariantReport]) {

@@ -147,6 +147,27 @@ pub struct Diff {
     pub invisible: Vec<InvisibleDifference>,
 }
 
+/// The values of an entity that a rule could not read. Such a value reads as NULL in the
+/// digests and the diff; every one is in `diffs/<entity>/invalid.parquet`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InvalidValues {
+    pub total: u64,
+    /// Per `side column` (`legacy placed`).
+    pub by_column: BTreeMap<String, u64>,
+    /// The first ones, by side, column and key.
+    pub rows: Vec<InvalidValue>,
+}
+
+/// One value a rule could not read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InvalidValue {
+    pub side: String,
+    pub column: String,
+    pub key: Row,
+    /// As the source holds it (before any rule).
+    pub value: Option<String>,
+}
+
 /// A text column whose every difference is of one kind.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct InvisibleDifference {
@@ -242,6 +263,10 @@ pub struct EntityReport {
     /// The files that hold every differing row, relative to the diffs folder
     /// (`<entity>/missing.parquet`, ...); empty when none were written.
     pub diff_files: Vec<String>,
+    /// Values a rule could not read (text no `parse` format matches, ...), when the
+    /// entity has such rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<InvalidValues>,
     /// Why the entity could not be verified (status `error`); the checks before the one
     /// that failed keep their outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,7 +286,9 @@ impl EntityReport {
                 + d.null_keys_legacy
                 + d.null_keys_target
         });
-        d + self.schema_findings.len() as u64 + self.aggregate_differences.len() as u64
+        d + self.schema_findings.len() as u64
+            + self.aggregate_differences.len() as u64
+            + self.invalid.as_ref().map_or(0, |i| i.total)
     }
 }
 
@@ -524,6 +551,9 @@ impl Outcome {
             if !e.schema_findings.is_empty() {
                 parts.push(format!("schema findings {}", e.schema_findings.len()));
             }
+            if let Some(i) = e.invalid.as_ref().filter(|i| i.total > 0) {
+                parts.push(format!("invalid {}", i.total));
+            }
             if !e.aggregate_differences.is_empty() {
                 parts.push(format!(
                     "aggregate differences {}",
@@ -605,6 +635,7 @@ pub(crate) mod test_support {
             }],
             thresholds: Thresholds::default(),
             diff_files: Vec::new(),
+            invalid: None,
             error: None,
         }
     }

@@ -60,32 +60,4 @@ pub(super) fn seconds(s: f64) -> String {
     format!("{s:.2}")
 }
 
-/// The longest value a report page shows whole, in characters; report.json and the
-/// diff files always hold values whole.
-pub(super) const SHOWN_CHARS: usize = 200;
-
-/// `s` as a page shows it: whole up to [`SHOWN_CHARS`], else its start and how much
-/// was left out (`…(+4194104 characters)`), so that a long text or a blob's hex does not
-/// bury the table.
-pub(super) fn cut(s: &str) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(SHOWN_CHARS) {
-        None => std::borrow::Cow::Borrowed(s),
-        Some((at, _)) => {
-            let more = s[at..].chars().count();
-            std::borrow::Cow::Owned(format!("{}…(+{more} characters)", &s[..at]))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_values_are_cut_with_what_was_left_out() {
-        assert_eq!(super::cut("short"), "short");
-        let long = "ab".repeat(150);
-        assert_eq!(
-            super::cut(&long),
-            format!("{}…(+100 characters)", "ab".repeat(100))
-        );
-    }
-}
+pub(super) use crate::normalize::text::{cut, SHOWN_CHARS};

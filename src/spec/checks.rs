@@ -54,6 +54,9 @@ pub struct Thresholds {
     pub max_aggregate_diffs: Option<u64>,
     /// Invariants: how many rows the query may return.
     pub max_rows: Option<u64>,
+    /// Values a rule cannot read (text no `parse` format matches, ...), counted per entity.
+    #[serde(default)]
+    pub max_invalid: Option<u64>,
 }
 
 impl Thresholds {
@@ -96,6 +99,7 @@ impl Thresholds {
             max_count_diff: self.max_count_diff.or(under.max_count_diff),
             max_aggregate_diffs: self.max_aggregate_diffs.or(under.max_aggregate_diffs),
             max_rows: self.max_rows.or(under.max_rows),
+            max_invalid: self.max_invalid.or(under.max_invalid),
         }
     }
 }
@@ -124,8 +128,9 @@ impl std::fmt::Display for EntityKind {
     }
 }
 
-/// A check: the five an entity can run, and `multiset`, which a query check without a
-/// key runs instead of the diff.
+/// A check: the five an entity can run, `multiset`, which a query check without a key
+/// runs instead of the diff, and `invalid`, which counts the values a rule cannot read
+/// (it runs, like `schema`, whatever `checks` says, for every column with such a rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
@@ -135,6 +140,7 @@ pub enum CheckKind {
     Diff,
     Aggregate,
     Multiset,
+    Invalid,
 }
 
 impl CheckKind {
@@ -156,6 +162,7 @@ impl CheckKind {
             CheckKind::Diff => "diff",
             CheckKind::Aggregate => "aggregate",
             CheckKind::Multiset => "multiset",
+            CheckKind::Invalid => "invalid",
         }
     }
 

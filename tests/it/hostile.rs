@@ -1168,22 +1168,29 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
     );
     assert!(rss < 1 << 20, "peak memory {rss} KiB");
 
-    // Canonical JSON of a document nested 100,000 deep: an error that says why and
-    // shows 60 characters of it, not 100,000.
-    for (filter, bytes) in [("id = 1", 100_000), ("id = 2", 200_000)] {
+    // Canonical JSON of a document nested 100,000 deep: a value the rule cannot read, a
+    // finding at its key on each side, shown by its first 200 characters, not 100,000.
+    for (filter, id, bytes) in [("id = 1", 1, 100_000), ("id = 2", 2, 200_000)] {
         let p = spec(
             "deep",
             &format!("filter = \"{filter}\"\n[entity.normalize]\ndoc = \"json\"\n"),
         );
         let (code, out, err) = run(&["verify", &p, "--format", "none"]);
-        assert_eq!(code, 2, "{out}");
-        assert_eq!(err, "");
-        let want = format!(
-            "docs  ERROR  column doc: entity docs: normalising legacy column doc (json): \
-             json: `{}…` ({bytes} bytes) is nested deeper than 128 levels",
-            "[".repeat(60)
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            out.lines()
+                .any(|l| l
+                    == "docs  FAIL  legacy 1  target 1  missing 0  extra 0  changed 0  invalid 2"),
+            "{out}"
         );
-        assert!(out.lines().any(|l| l == want), "{out}\nwanted: {want}");
+        for side in ["legacy", "target"] {
+            let want = format!(
+                "    invalid {side} doc id={id}: {}…(+{} characters)",
+                "[".repeat(200),
+                bytes - 200
+            );
+            assert!(out.lines().any(|l| l == want), "{out}\nwanted: {want}");
+        }
     }
     // A megabyte text that is not JSON: the same.
     let p = spec(
@@ -1191,12 +1198,11 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
         "filter = \"id = 2\"\n[entity.normalize]\nbig = \"json\"\n",
     );
     let (code, out, err) = run(&["verify", &p, "--format", "none"]);
-    assert_eq!(code, 2);
-    assert_eq!(err, "");
+    assert_eq!(code, 1, "{out}{err}");
     let want = format!(
-        "docs  ERROR  column big: entity docs: normalising legacy column big (json): \
-         json: `{}…` ({MB4} bytes) is not JSON",
-        &big[..60]
+        "    invalid legacy big id=2: {}…(+{} characters)",
+        &big[..200],
+        MB4 - 200
     );
     assert!(out.lines().any(|l| l == want), "{out}\nwanted: {want}");
 

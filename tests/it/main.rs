@@ -20,6 +20,7 @@ mod faults;
 mod hostile;
 mod layers;
 mod load;
+mod migration;
 mod mutation;
 mod properties;
 mod reports;

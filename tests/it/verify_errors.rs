@@ -78,10 +78,6 @@ fn errors_name_the_entity_column_or_file_and_exit_2() {
             "column placed: entity orders: the normalisation of target column placed (json) cannot apply: json applies to text, not Timestamp(Second, None)",
         ),
         (
-            "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nnote = [\"json\"]\n",
-            "json: `oops` is not JSON",
-        ),
-        (
             "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\n[entity.normalize]\nremark = [\"trim\"]\n",
             "entity orders: `normalize` names column `remark`, which neither side has",
         ),
@@ -462,4 +458,68 @@ fn plan_finds_missing_columns_and_wrong_rules_against_the_runs() {
     std::fs::write(&part, bytes).unwrap();
     let (code, out2, _) = run(&["plan", s]);
     assert_eq!((code, out2.lines().count()), (2, out.lines().count()));
+}
+
+/// A value a rule cannot read is a finding with its key, not a stop: the other rows and
+/// columns are verified as usual, and `max_invalid` decides.
+#[test]
+fn values_a_rule_cannot_read_are_findings_with_their_keys() {
+    let dir = tempdir();
+    let spec = setup(
+        dir.path(),
+        "[[entity]]\nname = \"orders\"\nkey = \"id\"\ntable = \"orders\"\ncolumns = [\"note\", \"amount\"]\n\
+         [entity.normalize]\nnote = [\"json\"]\namount = { round = 2 }\n",
+    );
+    let s = spec.to_str().unwrap();
+    let (code, out, err) = run(&["run", s]);
+    // Row 2's note `oops` is not JSON on either side; the duplicate key is found as ever.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("orders  FAIL  legacy 2  target 3  missing 0  extra 0  changed 0  duplicate keys 1  invalid 3"),
+        "{out}"
+    );
+    let report = only_report(&dir.path().join("reports"));
+    let e = report_entity(&report, "orders");
+    assert_eq!(e["status"], "fail");
+    assert_eq!(
+        e["invalid"]["by_column"],
+        serde_json::json!({"legacy note": 1, "target note": 2})
+    );
+    assert_eq!(
+        e["invalid"]["rows"][0],
+        serde_json::json!({"side": "legacy", "column": "note", "key": [["id", "2"]], "value": "oops"})
+    );
+    let check = e["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "invalid")
+        .unwrap();
+    assert_eq!(check["status"], "fail");
+    assert_eq!(
+        check["summary"],
+        "3 values no rule could read (legacy note 1, target note 2); they read as NULL"
+    );
+    // Every one of them in the diff file, with side, column, key and value.
+    let folder = only_report_dir(&dir.path().join("reports"));
+    let file = std::fs::File::open(folder.join("diffs/orders/invalid.parquet")).unwrap();
+    let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, 3);
+    let md = read(&folder.join("report.md"));
+    assert!(md.contains("### Values a rule could not read"), "{md}");
+    assert!(md.contains("| legacy | note | id=2 | oops |"), "{md}");
+
+    // Within `max_invalid`, and with the duplicate allowed, the entity passes.
+    std::fs::write(
+        &spec,
+        read(&spec) + "[entity.thresholds]\nmax_invalid = 3\nmax_duplicates = 1\nmax_count_diff = 1\nmax_aggregate_diffs = 9\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&["verify", s, "--format", "none"]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -34,7 +34,7 @@ use crate::engine::rows::rows;
 use crate::engine::templates::ident;
 use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::rules::{lit, Tolerance};
-use crate::normalize::RuleError;
+use crate::normalize::{OnInvalid, RuleError};
 use crate::report::{CheckOutcome, EntityReport, Failure, Row, Status};
 use crate::snapshot::Side;
 use crate::spec::{CheckKind, EntityDef, EntityKind, Thresholds};
@@ -225,6 +225,7 @@ impl<'a> EntityRun<'a> {
             checks: Vec::new(),
             thresholds: def.thresholds,
             diff_files: Vec::new(),
+            invalid: None,
             error: None,
         };
         let src = |sql: &str, filter: &Option<String>| match filter {
@@ -271,6 +272,7 @@ impl EntityRun<'_> {
         let def = run.def;
         let clock = run.start(CheckKind::Schema);
         run.build_views().await?;
+        run.tolerance_needs_the_diff()?;
         let enabled = |c: CheckKind| def.checks.contains(&c);
         let findings = run.report.schema_findings.clone();
         let (status, summary) = if findings.is_empty() {
@@ -288,11 +290,12 @@ impl EntityRun<'_> {
         // The schema check always runs, whatever `checks` says: it costs no data, and a
         // column that cannot be compared must never drop out of a verification unseen.
         run.push(CheckKind::Schema, status, summary, clock);
+        let clock = run.start(CheckKind::Invalid);
+        run.check_invalid(clock).await?;
 
         let multiset = def.kind == EntityKind::Query && def.key.is_empty();
         let diff_follows = enabled(CheckKind::Diff) && !def.key.is_empty();
         run.diff_follows = diff_follows;
-        run.tolerance_needs_the_diff()?;
         if enabled(CheckKind::Count) {
             let clock = run.start(CheckKind::Count);
             if enabled(CheckKind::Hash) && !multiset {
@@ -457,8 +460,10 @@ impl<'a> EntityRun<'a> {
                     if r.is_empty() {
                         continue;
                     }
-                    let probe =
-                        format!("SELECT count({}) FROM ({source}) AS s", r.apply(&ident(c)));
+                    let probe = format!(
+                        "SELECT count({}) FROM ({source}) AS s",
+                        r.apply_with(&ident(c), OnInvalid::Null)
+                    );
                     let probed = match crate::engine::sql::sql(self.ctx, &probe).await {
                         Ok(df) => df.collect().await.err(),
                         Err(e) => Some(e),

@@ -13,7 +13,7 @@ use crate::check::entity::{tables_of, EntityRun};
 use crate::engine::templates::{self as sql, ident};
 use crate::error::Result;
 use crate::normalize::rules::lit;
-use crate::normalize::RuleError;
+use crate::normalize::{OnInvalid, RuleError};
 use crate::snapshot::Side;
 use crate::spec::EntityKind;
 
@@ -199,10 +199,12 @@ impl EntityRun<'_> {
     }
 
     /// Column `c` of `side` with its normalisation rules applied, as SQL.
+    /// Column `c` of `side` with its rules applied; a value a rule cannot read is NULL
+    /// (the invalid check counts it).
     fn normalised(&self, side: Side, c: &str) -> String {
         match self.def.normalize.get(c) {
-            Some(r) if side == Side::Legacy => r.legacy.apply(&ident(c)),
-            Some(r) => r.target.apply(&ident(c)),
+            Some(r) if side == Side::Legacy => r.legacy.apply_with(&ident(c), OnInvalid::Null),
+            Some(r) => r.target.apply_with(&ident(c), OnInvalid::Null),
             None => ident(c),
         }
     }

@@ -357,6 +357,32 @@ fn entity(e: &EntityReport) -> String {
         s += &partitions(p);
     }
     s += &schema_findings(&e.schema_findings);
+    if let Some(i) = e.invalid.as_ref().filter(|i| i.total > 0) {
+        let per: Vec<String> = i
+            .by_column
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        s += &format!(
+            "<h3>Values a rule could not read</h3>\n<p>{} values, read as NULL in the digests and the diff: {}. {}</p>\n",
+            i.total,
+            esc(&per.join(", ")),
+            showing(i.rows.len(), i.total)
+        );
+        let rows: Vec<Row> = i
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    ("side".to_string(), Some(r.side.clone())),
+                    ("column".to_string(), Some(r.column.clone())),
+                    ("key".to_string(), Some(key_text(&r.key))),
+                    ("value".to_string(), r.value.clone()),
+                ]
+            })
+            .collect();
+        s += &rows_table("invalid-values", &rows);
+    }
     s += &aggregates(&e.aggregate_differences);
     if let Some(d) = &e.diff {
         s += &diff(d);

@@ -1,0 +1,139 @@
+//! The invalid check: values a rule cannot read (text no `parse` format matches, a
+//! `bool` outside the vocabulary, text that is not JSON or not a number, a local time
+//! `timezone` refuses). The views read such a value as NULL (the rules' `sd_try_*`
+//! forms), so the rest of the row and every other row are verified as usual; this check
+//! finds each one, by side, column and key, writes them all to
+//! `diffs/<entity>/invalid.parquet` and fails beyond `max_invalid` (default 0).
+
+use std::time::Instant;
+
+use crate::check::diff::DiffFiles;
+use crate::check::entity::{u64_cell, EntityRun};
+use crate::engine::diff_files::DiffKind;
+use crate::engine::templates::ident;
+use crate::error::Result;
+use crate::normalize::rules::lit;
+use crate::normalize::OnInvalid;
+use crate::report::{InvalidValue, InvalidValues, Status};
+use crate::snapshot::Side;
+use crate::spec::CheckKind;
+
+impl EntityRun<'_> {
+    /// Find the values of the compared and key columns that a rule cannot read.
+    pub(crate) async fn check_invalid(&mut self, clock: Instant) -> Result<()> {
+        let mut parts = Vec::new();
+        for (c, rules) in &self.def.normalize {
+            if !self.compared.contains(c) && !self.key.contains(c) {
+                continue;
+            }
+            for (i, side) in Side::ALL.into_iter().enumerate() {
+                let r = if side == Side::Legacy {
+                    &rules.legacy
+                } else {
+                    &rules.target
+                };
+                if !r.fallible() {
+                    continue;
+                }
+                let keys: String = self
+                    .key
+                    .iter()
+                    .map(|k| format!("sd_text({q}) AS {q}, ", q = ident(k)))
+                    .collect();
+                parts.push(format!(
+                    "SELECT '{side}' AS __side, {} AS __column, {keys}sd_text({q}) AS __value \
+                     FROM ({}) AS s WHERE {} IS NOT NULL AND {} IS NULL",
+                    lit(c),
+                    self.sources[i].1,
+                    r.apply_infallible(&ident(c)),
+                    r.apply_with(&ident(c), OnInvalid::Null),
+                    q = ident(c),
+                ));
+            }
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let sql = parts.join("\nUNION ALL\n");
+        let mut files = DiffFiles::default();
+        self.write_diff_in(self.ctx, &mut files, DiffKind::Invalid, &[sql], true, Ok)
+            .await?;
+        let total = self
+            .finish_files(files)?
+            .get(&DiffKind::Invalid)
+            .map_or(0, |n| n[0]);
+        let mut invalid = InvalidValues {
+            total,
+            ..InvalidValues::default()
+        };
+        if total > 0 {
+            let per = self
+                .query_diff_file(
+                    DiffKind::Invalid,
+                    "SELECT __side, __column, count(*) AS n FROM {{file}} GROUP BY __side, __column",
+                )
+                .await?;
+            for b in &per {
+                for r in 0..b.num_rows() {
+                    let (side, column) = (
+                        crate::check::entity::cell(b, 0, r).unwrap_or_default(),
+                        crate::check::entity::cell(b, 1, r).unwrap_or_default(),
+                    );
+                    invalid
+                        .by_column
+                        .insert(format!("{side} {column}"), u64_cell(b, "n", r));
+                }
+            }
+            let order: String = self.key.iter().map(|k| format!(", {}", ident(k))).collect();
+            let sample = self
+                .query_diff_file(
+                    DiffKind::Invalid,
+                    &format!(
+                        "SELECT * FROM {{{{file}}}} ORDER BY __side, __column{order} LIMIT {}",
+                        self.opts.sample_rows
+                    ),
+                )
+                .await?;
+            // `__side`, `__column` and `__value` included.
+            for row in crate::engine::rows::rows(&sample, false) {
+                let get = |name: &str| {
+                    row.iter()
+                        .find(|(c, _)| c == name)
+                        .and_then(|(_, v)| v.clone())
+                };
+                invalid.rows.push(InvalidValue {
+                    side: get("__side").unwrap_or_default(),
+                    column: get("__column").unwrap_or_default(),
+                    key: row
+                        .iter()
+                        .filter(|(c, _)| self.key.contains(c))
+                        .cloned()
+                        .collect(),
+                    value: get("__value"),
+                });
+            }
+        }
+        let max = self.thresholds().max_invalid.unwrap_or(0);
+        let status = if total > max {
+            Status::Fail
+        } else {
+            Status::Pass
+        };
+        let summary = if total == 0 {
+            "every value was read by its rules".to_string()
+        } else {
+            let per: Vec<String> = invalid
+                .by_column
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            format!(
+                "{total} values no rule could read ({}); they read as NULL",
+                per.join(", ")
+            )
+        };
+        self.push(CheckKind::Invalid, status, summary, clock);
+        self.report.invalid = Some(invalid);
+        Ok(())
+    }
+}
