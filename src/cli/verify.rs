@@ -333,6 +333,9 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
         for i in &d.invisible {
             out.push(format!("    note: {}", i.sentence()));
         }
+        for r in &d.rounding {
+            out.push(format!("    note: {}", r.sentence()));
+        }
         for dk in &d.duplicates {
             out.push(format!(
                 "    duplicate key in {}: {} ({} rows)",

@@ -241,3 +241,57 @@ fn visible_text(b: &RecordBatch) -> std::result::Result<RecordBatch, arrow::erro
         .collect();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::Field;
+
+    #[test]
+    fn a_table_tells_null_empty_and_white_space_apart() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("city", DataType::Utf8, true),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    Some(3),
+                    Some(4),
+                    None,
+                ])),
+                Arc::new(StringArray::from(vec![
+                    None,
+                    Some(""),
+                    Some(" "),
+                    Some("Edinburgh"),
+                    Some("a\nb"),
+                ])),
+            ],
+        )
+        .unwrap();
+        let opts = arrow::util::display::FormatOptions::default().with_null("NULL");
+        let text = arrow::util::pretty::pretty_format_batches_with_options(
+            &[visible_text(&b).unwrap()],
+            &opts,
+        )
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            text,
+            "+------+-----------+\n\
+             | id   | city      |\n\
+             +------+-----------+\n\
+             | 1    | NULL      |\n\
+             | 2    | \"\"        |\n\
+             | 3    | \" \"       |\n\
+             | 4    | Edinburgh |\n\
+             | NULL | \"a\\nb\"    |\n\
+             +------+-----------+"
+        );
+    }
+}

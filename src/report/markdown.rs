@@ -547,6 +547,14 @@ fn changed(md: &mut Markdown, d: &Diff) {
             .collect();
         md.para(&format!("Changed rows per column: {}.", per.join(", ")));
     }
+    for r in &d.rounding {
+        md.para(&format!(
+            "Note: every difference in {} goes away rounded to {} decimals: add {} to it.",
+            code(&r.column),
+            r.places,
+            code(&format!("round = {}", r.places))
+        ));
+    }
     for i in &d.invisible {
         md.para(&format!(
             "Note: every difference in {} is only {}: add the {} rule to it.",
@@ -788,6 +796,7 @@ mod tests {
             }],
             null_key_rows: Vec::new(),
             invisible: Vec::new(),
+            rounding: Vec::new(),
         };
         let mut orders = entity("orders", Status::Fail, Some(diff));
         orders.target_rows = 8;

@@ -145,6 +145,27 @@ pub struct Diff {
     /// that takes it away.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invisible: Vec<InvisibleDifference>,
+    /// Number columns whose every difference goes away rounded to `places` decimals
+    /// (a float against a decimal, say), with the `round` rule that does it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounding: Vec<RoundingNote>,
+}
+
+/// A number column whose every difference goes away rounded to `places` decimals.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoundingNote {
+    pub column: String,
+    pub places: u32,
+}
+
+impl RoundingNote {
+    /// `every difference in amount goes away rounded to 2 decimals: add round = 2 to it`.
+    pub fn sentence(&self) -> String {
+        format!(
+            "every difference in {} goes away rounded to {} decimals: add round = {} to it",
+            self.column, self.places, self.places
+        )
+    }
 }
 
 /// The values of an entity that a rule could not read. Such a value reads as NULL in the

@@ -390,3 +390,45 @@ fn invisible_differences_are_shown_and_named() {
         "{html}"
     );
 }
+
+/// Floats against decimals: differences below the decimals' precision are named with
+/// the `round` rule that makes them go away.
+#[test]
+fn float_noise_against_decimals_is_named_with_its_round_rule() {
+    let dir = tempdir();
+    let d = dir.path();
+    write_parquet_sql(
+        &d.join("a.parquet"),
+        "SELECT * FROM (VALUES (1, arrow_cast(1.0000001, 'Float64')), (2, arrow_cast(2.4999996, 'Float64')), (3, arrow_cast(3.0, 'Float64'))) AS t(id, amount)",
+    );
+    write_parquet_sql(
+        &d.join("b.parquet"),
+        "SELECT * FROM (VALUES (1, arrow_cast(1.00, 'Decimal128(10, 2)')), (2, arrow_cast(2.50, 'Decimal128(10, 2)')), (3, arrow_cast(3.00, 'Decimal128(10, 2)'))) AS t(id, amount)",
+    );
+    let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
+    let (code, out, err) = run(&[
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--key",
+        "id",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l == "    note: every difference in amount goes away rounded to 6 decimals: add round = 6 to it"),
+        "{out}"
+    );
+    // With the rule, the sides are equal.
+    let (code, out, err) = run(&[
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--key",
+        "id",
+        "--round",
+        "amount=6",
+        "--checks",
+        "count,hash,diff",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}

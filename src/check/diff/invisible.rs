@@ -9,7 +9,7 @@ use crate::check::entity::EntityRun;
 use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::ident;
 use crate::normalize::rules::lit;
-use crate::report::{Diff, InvisibleDifference, InvisibleKind};
+use crate::report::{Diff, InvisibleDifference, InvisibleKind, RoundingNote};
 
 impl EntityRun<'_> {
     /// Find the text columns of `diff.changed_by_column` whose every difference is of
@@ -29,7 +29,24 @@ impl EntityRun<'_> {
                 )
             })
         };
+        let number = |name: &str| {
+            schema.field_with_name(name).is_ok_and(|f| {
+                let t = f.data_type();
+                t.is_integer()
+                    || t.is_floating()
+                    || matches!(t, DataType::Decimal128(_, _) | DataType::Decimal256(_, _))
+            })
+        };
         for column in diff.changed_by_column.keys() {
+            if number(&format!("legacy__{column}")) && number(&format!("target__{column}")) {
+                if let Some(places) = self.rounding_that_equalises(column).await {
+                    diff.rounding.push(RoundingNote {
+                        column: column.clone(),
+                        places,
+                    });
+                }
+                continue;
+            }
             if !text(&format!("legacy__{column}")) || !text(&format!("target__{column}")) {
                 continue;
             }
@@ -69,4 +86,34 @@ impl EntityRun<'_> {
             }
         }
     }
+
+    /// The most decimals (at most [`ROUNDING_PLACES`]) to which rounding both sides
+    /// makes every difference in number column `column` go away, if any.
+    async fn rounding_that_equalises(&self, column: &str) -> Option<u32> {
+        let (l, t) = (
+            ident(&format!("legacy__{column}")),
+            ident(&format!("target__{column}")),
+        );
+        let counts: Vec<String> = (0..=ROUNDING_PLACES)
+            .map(|k| {
+                format!(
+                    "sum(CASE WHEN sd_try_round({l}, {k}) IS NOT DISTINCT FROM sd_try_round({t}, {k}) THEN 1 ELSE 0 END) AS r{k}"
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT count(*) AS n, {} FROM {{{{file}}}} WHERE array_has(__differs, {})",
+            counts.join(", "),
+            lit(column)
+        );
+        let batches = self.query_diff_file(DiffKind::Changed, &sql).await.ok()?;
+        let b = batches.first()?;
+        let n = crate::check::entity::u64_cell(b, "n", 0);
+        (0..=ROUNDING_PLACES)
+            .rev()
+            .find(|k| n > 0 && crate::check::entity::u64_cell(b, &format!("r{k}"), 0) == n)
+    }
 }
+
+/// The most decimals a rounding note suggests.
+const ROUNDING_PLACES: u32 = 6;

@@ -564,6 +564,14 @@ fn changed(d: &Diff) -> String {
         s += &column_chart(&d.changed_by_column);
     }
     s += &format!("<p>{}</p>\n", showing(d.changed_rows.len(), d.changed));
+    for r in &d.rounding {
+        s += &format!(
+            "<p class=\"invisible\">Note: every difference in <code>{}</code> goes away rounded to {} decimals: add <code>round = {}</code> to it.</p>\n",
+            esc(&r.column),
+            r.places,
+            r.places
+        );
+    }
     for i in &d.invisible {
         s += &format!(
             "<p class=\"invisible\">Note: every difference in <code>{}</code> is only {}: add the <code>{}</code> rule to it.</p>\n",
