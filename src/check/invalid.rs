@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use crate::check::diff::DiffFiles;
-use crate::check::entity::{u64_cell, EntityRun};
+use crate::check::entity::EntityRun;
 use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::ident;
 use crate::error::Result;
@@ -21,7 +21,13 @@ use crate::spec::CheckKind;
 impl EntityRun<'_> {
     /// Find the values of the compared and key columns that a rule cannot read.
     pub(crate) async fn check_invalid(&mut self, clock: Instant) -> Result<()> {
-        let mut parts = Vec::new();
+        // One query per side and column with a fallible rule, labelled `side column`.
+        let (mut parts, mut labels) = (Vec::new(), Vec::new());
+        let keys: String = self
+            .key
+            .iter()
+            .map(|k| format!("sd_text({q}) AS {q}, ", q = ident(k)))
+            .collect();
         for (c, rules) in &self.def.normalize {
             if !self.compared.contains(c) && !self.key.contains(c) {
                 continue;
@@ -35,11 +41,7 @@ impl EntityRun<'_> {
                 if !r.fallible() {
                     continue;
                 }
-                let keys: String = self
-                    .key
-                    .iter()
-                    .map(|k| format!("sd_text({q}) AS {q}, ", q = ident(k)))
-                    .collect();
+                labels.push(format!("{side} {c}"));
                 parts.push(format!(
                     "SELECT '{side}' AS __side, {} AS __column, {keys}sd_text({q}) AS __value \
                      FROM ({}) AS s WHERE {} IS NOT NULL AND {} IS NULL",
@@ -54,36 +56,24 @@ impl EntityRun<'_> {
         if parts.is_empty() {
             return Ok(());
         }
-        let sql = parts.join("\nUNION ALL\n");
         let mut files = DiffFiles::default();
-        self.write_diff_in(self.ctx, &mut files, DiffKind::Invalid, &[sql], true, Ok)
+        self.write_diff_in(self.ctx, &mut files, DiffKind::Invalid, &parts, true, Ok)
             .await?;
-        let total = self
+        let per_part = self
             .finish_files(files)?
-            .get(&DiffKind::Invalid)
-            .map_or(0, |n| n[0]);
+            .remove(&DiffKind::Invalid)
+            .unwrap_or_default();
         let mut invalid = InvalidValues {
-            total,
+            total: per_part.iter().sum(),
+            by_column: labels
+                .into_iter()
+                .zip(per_part)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
             ..InvalidValues::default()
         };
+        let total = invalid.total;
         if total > 0 {
-            let per = self
-                .query_diff_file(
-                    DiffKind::Invalid,
-                    "SELECT __side, __column, count(*) AS n FROM {{file}} GROUP BY __side, __column",
-                )
-                .await?;
-            for b in &per {
-                for r in 0..b.num_rows() {
-                    let (side, column) = (
-                        crate::check::entity::cell(b, 0, r).unwrap_or_default(),
-                        crate::check::entity::cell(b, 1, r).unwrap_or_default(),
-                    );
-                    invalid
-                        .by_column
-                        .insert(format!("{side} {column}"), u64_cell(b, "n", r));
-                }
-            }
             let order: String = self.key.iter().map(|k| format!(", {}", ident(k))).collect();
             let sample = self
                 .query_diff_file(

@@ -146,6 +146,19 @@ pub async fn verify_runs(
 }
 
 /// Check one invariant: how many rows break it, and the first of them.
+/// The query that counts the rows breaking invariant `inv`.
+pub(crate) fn invariant_query(inv: &crate::spec::checks::InvariantSection) -> Result<String> {
+    sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])
+}
+
+/// Invariant `inv`'s SQL failed with `e`.
+pub(crate) fn invariant_error(
+    inv: &crate::spec::checks::InvariantSection,
+    e: &datafusion::error::DataFusionError,
+) -> Error {
+    Error::source(format!("invariant {}: the SQL fails: {e}", inv.name))
+}
+
 async fn check_invariant(
     ctx: &datafusion::prelude::SessionContext,
     spec: &Spec,
@@ -154,14 +167,14 @@ async fn check_invariant(
 ) -> Result<InvariantReport> {
     let clock = Instant::now();
     let fail = |e: datafusion::error::DataFusionError| {
-        let err = Error::source(format!("invariant {}: the SQL fails: {e}", inv.name));
+        let err = invariant_error(inv, &e);
         if opts.engine.is_distributed() {
             err.with_hint(crate::engine::remote::failed_query_hint(&opts.engine))
         } else {
             err
         }
     };
-    let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
+    let q = invariant_query(inv)?;
     let b = crate::engine::sql::sql(ctx, &q)
         .await
         .map_err(fail)?

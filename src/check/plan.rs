@@ -7,7 +7,6 @@
 use crate::check::{entity, VerifyOptions};
 use crate::engine::runtime::{runtime, Flavor};
 use crate::engine::session::{peek_run, register_run, session_with_budget};
-use crate::engine::templates as sql;
 use crate::error::Result;
 use crate::report::Failure;
 use crate::snapshot::Side;
@@ -66,14 +65,11 @@ pub fn plan(spec: &Spec, opts: &VerifyOptions) -> Result<PlanOutcome> {
             });
         }
         for inv in &spec.file.invariant {
-            let q = sql::render(sql::INVARIANT, &[("sql", &entity::subquery(&inv.sql))])?;
+            let q = crate::check::invariant_query(inv)?;
             let result = match crate::engine::sql::sql(&ctx, &q).await {
                 Ok(_) => Ok(Vec::new()),
                 Err(e) => {
-                    let mut err = crate::error::Error::source(format!(
-                        "invariant {}: the SQL fails: {e}",
-                        inv.name
-                    ));
+                    let mut err = crate::check::invariant_error(inv, &e);
                     if let Some(h) = crate::engine::sql::quote_hint(&e) {
                         err = err.with_hint(h);
                     }

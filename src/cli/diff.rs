@@ -12,7 +12,7 @@ use snapdiff::job::{self, DiffOptions, Rename};
 use snapdiff::normalize::rules::{round_places, Case, ColumnRules, Rules, Tolerance, Zone};
 use snapdiff::progress::NoProgress;
 use snapdiff::report::store::Formats;
-use snapdiff::report::Status;
+use snapdiff::report::Failure;
 use snapdiff::snapshot::names::Names;
 use snapdiff::snapshot::Side;
 use snapdiff::spec::CheckKind;
@@ -22,7 +22,8 @@ use snapdiff::spec::CheckKind;
     about = "Diff two tables without a spec: files, folders or snapshot tables",
     long_about = "Diff A (as legacy) against B (as target) by key, without a spec: Parquet, CSV or NDJSON files, \
         folders of Parquet files, or SIDE.TABLE for a table of the newest complete snapshot run of that side. \
-        The same checks as `verify` (schema, count, hash, diff, aggregate) and the same summary.\n\n\
+        The same checks as `verify` (schema, count, hash, diff, aggregate, and invalid for columns whose \
+        rules can meet a value they cannot read) and the same summary.\n\n\
         Exit status: 0 no differences, 1 differences found, 2 the diff could not be done (its error is printed, \
         and written to the report with --report).",
     after_help = "Examples:\n  snapdiff diff old/orders.parquet new/orders.parquet --key id\n  \
@@ -108,7 +109,8 @@ pub struct DiffArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// The checks to run, comma-separated: schema (always runs), count, hash, diff,
-    /// aggregate.
+    /// aggregate. The invalid check runs whenever a rule (--parse, --json, --bool,
+    /// --round, --timezone, --map) can meet a value it cannot read.
     #[arg(
         long,
         value_name = "LIST",
@@ -269,8 +271,8 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         .zip(&done.outcome.entities)
     {
         println!("{line}");
-        if let Some(hint) = e.error.as_ref().and_then(|f| f.hint.as_ref()) {
-            println!("    hint: {hint}");
+        if let Some(hint) = e.error.as_ref().and_then(Failure::hint_line) {
+            println!("{hint}");
         }
     }
     if let Some((report, dir)) = &done.report {
@@ -285,7 +287,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
             .outcome
             .entities
             .iter()
-            .filter(|e| matches!(e.status, Status::Fail | Status::Error))
+            .filter(|e| e.status.failed_or_errored())
         {
             for line in super::verify::entity_details(e) {
                 println!("{line}");

@@ -11,7 +11,7 @@ use snapdiff::job::{self, JobOptions, JobOutcome};
 use snapdiff::normalize::text::{cut, visible};
 use snapdiff::report::store::{self, Formats};
 use snapdiff::report::{
-    key_text, status_word, EntityReport, Outcome, Report, Row, SpecInfo, Status,
+    key_text, status_word, EntityReport, Failure, Outcome, Report, Row, SpecInfo, Status,
 };
 use snapdiff::snapshot::Side;
 use snapdiff::spec::Spec;
@@ -23,7 +23,8 @@ use super::progress::TermProgress;
 #[command(
     about = "Verify the newest complete snapshots (or the runs you name) against a spec",
     long_about = "Verify two complete snapshot runs against a spec: rebuild each entity on both sides, \
-        normalise the allowed differences away, and run the schema, count, hash, diff and aggregate checks, \
+        normalise the allowed differences away, and run the schema, count, hash, diff and aggregate checks \
+        (and, for columns whose rules can meet a value they cannot read, the invalid check), \
         the query checks and the invariants. The report goes to <reports>/<id>/: report.json, report.md, \
         report.html, junit.xml and diffs/<entity>/*.parquet (every differing row).\n\n\
         Exit status: 0 everything verified within the thresholds, 1 differences found, 2 the run could not be done \
@@ -226,10 +227,10 @@ fn finish(
     let (entity_lines, invariant_lines) = lines.split_at(outcome.entities.len());
     for (line, e) in entity_lines.iter().zip(&outcome.entities) {
         progress.println(line);
-        if let Some(hint) = e.error.as_ref().and_then(|f| f.hint.as_ref()) {
-            progress.println(&format!("    hint: {hint}"));
+        if let Some(hint) = e.error.as_ref().and_then(Failure::hint_line) {
+            progress.println(&hint);
         }
-        if details && matches!(e.status, Status::Fail | Status::Error) {
+        if details && e.status.failed_or_errored() {
             for l in entity_details(e) {
                 progress.println(&l);
             }
@@ -237,8 +238,8 @@ fn finish(
     }
     for (line, inv) in invariant_lines.iter().zip(&outcome.invariants) {
         progress.println(line);
-        if let Some(hint) = inv.error.as_ref().and_then(|f| f.hint.as_ref()) {
-            progress.println(&format!("    hint: {hint}"));
+        if let Some(hint) = inv.error.as_ref().and_then(Failure::hint_line) {
+            progress.println(&hint);
         }
         if !details || inv.status != Status::Fail {
             continue;
@@ -637,8 +638,7 @@ fn plan_against_runs(spec: &Spec, args: &PlanArgs, out: &mut Vec<String>) -> any
             .flatten()
             .is_some()
     };
-    let both = present(Side::Legacy) && present(Side::Target);
-    if !asked && !both {
+    if !(asked || present(Side::Legacy) && present(Side::Target)) {
         out.push(format!(
             "not planned against the data: no complete runs of both sides under {} (a missing \
              table or column, or a rule on a column of the wrong type, shows only once they \
@@ -662,9 +662,7 @@ fn plan_against_runs(spec: &Spec, args: &PlanArgs, out: &mut Vec<String>) -> any
             }
             Err(f) => {
                 out.push(format!("  {what} {}: ERROR {}", p.name, f.message));
-                if let Some(h) = &f.hint {
-                    out.push(format!("    hint: {h}"));
-                }
+                out.extend(f.hint_line());
             }
         }
     }

@@ -244,9 +244,6 @@ pub trait SourceReader {
 /// What a reader may need beyond the request.
 pub struct ReadContext<'a> {
     pub side: &'a str,
-    /// How the columns are named in the snapshot (the readers read the source's names;
-    /// the pipeline renames).
-    pub names: Names,
     pub options: &'a ExtractOptions,
     pub progress: &'a dyn Progress,
 }
@@ -273,20 +270,22 @@ pub fn open_reader(source: &Source) -> Result<Box<dyn SourceReader>> {
     })
 }
 
-/// Read one table into the run and commit it.
+/// Read one table into the run and commit it, its columns named as `names` says (the
+/// reader reads the source's names; the pipeline renames).
 fn extract_table(
     run: &RunWriter,
     reader: &mut dyn SourceReader,
     t: &TableRequest,
+    names: Names,
     ctx: &ReadContext<'_>,
 ) -> Result<()> {
     let started_at = Utc::now();
     let clock = Instant::now();
     let (mut meta, writer) =
-        pipeline::write_table(run, ctx.side, &t.name, ctx.names, ctx.progress, |out| {
+        pipeline::write_table(run, ctx.side, &t.name, names, ctx.progress, |out| {
             reader.read_table(t, out, ctx)
         })?;
-    rename_schema(&mut meta.schema, ctx.names);
+    rename_schema(&mut meta.schema, names);
     let manifest = TableManifest {
         source_object: meta.source_object,
         // A secret `${VAR}` could sit in a query: the stored text never holds one.
@@ -403,7 +402,6 @@ pub fn extract_with_reader(
     };
     let ctx = ReadContext {
         side: &req.side,
-        names: req.names,
         options: opts,
         progress,
     };
@@ -416,7 +414,7 @@ pub fn extract_with_reader(
             done += 1;
             continue;
         }
-        let result = extract_table(&run, reader.as_mut(), t, &ctx)
+        let result = extract_table(&run, reader.as_mut(), t, req.names, &ctx)
             .map_err(|e| e.with_table(&t.name).with_source_url(&redacted));
         match result {
             Ok(()) => done += 1,

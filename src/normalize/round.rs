@@ -50,7 +50,7 @@ fn scale_of(v: Option<&ScalarValue>) -> Result<u32> {
         },
         None => return rule_err!("sd_round (round) takes the number of decimals as a literal"),
     };
-    if !(0..=30).contains(&n) {
+    if !(0..=super::rules::MAX_ROUND as i64).contains(&n) {
         return rule_err!("sd_round (round) takes 0 to 30 decimals, not {n}");
     }
     Ok(n as u32)

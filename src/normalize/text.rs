@@ -182,11 +182,7 @@ pub fn needs_quotes(s: &str) -> bool {
 /// Whether `s` is in Unicode NFC: text that is not (`e` and a combining accent) looks
 /// the same as text that is, so [`visible`] escapes its combining marks.
 fn nfc_already(s: &str) -> bool {
-    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-    match is_nfc_quick(s.chars()) {
-        IsNormalized::Yes => true,
-        _ => s.nfc().eq(s.chars()),
-    }
+    super::nfc::nfc(s) == s
 }
 
 /// `s` with double quotes, backslashes, tabs, line breaks and the characters one cannot

@@ -77,9 +77,8 @@ pub async fn compute(
                     DiffKind::Extra => d.extra,
                     DiffKind::Changed => d.changed,
                     DiffKind::Duplicates => d.duplicate_keys_legacy + d.duplicate_keys_target,
-                    DiffKind::NullKeys => d.null_keys_legacy + d.null_keys_target,
-                    // Counted below, with the NULL keys.
-                    DiffKind::Invalid => 0,
+                    // Counted below: no key matches them.
+                    DiffKind::NullKeys | DiffKind::Invalid => 0,
                 })
             };
             let (cur_n, prev_n) = (count(e), prev.map_or(0, count));

@@ -313,7 +313,7 @@ fn listed(items: &[String], total: u64) -> String {
 
 /// Whether an entity gets a findings section.
 fn has_details(e: &EntityReport) -> bool {
-    matches!(e.status, Status::Fail | Status::Error)
+    e.status.failed_or_errored()
         || e.findings() > 0
         || !e.diff_files.is_empty()
         || e.partitions
@@ -374,11 +374,7 @@ fn facts(e: &EntityReport) -> Vec<String> {
     for (label, cols) in optional_columns(e) {
         facts.push(format!("{label}: {}", code_list(cols)));
     }
-    for c in e
-        .checks
-        .iter()
-        .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-    {
+    for c in e.checks.iter().filter(|c| c.status.failed_or_errored()) {
         facts.push(format!(
             "{} {}: {}",
             status_word(c.status),

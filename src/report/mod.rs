@@ -37,6 +37,13 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// A failed check, or one that could not be done: it has details to show.
+    pub fn failed_or_errored(self) -> bool {
+        matches!(self, Status::Fail | Status::Error)
+    }
+}
+
 /// Why an entity, query check or invariant could not be verified.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Failure {
@@ -47,6 +54,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The hint as a console line under the failure's own (`    hint: ...`).
+    pub fn hint_line(&self) -> Option<String> {
+        self.hint.as_ref().map(|h| format!("    hint: {h}"))
+    }
+
     /// The failure `e` describes.
     pub fn of(e: &crate::error::Error) -> Failure {
         Failure {

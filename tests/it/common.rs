@@ -217,14 +217,19 @@ pub fn column(batches: &[RecordBatch], name: &str) -> Vec<V> {
     out
 }
 
-/// The rows of `batches` sorted by column `key` (an integer column), as rows of values.
-pub fn rows_by(batches: &[RecordBatch], key: &str) -> Vec<Vec<V>> {
-    let names: Vec<String> = batches[0]
+/// The column names of `batches`.
+pub fn column_names(batches: &[RecordBatch]) -> Vec<String> {
+    batches[0]
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
-        .collect();
+        .collect()
+}
+
+/// The rows of `batches` sorted by column `key` (an integer column), as rows of values.
+pub fn rows_by(batches: &[RecordBatch], key: &str) -> Vec<Vec<V>> {
+    let names = column_names(batches);
     let cols: Vec<Vec<V>> = names.iter().map(|n| column(batches, n)).collect();
     let k = names.iter().position(|n| n == key).expect("key column");
     let n = cols[0].len();

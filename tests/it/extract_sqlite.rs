@@ -590,13 +590,10 @@ fn snake_case_names_at_extraction_meet_a_snake_case_target() {
         2,
         "the rows under their new names"
     );
-    let names: Vec<String> = batches[0]
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    assert_eq!(names, ["invoice_line_id", "unit_price", "track_name"]);
+    assert_eq!(
+        column_names(&batches),
+        ["invoice_line_id", "unit_price", "track_name"]
+    );
     let schema = schema_json(&run_dir);
     let t = &schema["tables"]["invoice_line"];
     let cols: Vec<(&str, &str)> = t["columns"]

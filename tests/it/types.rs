@@ -113,6 +113,19 @@ fn table(target: bool) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
 
+/// `snapdiff diff A B --key id` with more `flags`.
+fn diff_by_id(a: &std::path::Path, b: &std::path::Path, flags: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--key",
+        "id",
+    ];
+    args.extend(flags);
+    run(&args)
+}
+
 fn mem(b: RecordBatch) -> datafusion::datasource::MemTable {
     datafusion::datasource::MemTable::try_new(b.schema(), vec![vec![b]]).unwrap()
 }
@@ -182,14 +195,7 @@ fn every_type_through_diff_and_run() {
     );
     write_parquet(&a, &table(false));
     write_parquet(&b, &table(true));
-    let (code, out, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--key",
-        "id",
-        "--quiet",
-    ]);
+    let (code, out, err) = diff_by_id(&a, &b, &["--quiet"]);
     assert_eq!(code, 1, "{out}{err}");
     let line = out.lines().nth(1).unwrap();
     assert!(
@@ -335,13 +341,7 @@ fn invisible_differences_are_shown_and_named() {
         ),
     );
     let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
-    let (code, out, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--key",
-        "id",
-    ]);
+    let (code, out, err) = diff_by_id(&a, &b, &[]);
     assert_eq!(code, 1, "{out}{err}");
     for line in [
         "    changed id=1: city: \"Edinburgh \" -> Edinburgh, name: ADA -> Ada, note: \"Cafe\\u{301}\" -> Café, mixed: a b -> \"a\\nb\"",
@@ -355,15 +355,7 @@ fn invisible_differences_are_shown_and_named() {
     assert!(!out.contains("in mixed is only"), "{out}");
 
     let reports = d.join("reports");
-    let (code, out, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--key",
-        "id",
-        "--report",
-        reports.to_str().unwrap(),
-    ]);
+    let (code, out, err) = diff_by_id(&a, &b, &["--report", reports.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}{err}");
     let report = only_report(&reports);
     assert_eq!(
@@ -406,29 +398,17 @@ fn float_noise_against_decimals_is_named_with_its_round_rule() {
         "SELECT * FROM (VALUES (1, arrow_cast(1.00, 'Decimal128(10, 2)')), (2, arrow_cast(2.50, 'Decimal128(10, 2)')), (3, arrow_cast(3.00, 'Decimal128(10, 2)'))) AS t(id, amount)",
     );
     let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
-    let (code, out, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--key",
-        "id",
-    ]);
+    let (code, out, err) = diff_by_id(&a, &b, &[]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.lines().any(|l| l == "    note: every difference in amount goes away rounded to 6 decimals: add round = 6 to it"),
         "{out}"
     );
     // With the rule, the sides are equal.
-    let (code, out, err) = run(&[
-        "diff",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--key",
-        "id",
-        "--round",
-        "amount=6",
-        "--checks",
-        "count,hash,diff",
-    ]);
+    let (code, out, err) = diff_by_id(
+        &a,
+        &b,
+        &["--round", "amount=6", "--checks", "count,hash,diff"],
+    );
     assert_eq!(code, 0, "{out}{err}");
 }

@@ -38,7 +38,7 @@ pub(crate) fn is_date_or_timestamp(t: &DataType) -> bool {
     )
 }
 
-fn is_binary(t: &DataType) -> bool {
+pub(crate) fn is_binary(t: &DataType) -> bool {
     use DataType::*;
     matches!(t, Binary | LargeBinary | BinaryView | FixedSizeBinary(_))
 }

@@ -294,7 +294,7 @@ impl EntityRun<'_> {
         run.check_invalid(clock).await?;
 
         let multiset = def.kind == EntityKind::Query && def.key.is_empty();
-        let diff_follows = enabled(CheckKind::Diff) && !def.key.is_empty();
+        let diff_follows = run.diff_follows_the_count();
         run.diff_follows = diff_follows;
         if enabled(CheckKind::Count) {
             let clock = run.start(CheckKind::Count);
@@ -332,10 +332,14 @@ impl EntityRun<'_> {
         Ok(())
     }
 
+    /// Whether the diff check runs (it needs a key).
+    fn diff_follows_the_count(&self) -> bool {
+        self.def.checks.contains(&CheckKind::Diff) && !self.def.key.is_empty()
+    }
+
     /// Tolerance columns are left out of the digests: only the diff compares them.
     fn tolerance_needs_the_diff(&self) -> Result<()> {
-        let diff_follows = self.def.checks.contains(&CheckKind::Diff) && !self.def.key.is_empty();
-        if self.tolerance.is_empty() || diff_follows {
+        if self.tolerance.is_empty() || self.diff_follows_the_count() {
             return Ok(());
         }
         let cols: Vec<&str> = self.tolerance.iter().map(|(c, _)| c.as_str()).collect();

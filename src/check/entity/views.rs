@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow::datatypes::{DataType, Schema};
 
 use crate::check::entity::harmonize::{
-    harmonize, is_date_or_timestamp, is_number, is_text, type_words, wrap, Harmony,
+    harmonize, is_binary, is_date_or_timestamp, is_number, is_text, type_words, wrap, Harmony,
 };
 use crate::check::entity::{tables_of, EntityRun};
 use crate::engine::templates::{self as sql, ident};
@@ -198,7 +198,6 @@ impl EntityRun<'_> {
         Ok(compared)
     }
 
-    /// Column `c` of `side` with its normalisation rules applied, as SQL.
     /// Column `c` of `side` with its rules applied; a value a rule cannot read is NULL
     /// (the invalid check counts it).
     fn normalised(&self, side: Side, c: &str) -> String {
@@ -275,9 +274,8 @@ impl EntityRun<'_> {
             };
             if let Some(v) = first
                 .as_deref()
-                .and_then(|b| crate::engine::rows::rows(b, false).into_iter().next())
-                .and_then(|row| row.into_iter().next())
-                .and_then(|(_, v)| v)
+                .and_then(|bs| bs.iter().find(|b| b.num_rows() > 0))
+                .and_then(|b| super::cell(b, 0, 0))
             {
                 out.insert(c.clone(), v);
             }
@@ -332,10 +330,8 @@ impl EntityRun<'_> {
             }
             let final_binary = match &h {
                 Harmony::Cast(t) => matches!(t, DataType::Binary),
-                Harmony::Keep => matches!(
-                    lt,
-                    DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-                ),
+                // A kept column is never fixed-width bytes (those are cast to Binary).
+                Harmony::Keep => is_binary(lt),
                 _ => false,
             };
             if final_binary {

@@ -226,7 +226,7 @@ fn check_row(e: Option<&EntityReport>, c: &CheckOutcome) -> String {
 }
 
 fn invariant_row(i: &InvariantReport) -> String {
-    let name = if matches!(i.status, Status::Fail | Status::Error) {
+    let name = if i.status.failed_or_errored() {
         format!(
             "<a href=\"#{}\">{}</a>",
             invariant_id(&i.name),
@@ -387,7 +387,7 @@ fn entity(e: &EntityReport) -> String {
     if let Some(d) = &e.diff {
         s += &diff(d);
     }
-    if e.findings() == 0 && !matches!(e.status, Status::Fail | Status::Error) {
+    if e.findings() == 0 && !e.status.failed_or_errored() {
         s += "<p class=\"no-findings\">No findings.</p>\n";
     }
     s += "</section>\n";
@@ -699,7 +699,7 @@ fn null_key_table(rows: &[(String, Row)]) -> String {
 fn failing_invariants(invariants: &[InvariantReport]) -> String {
     let failing: Vec<&InvariantReport> = invariants
         .iter()
-        .filter(|i| matches!(i.status, Status::Fail | Status::Error))
+        .filter(|i| i.status.failed_or_errored())
         .collect();
     if failing.is_empty() {
         return String::new();
@@ -819,7 +819,6 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// A value: escaped text, a marked NULL, or a marked empty string.
 /// A value in a cell: NULL and empty marked as such, and text whose difference could
 /// not be seen quoted with its invisible characters escaped ([`visible`]).
 fn value(v: Option<&str>) -> String {
