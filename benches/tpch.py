@@ -27,7 +27,9 @@ Cases:
   sides; Polars `len()` and `hash_rows().xor`-style reduction on both sides.
 - `diff`: every tool writes every differing row to a Parquet file. DuckDB runs a
   FULL OUTER JOIN on the key with `IS DISTINCT FROM` on every column; Polars a full
-  join with the same comparison; snapdiff `snapdiff diff --checks count,hash,diff`.
+  join with the same comparison; snapdiff `snapdiff diff` with every default check
+  (schema, count, hash, diff, aggregate), or the checks `--checks` names
+  (`--checks count,hash,diff`, the figures before issue 24).
 """
 
 import argparse
@@ -38,6 +40,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from timing import measure, median as med
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -216,31 +220,6 @@ print(json.dumps({"equal": res[0] == res[1], "rows": res[0][0]}))
 """
 
 
-MEASURE = """
-import os, sys, subprocess, time, resource, json
-t = time.perf_counter()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-out, err = p.communicate()
-wall = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-sys.stderr.write(err.decode())
-print(json.dumps({"wall": wall, "rss": rss, "code": p.returncode, "out": out.decode()}))
-"""
-
-
-def measure(cmd):
-    """Run `cmd` under a fresh helper process: its wall time and its own peak RSS."""
-    p = subprocess.run([VENV_PY, "-c", MEASURE, *cmd], capture_output=True)
-    if p.returncode != 0:
-        raise SystemExit(f"measuring {cmd[0]} failed:\n{p.stderr.decode()[-3000:]}")
-    r = json.loads(p.stdout)
-    if r["code"] not in (0, 1):
-        raise SystemExit(
-            f"{' '.join(cmd[:3])}... exited {r['code']}:\n{p.stderr.decode()[-3000:]}"
-        )
-    return r
-
-
 def warm(*dirs):
     """Read every input file once, so each run starts with its inputs in the page cache:
     the machine reclaims cache in the background, and DuckDB's 13 GB evicts it, which
@@ -282,6 +261,8 @@ def main():
     ap.add_argument("--tools", default="snapdiff,duckdb,polars")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-limit", default=None, help="passed to snapdiff --memory-limit")
+    ap.add_argument("--checks", default=None,
+                    help="snapdiff's --checks in the diff case (default: none given, every default check)")
     ap.add_argument("--snapdiff", default=str(ROOT / "target/release/snapdiff"))
     ap.add_argument("--data", default=str(HERE / "data"))
     args = ap.parse_args()
@@ -305,9 +286,11 @@ def main():
         for tool in tools:
             out = work / f"{tool}-{rep}"
             if tool == "snapdiff":
-                checks = "hash" if args.case == "identical" else "count,hash,diff"
+                checks = "hash" if args.case == "identical" else args.checks
                 cmd = [args.snapdiff, "diff", str(legacy), str(target), "--key", ",".join(KEY),
-                       "--checks", checks, "--report", str(out), "--format", "json,diffs", "-q"]
+                       "--report", str(out), "--format", "json,diffs", "-q"]
+                if checks:
+                    cmd += ["--checks", checks]
                 if args.memory_limit:
                     cmd += ["--memory-limit", args.memory_limit]
             else:
@@ -334,14 +317,11 @@ def main():
             for p in work.glob(f"{tool}-{rep}*"):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
 
-    def med(xs):
-        xs = sorted(xs)
-        return xs[len(xs) // 2]
-
     if args.repeat == 0:
         print("data ready (--repeat 0: nothing timed)")
         return
-    print(f"\nlineitem sf{sf}, case {args.case}"
+    snapdiff_checks = "hash" if args.case == "identical" else (args.checks or "every default check")
+    print(f"\nlineitem sf{sf}, case {args.case}, snapdiff checks: {snapdiff_checks}"
           + ("" if args.case == "identical" else f", expected {expected}")
           + f", {args.repeat} runs, median (range)")
     print("| tool | seconds | peak RSS (MiB) | time vs DuckDB |")

@@ -3,7 +3,9 @@
 //! `timezone` refuses). The views read such a value as NULL (the rules' `sd_try_*`
 //! forms), so the rest of the row and every other row are verified as usual; this check
 //! finds each one, by side, column and key, writes them all to
-//! `diffs/<entity>/invalid.parquet` and fails beyond `max_invalid` (default 0).
+//! `diffs/<entity>/invalid.parquet` and fails beyond `max_invalid` (default 0). Where
+//! the views are held (`entity/held.rs`), the values were caught in that one scan of
+//! each side; otherwise each side and column is a scan of the source.
 
 use std::time::Instant;
 
@@ -42,15 +44,32 @@ impl EntityRun<'_> {
                     continue;
                 }
                 labels.push(format!("{side} {c}"));
-                parts.push(format!(
-                    "SELECT '{side}' AS __side, {} AS __column, {keys}sd_text({q}) AS __value \
-                     FROM ({}) AS s WHERE {} IS NOT NULL AND {} IS NULL",
-                    lit(c),
-                    self.sources[i].1,
-                    r.apply_infallible(&ident(c)),
-                    r.apply_with(&ident(c), OnInvalid::Null),
-                    q = ident(c),
-                ));
+                let held = self.held_invalid.as_ref().and_then(|h| {
+                    Some((h.tables.get(&side)?, *h.columns.get(&(side, c.clone()))?))
+                });
+                parts.push(match held {
+                    // Caught while the view was held: no scan of the source.
+                    Some((table, j)) => format!(
+                        "SELECT '{side}' AS __side, {} AS __column, {}\"__inv_{j}\" AS __value \
+                         FROM {} WHERE \"__inv_{j}\" IS NOT NULL",
+                        lit(c),
+                        self.key
+                            .iter()
+                            .enumerate()
+                            .map(|(i, k)| format!("sd_text(\"__rawkey_{i}\") AS {}, ", ident(k)))
+                            .collect::<String>(),
+                        ident(table),
+                    ),
+                    None => format!(
+                        "SELECT '{side}' AS __side, {} AS __column, {keys}sd_text({q}) AS __value \
+                         FROM ({}) AS s WHERE {} IS NOT NULL AND {} IS NULL",
+                        lit(c),
+                        self.sources[i].1,
+                        r.apply_infallible(&ident(c)),
+                        r.apply_with(&ident(c), OnInvalid::Null),
+                        q = ident(c),
+                    ),
+                });
             }
         }
         if parts.is_empty() {

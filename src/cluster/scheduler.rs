@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista_core::config::TaskSchedulingPolicy;
-use ballista_scheduler::cluster::BallistaCluster;
+use ballista_core::serde::protobuf::executor_status::Status as ExecutorState;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::UpdateTaskStatusParams;
+use ballista_scheduler::cluster::{BallistaCluster, ClusterState};
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::prelude::SessionConfig;
@@ -72,6 +75,15 @@ pub fn run(opts: &SchedulerOptions) -> Result<()> {
             env!("CARGO_PKG_VERSION"),
             ballista_core::BALLISTA_VERSION
         );
+        let own = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        tokio::spawn(keep_offering(
+            cluster.cluster_state(),
+            format!("http://{own}"),
+        ));
         start_server(cluster, addr, Arc::new(config))
             .await
             .map_err(|e| {
@@ -79,4 +91,43 @@ pub fn run(opts: &SchedulerOptions) -> Result<()> {
                     .with_hint("is another process listening on that port? choose one with --port")
             })
     })
+}
+
+/// How often the free task slots are offered again ([`keep_offering`]).
+const REOFFER_SECONDS: u64 = 3;
+
+/// Offer the executors' free task slots again every few seconds.
+///
+/// When Ballista's scheduler (50.0) finds an executor lost, it puts that executor's
+/// tasks back in the queue but offers them to no executor: offers are made when an
+/// executor reports a task's status. If the executors left are idle at that moment, no
+/// report ever comes, and the job waits for ever (seen in the test that kills an
+/// executor mid-run: the run hung until its five-minute watchdog). An empty status
+/// report, sent here on a live executor's behalf, makes the scheduler offer the free
+/// slots (it changes no task); when nothing waits, the offer finds nothing to do.
+async fn keep_offering(state: Arc<dyn ClusterState>, url: String) {
+    let mut client: Option<SchedulerGrpcClient<_>> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(REOFFER_SECONDS));
+    loop {
+        tick.tick().await;
+        let live = state.executor_heartbeats().into_values().find(|h| {
+            matches!(
+                h.status.as_ref().and_then(|s| s.status.as_ref()),
+                Some(ExecutorState::Active(_))
+            )
+        });
+        let Some(executor) = live else { continue };
+        if client.is_none() {
+            client = SchedulerGrpcClient::connect(url.clone()).await.ok();
+        }
+        if let Some(c) = client.as_mut() {
+            let nudge = UpdateTaskStatusParams {
+                executor_id: executor.executor_id,
+                task_status: Vec::new(),
+            };
+            if c.update_task_status(nudge).await.is_err() {
+                client = None;
+            }
+        }
+    }
 }

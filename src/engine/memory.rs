@@ -9,7 +9,9 @@
 //! for the target rows it holds while it runs; once its table is freed, the rows it
 //! hands to the diff fit a quarter. The narrow pass, which runs otherwise, takes a
 //! quarter for its bucket digests and a quarter for the candidate rows it fetches at a
-//! time; a round of the diff's joins takes an eighth. More rows than fit means more
+//! time; a round of the diff's joins takes an eighth. An entity's views held in memory
+//! (`check/entity/held.rs`) take up to a quarter, and the passes' shares then come out
+//! of their half less what is held ([`Budget::less`]). More rows than fit means more
 //! chunks, never more memory.
 
 use crate::error::{Error, Result};
@@ -128,6 +130,18 @@ impl Budget {
     pub fn round(&self) -> u64 {
         (self.limit / 8).max(1)
     }
+
+    /// An entity's two views held in memory: a quarter.
+    pub fn held_views(&self) -> u64 {
+        self.limit / 4
+    }
+
+    /// The budget left for the diff's passes once `held` bytes of views are held: what
+    /// the passes take (half of the limit) less `held`, so that the pool, the views and
+    /// the passes still add up to the limit.
+    pub fn less(&self, held: u64) -> Budget {
+        Budget::new(self.limit.saturating_sub(held.saturating_mul(2)))
+    }
 }
 
 impl Default for Budget {
@@ -167,5 +181,10 @@ mod tests {
         assert_eq!(b.round(), 1 << 30);
         assert_eq!(b.matching_table(), 3 << 30);
         assert_eq!(Budget::new(7).round(), 1);
+        assert_eq!(b.held_views(), 2 << 30);
+        // 1 GiB of views held: the passes' half shrinks from 4 GiB to 3 GiB.
+        assert_eq!(b.less(1 << 30).candidates(), 3 << 29);
+        assert_eq!(b.less(1 << 30).matching_table(), (6 << 30) / 8 * 3);
+        assert_eq!(b.less(8 << 30).limit(), 0);
     }
 }

@@ -11,6 +11,7 @@ pub const NULL_KEYS: &str = include_str!("../../queries/null_keys.sql");
 pub const MISSING: &str = include_str!("../../queries/missing.sql");
 pub const CHANGED: &str = include_str!("../../queries/changed.sql");
 pub const AGGREGATE: &str = include_str!("../../queries/aggregate.sql");
+pub const AGGREGATE_COLUMN: &str = include_str!("../../queries/aggregate_column.sql");
 pub const INVARIANT: &str = include_str!("../../queries/invariant.sql");
 pub const MULTISET: &str = include_str!("../../queries/multiset.sql");
 pub const DIFFERING_KEYS: &str = include_str!("../../queries/differing_keys.sql");
@@ -26,6 +27,7 @@ pub fn template(name: &str) -> Option<&'static str> {
         "missing" => MISSING,
         "changed" => CHANGED,
         "aggregate" => AGGREGATE,
+        "aggregate_column" => AGGREGATE_COLUMN,
         "invariant" => INVARIANT,
         "multiset" => MULTISET,
         "differing_keys" => DIFFERING_KEYS,
@@ -106,7 +108,16 @@ mod tests {
     #[test]
     fn every_query_file_starts_with_a_header_comment() {
         for q in [
-            COUNT, DIGEST, KEYS, DUPLICATES, NULL_KEYS, MISSING, CHANGED, AGGREGATE, INVARIANT,
+            COUNT,
+            DIGEST,
+            KEYS,
+            DUPLICATES,
+            NULL_KEYS,
+            MISSING,
+            CHANGED,
+            AGGREGATE,
+            AGGREGATE_COLUMN,
+            INVARIANT,
             MULTISET,
         ] {
             assert!(q.starts_with("-- "), "{q}");

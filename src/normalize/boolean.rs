@@ -5,8 +5,9 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use super::each_text;
 use super::error::{rule_err, OnInvalid, RuleError};
-use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
+use arrow::array::{Array, ArrayRef, BooleanBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -40,10 +41,16 @@ impl Bool {
 
 /// A spelling of a boolean, or `None`.
 pub fn parse(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "y" | "yes" => Some(true),
-        "0" | "f" | "false" | "n" | "no" => Some(false),
-        _ => None,
+    const TRUE: [&str; 5] = ["1", "t", "true", "y", "yes"];
+    const FALSE: [&str; 5] = ["0", "f", "false", "n", "no"];
+    let t = text.trim();
+    let is = |words: [&str; 5]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
+    if is(TRUE) {
+        Some(true)
+    } else if is(FALSE) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -79,9 +86,14 @@ impl ScalarUDFImpl for Bool {
         if a.data_type() == &DataType::Boolean {
             return Ok(ColumnarValue::Array(a));
         }
-        let t = arrow::compute::cast(&a, &DataType::Utf8)?;
-        let mut b = BooleanBuilder::with_capacity(t.len());
-        for v in t.as_string::<i32>().iter() {
+        // Integers are read as their text (1 and 0); text as it is.
+        let text = if a.data_type().is_integer() {
+            ColumnarValue::Array(arrow::compute::cast(&a, &DataType::Utf8)?)
+        } else {
+            ColumnarValue::Array(a)
+        };
+        let mut b = BooleanBuilder::with_capacity(args.number_rows);
+        each_text(&text, args.number_rows, |v| {
             match v {
                 None => b.append_null(),
                 Some(s) => match parse(s) {
@@ -94,7 +106,8 @@ impl ScalarUDFImpl for Bool {
                     )?,
                 },
             }
-        }
+            Ok(())
+        })?;
         Ok(ColumnarValue::Array(Arc::new(b.finish()) as ArrayRef))
     }
 }

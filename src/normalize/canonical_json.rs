@@ -4,17 +4,18 @@
 //! is kept: it is significant. Text that is not JSON is an error that shows it.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::error::{rule_err, OnInvalid, RuleError};
-use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use arrow::array::{ArrayRef, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::text_arg;
+use super::each_text;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Json {
@@ -53,19 +54,25 @@ pub fn canonical(text: &str) -> Option<String> {
 /// The canonical text of a JSON document, or why there is none: `Err(true)` when it
 /// nests deeper than [`MAX_DEPTH`], `Err(false)` when it is not JSON.
 fn canonical_or_why(text: &str) -> std::result::Result<String, bool> {
+    let mut out = String::with_capacity(text.len());
+    canonical_into(text, &mut out).map(|()| out)
+}
+
+/// [`canonical_or_why`] into `out`, which is cleared first (one buffer for many values).
+fn canonical_into(text: &str, out: &mut String) -> std::result::Result<(), bool> {
+    out.clear();
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
         depth: 0,
         too_deep: false,
     };
-    let mut out = String::with_capacity(text.len());
-    let done = p.value(&mut out).is_some() && {
+    let done = p.value(out).is_some() && {
         p.ws();
         p.i == p.s.len()
     };
     if done {
-        Ok(out)
+        Ok(())
     } else {
         Err(p.too_deep)
     }
@@ -92,7 +99,7 @@ struct Parser<'a> {
     too_deep: bool,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn ws(&mut self) {
         while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
@@ -122,8 +129,7 @@ impl Parser<'_> {
             b'[' => self.array(out),
             b'"' => {
                 let text = self.string()?;
-                out.push_str(&serde_json::to_string(&text).ok()?);
-                Some(())
+                push_string(out, &text)
             }
             b't' => self.literal("true", out),
             b'f' => self.literal("false", out),
@@ -139,9 +145,14 @@ impl Parser<'_> {
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
+    /// An object, its members written as they come (`"key":value`), then put in order
+    /// of their keys where they were not already.
     fn object(&mut self, out: &mut String) -> Option<()> {
         self.nest()?;
-        let mut members: Vec<(String, String)> = Vec::new();
+        let open = out.len();
+        out.push('{');
+        // Each member's key (decoded) and where its text is in `out`.
+        let mut members: Vec<(Cow<'a, str>, usize, usize)> = Vec::new();
         if !self.eat(b'}') {
             loop {
                 self.ws();
@@ -149,12 +160,17 @@ impl Parser<'_> {
                     return None;
                 }
                 let key = self.string()?;
+                if !members.is_empty() {
+                    out.push(',');
+                }
+                let start = out.len();
+                push_string(out, &key)?;
                 if !self.eat(b':') {
                     return None;
                 }
-                let mut v = String::new();
-                self.value(&mut v)?;
-                members.push((key, v));
+                out.push(':');
+                self.value(out)?;
+                members.push((key, start, out.len()));
                 if self.eat(b'}') {
                     break;
                 }
@@ -164,18 +180,19 @@ impl Parser<'_> {
             }
         }
         self.depth -= 1;
-        // Sorted by key; of a repeated key the last value counts, as in most readers.
-        members.reverse();
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        members.dedup_by(|a, b| a.0 == b.0);
-        out.push('{');
-        for (n, (k, v)) in members.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
+        if members.windows(2).any(|w| w[0].0 >= w[1].0) {
+            // Sorted by key; of a repeated key the last value counts, as in most readers.
+            let written = out[open..].to_string();
+            members.reverse();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            members.dedup_by(|a, b| a.0 == b.0);
+            out.truncate(open + 1);
+            for (n, (_, start, end)) in members.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&written[start - open..end - open]);
             }
-            out.push_str(&serde_json::to_string(k).ok()?);
-            out.push(':');
-            out.push_str(v);
         }
         out.push('}');
         Some(())
@@ -201,19 +218,34 @@ impl Parser<'_> {
         Some(())
     }
 
-    /// A string token, decoded (escapes resolved, validated by serde_json).
-    fn string(&mut self) -> Option<String> {
+    /// A string token, decoded: as it stands when it has no escape and no control
+    /// character, else with its escapes resolved (validated by serde_json).
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i;
         self.i += 1;
+        let mut plain = true;
         loop {
             match *self.s.get(self.i)? {
                 b'"' => break,
-                b'\\' => self.i += 2,
-                _ => self.i += 1,
+                b'\\' => {
+                    plain = false;
+                    self.i += 2
+                }
+                c => {
+                    plain &= c >= 0x20;
+                    self.i += 1
+                }
             }
         }
         self.i += 1;
-        serde_json::from_slice(&self.s[start..self.i]).ok()
+        let token = &self.s[start..self.i];
+        if plain {
+            // The text is UTF-8 and the token ends at a quote: its inside is whole.
+            return std::str::from_utf8(&token[1..token.len() - 1])
+                .ok()
+                .map(Cow::Borrowed);
+        }
+        serde_json::from_slice::<String>(token).ok().map(Cow::Owned)
     }
 
     /// A number token in canonical form (see [`canonical_number`]).
@@ -226,9 +258,31 @@ impl Parser<'_> {
             self.i += 1;
         }
         let token = std::str::from_utf8(&self.s[start..self.i]).ok()?;
-        out.push_str(&canonical_number(token)?);
+        // An integer without leading zeros (and not `-0`) is its own canonical form.
+        let digits = token.strip_prefix('-').unwrap_or(token);
+        let canonical_integer = !digits.is_empty()
+            && digits.bytes().all(|c| c.is_ascii_digit())
+            && (digits == "0" && digits.len() == token.len() || !digits.starts_with('0'));
+        if canonical_integer {
+            out.push_str(token);
+        } else {
+            out.push_str(&canonical_number(token)?);
+        }
         Some(())
     }
+}
+
+/// `text` as a JSON string, as serde_json writes it: quoted, and only `"`, `\` and
+/// control characters escaped.
+fn push_string(out: &mut String, text: &str) -> Option<()> {
+    if text.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(text).ok()?);
+    }
+    Some(())
 }
 
 /// A JSON number written so that numbers equal in value have one text, exactly (no
@@ -327,13 +381,14 @@ impl ScalarUDFImpl for Json {
         }
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = text_arg(&args.args[0], args.number_rows)?;
-        let mut b = StringBuilder::with_capacity(a.len(), 0);
-        for v in a.as_string::<i32>().iter() {
+        let mut b = StringBuilder::with_capacity(args.number_rows, 0);
+        // One buffer for every value's canonical text.
+        let mut text = String::new();
+        each_text(&args.args[0], args.number_rows, |v| {
             match v {
                 None => b.append_null(),
-                Some(t) => match canonical_or_why(t) {
-                    Ok(c) => b.append_value(c),
+                Some(t) => match canonical_into(t, &mut text) {
+                    Ok(()) => b.append_value(&text),
                     Err(deep) => {
                         let why = if deep {
                             format!(
@@ -348,7 +403,8 @@ impl ScalarUDFImpl for Json {
                     }
                 },
             }
-        }
+            Ok(())
+        })?;
         Ok(ColumnarValue::Array(Arc::new(b.finish()) as ArrayRef))
     }
 }
@@ -418,6 +474,13 @@ mod tests {
             r#"{"a":"xé\n","b":[],"c":{}}"#
         );
         assert_eq!(c(r#"{"a":1,"a":2}"#), r#"{"a":2}"#);
+        // Members are put in order wherever they were not, nested ones too, and keys
+        // compare as decoded (`\u0062` is `b`).
+        assert_eq!(
+            c(r#"{"b":{"d":1,"c":[2,{"y":1,"x":-0}]},"a":"q\"z","\u0062b":null}"#),
+            r#"{"a":"q\"z","b":{"c":[2,{"x":0,"y":1}],"d":1},"bb":null}"#
+        );
+        assert_eq!(c(r#"{"a":{"b":1,"b":2},"a":3}"#), r#"{"a":3}"#);
         assert_eq!(c("[true,false,null]"), "[true,false,null]");
         assert_eq!(canonical("[1,]"), None);
         assert_eq!(canonical("[1] x"), None);

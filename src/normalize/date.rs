@@ -15,8 +15,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::each_text;
 use super::error::{rule_err, OnInvalid, RuleError};
-use super::text_arg;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Date {
@@ -44,6 +44,25 @@ impl Date {
 }
 
 /// Days from 1970-01-01 to `d`.
+/// Text written as `YYYY-MM-DD`: read by position where it is 10 bytes of that layout,
+/// else by chrono (which decides every other case alike: `2024-3-31`, a sign, ...).
+fn iso_date(t: &str) -> Option<NaiveDate> {
+    let b = t.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let num = |r: std::ops::Range<usize>| {
+            b[r].iter().try_fold(0u32, |n, d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) {
+            if let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d) {
+                return Some(date);
+            }
+        }
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()
+}
+
 fn days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch")).num_days() as i32
 }
@@ -87,14 +106,13 @@ impl ScalarUDFImpl for Date {
                 Arc::new(b.finish())
             }
             _ => {
-                let text = text_arg(&args.args[0], args.number_rows)?;
-                let mut b = Date32Builder::with_capacity(text.len());
-                for v in text.as_string::<i32>().iter() {
+                let mut b = Date32Builder::with_capacity(args.number_rows);
+                each_text(&args.args[0], args.number_rows, |v| {
                     match v {
                         None => b.append_null(),
-                        Some(t) => match NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d") {
-                            Ok(d) => b.append_value(days(d)),
-                            Err(_) => self.on_invalid.value(
+                        Some(t) => match iso_date(t.trim()) {
+                            Some(d) => b.append_value(days(d)),
+                            None => self.on_invalid.value(
                                 || b.append_null(),
                                 RuleError::error(format!(
                                     "date: `{t}` is not a date written as YYYY-MM-DD; give its format with `parse` (for example parse = \"%d/%m/%Y\")"
@@ -102,7 +120,8 @@ impl ScalarUDFImpl for Date {
                             )?,
                         },
                     }
-                }
+                    Ok(())
+                })?;
                 Arc::new(b.finish())
             }
         };
@@ -139,6 +158,26 @@ mod tests {
         );
         let dates: ArrayRef = Arc::new(Date32Array::from(vec![5]));
         assert_eq!(call(&Date::default(), vec![dates]).len(), 1);
+    }
+
+    #[test]
+    fn dates_read_by_position_as_chrono_reads_them() {
+        for t in [
+            "2024-03-31",
+            "2024-02-30",
+            "2024-3-31",
+            "+2024-03-31",
+            "0000-01-01",
+            "2024-03-3x",
+            "2024/03/31",
+            "99999-01-01",
+        ] {
+            assert_eq!(
+                iso_date(t),
+                NaiveDate::parse_from_str(t, "%Y-%m-%d").ok(),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -87,7 +87,35 @@ pub fn round_f64(x: f64, scale: u32) -> Result<i128, DecError> {
     if !x.is_finite() {
         return Err(DecError::NotANumber);
     }
+    if let Some(v) = round_f64_fast(x, scale) {
+        return Ok(v);
+    }
     round_text(&format!("{x:e}"), scale)
+}
+
+/// [`round_f64`] without the text, where that gives the same: `y = x·10^scale` computed
+/// in floating point is within 1.5 units in the last place of `y` of the shortest text's
+/// value times `10^scale` (the text is within half a unit of `x`, the product's rounding
+/// adds half a unit of `y`), so where `y`'s fraction is further than that from one half,
+/// both round to the same whole number. `None` near a half (`2.675` is `267.49999...`
+/// scaled: the text decides), beyond 2^52 (no fraction left to trust) or beyond 15
+/// decimals.
+fn round_f64_fast(x: f64, scale: u32) -> Option<i128> {
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let y = (x * *POWERS.get(scale as usize)?).abs();
+    if y >= 4_503_599_627_370_496.0 {
+        return None;
+    }
+    let whole = y.floor();
+    let fraction = y - whole;
+    // 1.5 units in the last place of y are at most 3·ε·y; the margin is wider still.
+    if (fraction - 0.5).abs() <= 8.0 * f64::EPSILON * y.max(1.0) {
+        return None;
+    }
+    let v = whole as i128 + i128::from(fraction > 0.5);
+    Some(if x < 0.0 { -v } else { v })
 }
 
 /// An unscaled decimal at scale `from` brought to scale `to` (half away from zero when
@@ -132,6 +160,46 @@ pub fn to_text(v: i128, scale: i8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_round_alike_with_and_without_their_text() {
+        // Halves in the text (2.675, 1.005, 0.125), values near them, and a spread of
+        // magnitudes and scales, against the rounding of the shortest text.
+        let mut xs = vec![
+            2.675,
+            1.005,
+            0.125,
+            -0.125,
+            2.5,
+            -2.5,
+            0.0,
+            -0.0,
+            1e-300,
+            123456.785,
+            0.1 + 0.2,
+            4503599627370495.5,
+            1e16,
+            -7e-3,
+        ];
+        let mut state = 0x9e3779b97f4a7c15u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let exp = (state % 40) as i32 - 20;
+            let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let sign = if state & 1 == 0 { 1.0 } else { -1.0 };
+            xs.push(sign * mantissa * 10f64.powi(exp));
+            // Cents as floats, the common case: sums with float noise.
+            xs.push((state % 10_000_000) as f64 / 100.0 + 0.07 - 0.07);
+        }
+        for x in xs {
+            for scale in [0, 1, 2, 3, 6, 10, 15, 16, 30] {
+                let text = round_text(&format!("{x:e}"), scale);
+                assert_eq!(round_f64(x, scale), text, "{x:e} to {scale}");
+            }
+        }
+    }
 
     #[test]
     fn rounding_is_half_away_from_zero_and_exact() {

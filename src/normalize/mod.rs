@@ -13,6 +13,7 @@ pub mod date;
 pub mod decimal;
 pub mod error;
 pub mod local_to_utc;
+pub mod map;
 pub mod nfc;
 pub mod numeric;
 pub mod parse_timestamp;
@@ -26,7 +27,6 @@ pub mod wrapping_sum;
 
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
@@ -52,6 +52,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(truncate::Truncate::default())),
         Arc::new(ScalarUDF::new_from_impl(date::Date::default())),
         Arc::new(ScalarUDF::new_from_impl(nfc::Nfc::default())),
+        Arc::new(ScalarUDF::new_from_impl(map::Map::default())),
         // The lenient forms the entity views use: NULL for a value the rule cannot
         // read, which the views count as an invalid finding.
         Arc::new(ScalarUDF::new_from_impl(
@@ -94,18 +95,47 @@ fn text_result(arg: &DataType, what: &str) -> Result<DataType> {
     }
 }
 
-/// A text argument as a `Utf8` array (views, large strings and NULL-typed columns too).
-fn text_arg(v: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
+/// A text-to-text rule over every value of a text argument, as a `Utf8` array: `f`
+/// appends a value's result to the builder; NULL stays NULL.
+fn map_text<F>(v: &ColumnarValue, rows: usize, mut f: F) -> Result<ColumnarValue>
+where
+    F: FnMut(&str, &mut arrow::array::StringBuilder),
+{
+    let mut b = arrow::array::StringBuilder::with_capacity(rows, 16 * rows);
+    each_text(v, rows, |s| {
+        match s {
+            Some(s) => f(s, &mut b),
+            None => b.append_null(),
+        }
+        Ok(())
+    })?;
+    Ok(ColumnarValue::Array(std::sync::Arc::new(b.finish())))
+}
+
+/// Call `f` on every value of a text argument (NULL as `None`), in order, whatever the
+/// text's representation, without copying it first (a NULL-typed column is cast).
+fn each_text(
+    v: &ColumnarValue,
+    rows: usize,
+    mut f: impl FnMut(Option<&str>) -> Result<()>,
+) -> Result<()> {
+    use arrow::array::AsArray;
     let a = v.to_array(rows)?;
-    if a.data_type() == &DataType::Utf8 {
-        return Ok(a);
+    match a.data_type() {
+        DataType::Utf8View => a.as_string_view().iter().try_for_each(&mut f),
+        DataType::Utf8 => a.as_string::<i32>().iter().try_for_each(&mut f),
+        DataType::LargeUtf8 => a.as_string::<i64>().iter().try_for_each(&mut f),
+        _ => arrow::compute::cast(&a, &DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .try_for_each(&mut f),
     }
-    Ok(arrow::compute::cast(&a, &DataType::Utf8)?)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use arrow::array::ArrayRef;
     use arrow::datatypes::Field;
     use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl};
 

@@ -5,9 +5,7 @@
 //! point.
 
 use std::any::Any;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -15,7 +13,7 @@ use datafusion::logical_expr::{
 };
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
-use super::{text_arg, text_result};
+use super::{map_text, text_result};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Nfc {
@@ -32,6 +30,10 @@ impl Default for Nfc {
 
 /// `s` in NFC; text already in NFC (nearly all of it) is returned as it is.
 pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    // ASCII text is in every normal form.
+    if s.is_ascii() {
+        return std::borrow::Cow::Borrowed(s);
+    }
     match is_nfc_quick(s.chars()) {
         IsNormalized::Yes => std::borrow::Cow::Borrowed(s),
         _ => std::borrow::Cow::Owned(s.nfc().collect()),
@@ -52,9 +54,9 @@ impl ScalarUDFImpl for Nfc {
         text_result(&args[0], "nfc")
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = text_arg(&args.args[0], args.number_rows)?;
-        let out: StringArray = a.as_string::<i32>().iter().map(|v| v.map(nfc)).collect();
-        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        map_text(&args.args[0], args.number_rows, |v, b| {
+            b.append_value(nfc(v))
+        })
     }
 }
 
@@ -62,7 +64,8 @@ impl ScalarUDFImpl for Nfc {
 mod tests {
     use super::*;
     use crate::normalize::tests::call;
-    use arrow::array::Array;
+    use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+    use std::sync::Arc;
 
     #[test]
     fn composes_and_leaves_composed_text_alone() {

@@ -7,15 +7,16 @@ use std::any::Any;
 use std::sync::Arc;
 
 use super::error::{rule_err, OnInvalid, RuleError};
-use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondBuilder};
+use arrow::array::{ArrayRef, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, TimeUnit};
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{NaiveDate, NaiveDateTime};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::text_arg;
+use super::each_text;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ParseTimestamp {
@@ -73,16 +74,32 @@ pub fn reads_zone_name(format: &str) -> bool {
     specifiers(format).iter().any(|s| s.starts_with('Z'))
 }
 
-/// Formats with what is known of each before any value is read: whether it reads an
-/// offset (looked up once, not per value).
-struct Formats<'a>(Vec<(&'a str, bool)>);
+/// A format compiled once, before any value is read: chrono's items (not the format
+/// text parsed again for every value), whether it reads an offset, and, for a layout
+/// of fixed-width numbers and literal characters only, that layout.
+struct Format {
+    /// `None` for a format chrono cannot read, which then matches nothing.
+    items: Option<Vec<Item<'static>>>,
+    offset: bool,
+    fixed: Option<Fixed>,
+}
 
-impl<'a> Formats<'a> {
-    fn new(formats: &'a [String]) -> Self {
+/// Formats compiled once ([`Format`]), tried in order.
+struct Formats(Vec<Format>);
+
+impl Formats {
+    fn new(formats: &[String]) -> Self {
         Formats(
             formats
                 .iter()
-                .map(|f| (f.as_str(), reads_offset(f)))
+                .map(|f| {
+                    let offset = reads_offset(f);
+                    Format {
+                        items: StrftimeItems::new(f).parse_to_owned().ok(),
+                        offset,
+                        fixed: if offset { None } else { Fixed::compile(f) },
+                    }
+                })
                 .collect(),
         )
     }
@@ -90,18 +107,100 @@ impl<'a> Formats<'a> {
     /// `text` read with the first format that matches it whole.
     fn parse(&self, text: &str) -> Option<NaiveDateTime> {
         let t = text.trim();
-        self.0.iter().find_map(|&(f, offset)| {
-            if offset {
-                return chrono::DateTime::parse_from_str(t, f)
-                    .ok()
-                    .map(|d| d.naive_utc());
+        self.0.iter().find_map(|f| {
+            // What the fixed layout reads, chrono reads alike; anything else (another
+            // width, white space, a date that does not exist) is chrono's to decide.
+            if let Some(dt) = f.fixed.as_ref().and_then(|x| x.parse(t)) {
+                return Some(dt);
             }
-            NaiveDateTime::parse_from_str(t, f).ok().or_else(|| {
-                NaiveDate::parse_from_str(t, f)
+            let mut parsed = Parsed::new();
+            chrono::format::parse(&mut parsed, t, f.items.as_ref()?.iter()).ok()?;
+            if f.offset {
+                return parsed.to_datetime().ok().map(|d| d.naive_utc());
+            }
+            parsed.to_naive_datetime_with_offset(0).ok().or_else(|| {
+                parsed
+                    .to_naive_date()
                     .ok()
                     .map(|d| d.and_time(chrono::NaiveTime::MIN))
             })
         })
+    }
+}
+
+/// A format made only of `%Y`, `%m`, `%d`, `%H`, `%M`, `%S` and literal characters other
+/// than white space, read by position: `%Y-%m-%d %H:%M:%S` reads `2024-03-31 02:30:00` as
+/// 19 bytes, 4 digits of year, `-`, 2 digits of month, and so on.
+struct Fixed {
+    len: usize,
+    /// Each field's byte offset: year, month, day, hour, minute, second.
+    at: [Option<usize>; 6],
+    literals: Vec<(usize, u8)>,
+}
+
+impl Fixed {
+    /// The layout of `format`, when it has one: a date (`%Y`, `%m`, `%d`, each once),
+    /// with hours and minutes, and then seconds, or no time at all.
+    fn compile(format: &str) -> Option<Fixed> {
+        let mut fx = Fixed {
+            len: 0,
+            at: [None; 6],
+            literals: Vec::new(),
+        };
+        let mut bytes = format.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'%' {
+                if b.is_ascii_whitespace() || !b.is_ascii() {
+                    // chrono reads a space in a format as any white space.
+                    if b != b' ' {
+                        return None;
+                    }
+                }
+                fx.literals.push((fx.len, b));
+                fx.len += 1;
+                continue;
+            }
+            let (field, width) = match bytes.next()? {
+                b'Y' => (0, 4),
+                b'm' => (1, 2),
+                b'd' => (2, 2),
+                b'H' => (3, 2),
+                b'M' => (4, 2),
+                b'S' => (5, 2),
+                _ => return None,
+            };
+            if fx.at[field].replace(fx.len).is_some() {
+                return None;
+            }
+            fx.len += width;
+        }
+        let has = |i: usize| fx.at[i].is_some();
+        let date = has(0) && has(1) && has(2);
+        let time = matches!(
+            (has(3), has(4), has(5)),
+            (false, false, false) | (true, true, _)
+        );
+        (date && time).then_some(fx)
+    }
+
+    /// `text` read by the layout; `None` when it does not fit it exactly (chrono then
+    /// decides).
+    fn parse(&self, text: &str) -> Option<NaiveDateTime> {
+        let b = text.as_bytes();
+        if b.len() != self.len || self.literals.iter().any(|&(i, c)| b[i] != c) {
+            return None;
+        }
+        let num = |field: usize, width: usize| -> Option<u32> {
+            let Some(at) = self.at[field] else {
+                return Some(0);
+            };
+            b[at..at + width].iter().try_fold(0u32, |n, d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(1, 2)?, num(2, 2)?)?;
+        // A second of 60 (a leap second) is left to chrono.
+        date.and_hms_opt(num(3, 2)?, num(4, 2)?, num(5, 2)?)
     }
 }
 
@@ -186,9 +285,8 @@ impl ScalarUDFImpl for ParseTimestamp {
             }
         }
         let prepared = Formats::new(&formats);
-        let a = text_arg(&args.args[0], args.number_rows)?;
-        let mut b = TimestampMicrosecondBuilder::with_capacity(a.len());
-        for v in a.as_string::<i32>().iter() {
+        let mut b = TimestampMicrosecondBuilder::with_capacity(args.number_rows);
+        each_text(&args.args[0], args.number_rows, |v| {
             match v {
                 None => b.append_null(),
                 Some(t) => match prepared.parse(t) {
@@ -202,7 +300,8 @@ impl ScalarUDFImpl for ParseTimestamp {
                     )?,
                 },
             }
-        }
+            Ok(())
+        })?;
         Ok(ColumnarValue::Array(Arc::new(b.finish()) as ArrayRef))
     }
 }
@@ -248,6 +347,54 @@ mod tests {
             Some("%Y-%m-%d %H:%M:%S")
         );
         assert_eq!(guess_timestamp_format("next Tuesday"), None);
+    }
+
+    #[test]
+    fn fixed_layouts_read_what_chrono_reads() {
+        let f = "%Y-%m-%d %H:%M:%S";
+        assert!(Fixed::compile(f).is_some() && Fixed::compile("%d.%m.%Y").is_some());
+        for none in [
+            "%Y-%m-%d %H",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m",
+            "%Y %Y-%m-%d",
+            "%d\t%m %Y",
+        ] {
+            assert!(Fixed::compile(none).is_none(), "{none}");
+        }
+        // Each value read by the layout (where it fits) and by chrono alone agree.
+        let chrono_only = |t: &str, f: &str| {
+            NaiveDateTime::parse_from_str(t, f).ok().or_else(|| {
+                NaiveDate::parse_from_str(t, f)
+                    .ok()
+                    .map(|d| d.and_time(chrono::NaiveTime::MIN))
+            })
+        };
+        for (t, f) in [
+            ("2024-03-31 02:30:00", f),
+            ("2024-02-29 23:59:59", f),
+            ("2023-02-29 10:00:00", f),
+            ("2024-03-31 24:00:00", f),
+            ("2016-12-31 23:59:60", f),
+            ("2024-3-31 02:30:00", f),
+            ("2024-03-31  02:30:00", f),
+            ("2024-03-31\t02:30:00", f),
+            ("2024-03-31 02:30", "%Y-%m-%d %H:%M"),
+            ("31.03.2024", "%d.%m.%Y"),
+            ("31.13.2024", "%d.%m.%Y"),
+            ("+2024-03-31 02:30:00", f),
+            ("2024-03-31 0a:30:00", f),
+        ] {
+            assert_eq!(parse(t, &[f.to_string()]), chrono_only(t, f), "{t} as {f}");
+        }
+        assert_eq!(
+            Fixed::compile(f).unwrap().parse("2024-03-31 02:30:00"),
+            chrono_only("2024-03-31 02:30:00", f)
+        );
+        assert_eq!(
+            Fixed::compile(f).unwrap().parse("2016-12-31 23:59:60"),
+            None
+        );
     }
 
     #[test]

@@ -208,12 +208,11 @@ impl Rules {
             e = format!("NULLIF({e}, '')");
         }
         if let Some(map) = &self.map {
-            let t = format!("CAST({e} AS VARCHAR)");
-            let whens: String = map
+            let pairs: String = map
                 .iter()
-                .map(|(k, v)| format!(" WHEN {} THEN {}", lit(k), lit(v)))
+                .map(|(k, v)| format!(", {}, {}", lit(k), lit(v)))
                 .collect();
-            e = format!("CASE {t}{whens} ELSE {t} END");
+            e = format!("sd_map({e}{pairs})");
         }
         if !self.parse.is_empty() {
             let fmts: Vec<String> = self.parse.iter().map(|f| lit(f)).collect();
@@ -631,7 +630,7 @@ mod tests {
         let r = parse(r#"{ legacy = { map = { A = "active", "D'x" = "deleted" } } }"#).unwrap();
         assert_eq!(
             r.legacy.apply("s"),
-            "CASE CAST(s AS VARCHAR) WHEN 'A' THEN 'active' WHEN 'D''x' THEN 'deleted' ELSE CAST(s AS VARCHAR) END"
+            "sd_map(s, 'A', 'active', 'D''x', 'deleted')"
         );
         let r = parse("{ round = 2, tolerance = { abs = 0.01 } }").unwrap();
         assert_eq!(

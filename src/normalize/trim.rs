@@ -2,16 +2,14 @@
 //! (spaces, tabs, newlines, no-break spaces). SQL's `trim`/`btrim` remove only spaces.
 
 use std::any::Any;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::{text_arg, text_result};
+use super::{map_text, text_result};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Trim {
@@ -40,10 +38,9 @@ impl ScalarUDFImpl for Trim {
         text_result(&args[0], "sd_trim (trim)")
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = text_arg(&args.args[0], args.number_rows)?;
-        let s = a.as_string::<i32>();
-        let out: StringArray = s.iter().map(|v| v.map(str::trim)).collect();
-        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        map_text(&args.args[0], args.number_rows, |v, b| {
+            b.append_value(v.trim())
+        })
     }
 }
 
@@ -51,7 +48,8 @@ impl ScalarUDFImpl for Trim {
 mod tests {
     use super::*;
     use crate::normalize::tests::call;
-    use arrow::array::Array;
+    use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+    use std::sync::Arc;
 
     #[test]
     fn trims_unicode_white_space() {

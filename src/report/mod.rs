@@ -268,6 +268,10 @@ pub struct AggregateDifference {
     pub statistic: String,
     pub legacy: Option<String>,
     pub target: Option<String>,
+    /// The row diff explains it: it found rows missing, extra or under a duplicate key,
+    /// or this column changed. Such a difference is reported, not counted again.
+    #[serde(default)]
+    pub explained: bool,
 }
 
 /// Everything about one entity (or query check).
@@ -320,8 +324,17 @@ impl EntityReport {
                 + d.null_keys_target
         });
         d + self.schema_findings.len() as u64
-            + self.aggregate_differences.len() as u64
+            + self.unexplained_aggregates() as u64
             + self.invalid.as_ref().map_or(0, |i| i.total)
+    }
+
+    /// The aggregate differences the row diff does not explain: those counted as
+    /// findings (an explained one is the diff's finding, seen from another side).
+    pub fn unexplained_aggregates(&self) -> usize {
+        self.aggregate_differences
+            .iter()
+            .filter(|a| !a.explained)
+            .count()
     }
 }
 
@@ -587,10 +600,10 @@ impl Outcome {
             if let Some(i) = e.invalid.as_ref().filter(|i| i.total > 0) {
                 parts.push(format!("invalid {}", i.total));
             }
-            if !e.aggregate_differences.is_empty() {
+            if e.unexplained_aggregates() > 0 {
                 parts.push(format!(
                     "aggregate differences {}",
-                    e.aggregate_differences.len()
+                    e.unexplained_aggregates()
                 ));
             }
             lines.push(format!(

@@ -64,6 +64,14 @@ impl Side {
         }
     }
 
+    /// The side's position in [`Side::ALL`] (legacy 0, target 1).
+    pub fn index(self) -> usize {
+        match self {
+            Side::Legacy => 0,
+            Side::Target => 1,
+        }
+    }
+
     /// The side named `name` (`legacy` or `target`).
     pub fn parse(name: &str) -> Result<Side> {
         Side::ALL

@@ -138,7 +138,7 @@ fn assert_cafe_finding(e: &Value) {
     assert_eq!(e["partitions"]["differing"], json!(["plain \"q\""]));
     assert_eq!(
         e["aggregate_differences"],
-        json!([{"column": CAFE, "statistic": "sum", "legacy": "10.83", "target": "10.85"}])
+        json!([{"column": CAFE, "statistic": "sum", "legacy": "10.83", "target": "10.85", "explained": true}])
     );
 }
 
@@ -226,7 +226,7 @@ fn hostile_names_are_quoted_in_extract_verify_sql_diff_and_plan() {
     let (code, out, err) = run(&["run", spec_s, "-q"]);
     assert_eq!(code, 1, "{out}{err}");
     for line in [
-        "cafe          FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal  aggregate differences 1",
+        "cafe          FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal",
         "kw            PASS  legacy 2  target 2  missing 0  extra 0  changed 0",
         "no null docs  PASS  invariant: 0 rows break it",
     ] {
@@ -291,7 +291,7 @@ fn hostile_names_are_quoted_in_extract_verify_sql_diff_and_plan() {
     for line in [
         "    FAIL diff: missing 0, extra 0, changed 1 (Café \"Ω\".v2 1)",
         "    changed order by=3,it's=k\\3: Café \"Ω\".v2: 3.33 -> 3.35",
-        "    Café \"Ω\".v2 sum: legacy 10.83 target 10.85",
+        "    Café \"Ω\".v2 sum: legacy 10.83 target 10.85 (explained by the row diff)",
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
     }
@@ -347,7 +347,7 @@ fn hostile_names_are_quoted_in_extract_verify_sql_diff_and_plan() {
     let (code, out, err) = run(&args);
     assert_eq!(code, 1, "{err}");
     for line in [
-        "diff  FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal  aggregate differences 1",
+        "diff  FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal",
         "    changed order by=3,it's=k\\3: Café \"Ω\".v2: 3.33 -> 3.35",
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
@@ -462,7 +462,9 @@ fn hostile_names_in_postgresql_are_quoted_and_the_same_difference_is_found() {
     let (code, out, err) = run(&["run", spec.to_str().unwrap(), "-q", "--format", "json"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("cafe  FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal  aggregate differences 1"),
+        out.contains(
+            "cafe  FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  partitions 1/2 equal"
+        ),
         "{out}"
     );
     assert_cafe_finding(report_entity(&only_report(&d.join("reports")), "cafe"));
@@ -1223,7 +1225,7 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        out.contains("docs  FAIL  legacy 2  target 2  missing 0  extra 0  changed 1  aggregate differences 1"),
+        out.contains("docs  FAIL  legacy 2  target 2  missing 0  extra 0  changed 1"),
         "{out}"
     );
     assert!(rss < 1 << 20, "peak memory {rss} KiB");

@@ -97,7 +97,7 @@ impl EntityRun<'_> {
         let per_bucket = 2.0 + rows_in_scope as f64 / pass.buckets() as f64;
         let rows = ((pass.differing_buckets as f64 * per_bucket).ceil() as u64).min(rows_in_scope);
         let bytes = rows.saturating_mul(self.row_bytes);
-        bytes.div_ceil(self.opts.budget.candidates().max(1)).max(1)
+        bytes.div_ceil(self.budget.candidates().max(1)).max(1)
     }
 
     /// Fetch one chunk of candidate rows of both sides into memory tables; returns their
@@ -293,58 +293,19 @@ impl EntityRun<'_> {
         df: datafusion::prelude::DataFrame,
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<Vec<RecordBatch>>)> {
         let schema = plain_schema(df.schema().as_arrow());
-        let parts = async {
-            let tasks: Vec<_> = df
-                .execute_stream_partitioned()
-                .await?
-                .into_iter()
-                .map(|mut stream| {
-                    let mut c = Compactor::new(schema.clone());
-                    tokio::spawn(async move {
-                        while let Some(b) = futures::StreamExt::next(&mut stream).await {
-                            c.push(&b?)?;
-                        }
-                        Ok::<_, datafusion::error::DataFusionError>(c.finish()?)
-                    })
-                })
-                .collect();
-            let mut parts = Vec::with_capacity(tasks.len());
-            for t in tasks {
-                parts
-                    .push(t.await.map_err(|e| {
-                        datafusion::error::DataFusionError::External(Box::new(e))
-                    })??);
-            }
-            Ok::<_, datafusion::error::DataFusionError>(parts)
-        };
-        match parts.await {
-            Ok(p) => Ok((schema, p)),
-            Err(e) => Err(self.explain(e).await),
-        }
-    }
-
-    /// Register `parts` as the memory table `name`, replacing any table of that name.
-    /// Returns its rows.
-    pub(crate) fn register_held(
-        &self,
-        name: &str,
-        schema: arrow::datatypes::SchemaRef,
-        parts: Vec<Vec<RecordBatch>>,
-    ) -> Result<u64> {
-        let rows: usize = parts.iter().flatten().map(|b| b.num_rows()).sum();
-        // A memory table needs a partition, if an empty one.
-        let parts = if parts.is_empty() {
-            vec![Vec::new()]
-        } else {
-            parts
-        };
-        let table = datafusion::datasource::MemTable::try_new(schema, parts)
-            .map_err(|e| Error::internal(format!("cannot hold {name}: {e}")).with_source(e))?;
-        let _ = self.ctx.deregister_table(name);
-        self.ctx
-            .register_table(name, Arc::new(table))
-            .map_err(|e| Error::internal(format!("cannot register {name}: {e}")).with_source(e))?;
-        Ok(rows as u64)
+        let make = || Compactor::new(schema.clone());
+        let sinks = self
+            .drain(df, make, |c: &mut Compactor, b: &RecordBatch| {
+                c.push(b).map(|_| true)
+            })
+            .await?
+            .unwrap_or_default();
+        let parts = sinks
+            .into_iter()
+            .map(Compactor::finish)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::internal(format!("cannot hold rows: {e}")).with_source(e))?;
+        Ok((schema, parts))
     }
 
     /// Views over the candidate tables `lc` and `tc` holding the rows whose key bucket

@@ -85,12 +85,12 @@ impl EntityRun<'_> {
             self.count_totals().await?;
         }
         let rows = self.report.legacy_rows.max(self.report.target_rows);
-        let bits = buckets::choose_bits(rows, self.opts.budget.buckets());
+        let bits = buckets::choose_bits(rows, self.budget.buckets());
         let keys = self.keys_list("");
         let passes = FirstPass::choose(
             self.report.legacy_rows,
             self.report.target_rows,
-            &self.opts.budget,
+            &self.budget,
             self.opts.first_pass,
         );
         if passes.contains(&FirstPass::Stream) {
@@ -114,8 +114,8 @@ impl EntityRun<'_> {
                 .await?;
             let limits = matching::Limits {
                 legacy_rows: self.report.legacy_rows,
-                hold_bytes: self.opts.budget.matching_held(),
-                candidate_bytes: self.opts.budget.candidates(),
+                hold_bytes: self.budget.matching_held(),
+                candidate_bytes: self.budget.candidates(),
                 row_bytes: self.row_bytes,
                 bits,
             };
@@ -223,9 +223,9 @@ impl EntityRun<'_> {
             }
         }
         let limits = stream::Limits {
-            table_bytes: self.opts.budget.stream_tables(),
-            hold_bytes: self.opts.budget.stream_held(),
-            candidate_bytes: self.opts.budget.candidates(),
+            table_bytes: self.budget.stream_tables(),
+            hold_bytes: self.budget.stream_held(),
+            candidate_bytes: self.budget.candidates(),
             row_bytes: self.row_bytes,
             bits,
         };

@@ -75,6 +75,12 @@ fn parquet_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<FileScanConfig> {
     }
 }
 
+/// Whether `plan` is a plain Parquet scan (what the streaming pass can read in key
+/// order), projections and filters over it included.
+pub(crate) fn is_plain_scan(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    parquet_scan(plan).is_some()
+}
+
 /// Compare paths so that runs of digits compare as numbers (`a.2` before `a.10`).
 fn natural(a: &str, b: &str) -> Ordering {
     let (mut x, mut y) = (a.as_bytes(), b.as_bytes());

@@ -262,7 +262,7 @@ impl EntityRun<'_> {
             diffed += held;
             // The diff's joins hold about four times their rows: rounds of candidate
             // buckets whose joins fit half of the memory budget.
-            let round_bytes = self.opts.budget.round();
+            let round_bytes = self.budget.round();
             let rounds = held
                 .saturating_mul(self.row_bytes)
                 .div_ceil(round_bytes)

@@ -176,17 +176,27 @@ impl Compactor {
         &mut self,
         b: &RecordBatch,
     ) -> std::result::Result<(), arrow::error::ArrowError> {
+        self.push_counted(b).map(|_| ())
+    }
+
+    /// [`Self::push`], returning the bytes the rows take once copied out.
+    pub(crate) fn push_counted(
+        &mut self,
+        b: &RecordBatch,
+    ) -> std::result::Result<usize, arrow::error::ArrowError> {
         if b.num_rows() == 0 {
-            return Ok(());
+            return Ok(0);
         }
         self.rows += b.num_rows();
-        self.group.push(diff_files::cast_to(&self.schema, b)?);
+        let plain = diff_files::cast_to(&self.schema, b)?;
+        let bytes = plain.get_array_memory_size();
+        self.group.push(plain);
         // Batches of about 8192 rows, each owning its buffers (never slices of a larger
         // one, which the memory accounting would count whole, once per slice).
         if self.rows >= 8192 {
             self.flush()?;
         }
-        Ok(())
+        Ok(bytes)
     }
 
     fn flush(&mut self) -> std::result::Result<(), arrow::error::ArrowError> {

@@ -19,6 +19,7 @@
 //! no row the diff would call changed.
 
 pub(crate) mod harmonize;
+pub(crate) mod held;
 pub(crate) mod views;
 
 use std::collections::BTreeSet;
@@ -146,6 +147,13 @@ pub(crate) struct EntityRun<'a> {
     pub(crate) buckets: Option<BucketPass>,
     /// About how many bytes a row of the views takes in memory.
     pub(crate) row_bytes: u64,
+    /// What holding each side's view runs (`held.rs`), built with the views.
+    pub(crate) hold_sql: [held::HoldSql; 2],
+    /// The views are held in memory: where the invalid check finds the values a rule
+    /// could not read.
+    pub(crate) held_invalid: Option<held::HeldInvalid>,
+    /// The diff's budget: the spec's, less what the held views take.
+    pub(crate) budget: crate::engine::Budget,
     pub(crate) report: EntityReport,
     /// The check running and when it started: an error is reported as that check's.
     current: (CheckKind, Instant),
@@ -176,7 +184,9 @@ pub(crate) async fn run_entity(
     opts: &VerifyOptions,
 ) -> Result<EntityReport> {
     let mut run = EntityRun::new(ctx, local, def, opts);
-    match run.run_checks().await {
+    let outcome = run.run_checks().await;
+    run.let_go();
+    match outcome {
         Ok(()) => {}
         // Stopping is the user's wish: the run ends, not only this entity.
         Err(e) if e.kind == ErrorKind::Interrupted => return Err(e),
@@ -258,6 +268,9 @@ impl<'a> EntityRun<'a> {
             diff_follows: false,
             buckets: None,
             row_bytes: 64,
+            hold_sql: Default::default(),
+            held_invalid: None,
+            budget: opts.budget,
             report,
             current: (CheckKind::Schema, Instant::now()),
             plan_only: false,
@@ -290,7 +303,10 @@ impl EntityRun<'_> {
         // The schema check always runs, whatever `checks` says: it costs no data, and a
         // column that cannot be compared must never drop out of a verification unseen.
         run.push(CheckKind::Schema, status, summary, clock);
+        // Reading and normalising each side once, where the views are held, is counted
+        // in the invalid check, which reads its values in the same scan.
         let clock = run.start(CheckKind::Invalid);
+        run.hold_views().await?;
         run.check_invalid(clock).await?;
 
         let multiset = def.kind == EntityKind::Query && def.key.is_empty();

@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, Schema};
 use crate::check::entity::harmonize::{
     harmonize, is_binary, is_date_or_timestamp, is_number, is_text, type_words, wrap, Harmony,
 };
+use crate::check::entity::held::{invalid_columns, HoldSql};
 use crate::check::entity::{tables_of, EntityRun};
 use crate::engine::templates::{self as sql, ident};
 use crate::error::Result;
@@ -445,6 +446,49 @@ impl EntityRun<'_> {
                 v = ident(view),
                 h = hashed.join(", ")
             );
+            // Holding the view (held.rs) also catches the values its rules cannot read,
+            // unless a keys file or a sample leaves rows out of it.
+            let fallible: Vec<(String, String, String)> =
+                if def.keys_file.is_none() && sample.is_empty() {
+                    in_view
+                        .iter()
+                        .filter_map(|(_, c)| {
+                            let r = def.normalize.get(*c)?;
+                            let r = if side == Side::Legacy {
+                                &r.legacy
+                            } else {
+                                &r.target
+                            };
+                            r.fallible().then(|| {
+                                (
+                                    (*c).clone(),
+                                    r.apply_infallible(&ident(c)),
+                                    r.apply_with(&ident(c), OnInvalid::Null),
+                                )
+                            })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+            let (inner, outer) = invalid_columns(&fallible, &def.key);
+            let more =
+                |items: &[String]| items.iter().map(|x| format!(", {x}")).collect::<String>();
+            let columns = in_view
+                .iter()
+                .map(|(_, c)| format!("n.{}", ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.hold_sql[s] = HoldSql {
+                sql: format!(
+                    "SELECT {columns}, {part} AS __part, sd_row_hash({h}) AS __h{} \
+                     FROM (SELECT {select}{} FROM ({source}) AS s) AS n {keys_join} {sample}",
+                    more(&outer),
+                    more(&inner),
+                    h = hashed.join(", ")
+                ),
+                fallible: fallible.into_iter().map(|f| f.0).collect(),
+            };
             self.debug(&view_sql);
             crate::engine::sql::sql(self.ctx, &view_sql).await.map_err(|e| {
                 let msg = self.fail(format!("the {side} view cannot be built: {e}"));
