@@ -62,6 +62,7 @@ fn canonical_or_why(text: &str) -> std::result::Result<String, bool> {
 fn canonical_into(text: &str, out: &mut String) -> std::result::Result<(), bool> {
     out.clear();
     let mut p = Parser {
+        text,
         s: text.as_bytes(),
         i: 0,
         depth: 0,
@@ -92,6 +93,7 @@ fn excerpt(text: &str) -> String {
 const MAX_DEPTH: usize = 128;
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
     depth: usize,
@@ -129,7 +131,7 @@ impl<'a> Parser<'a> {
             b'[' => self.array(out),
             b'"' => {
                 let text = self.string()?;
-                push_string(out, &text)
+                push_decoded(out, &text)
             }
             b't' => self.literal("true", out),
             b'f' => self.literal("false", out),
@@ -164,7 +166,7 @@ impl<'a> Parser<'a> {
                     out.push(',');
                 }
                 let start = out.len();
-                push_string(out, &key)?;
+                push_decoded(out, &key)?;
                 if !self.eat(b':') {
                     return None;
                 }
@@ -218,34 +220,32 @@ impl<'a> Parser<'a> {
         Some(())
     }
 
-    /// A string token, decoded: as it stands when it has no escape and no control
-    /// character, else with its escapes resolved (validated by serde_json).
+    /// A string token, decoded: borrowed as it stands when it has no escape and no
+    /// control character (then it needs none when written), else owned, with its escapes
+    /// resolved (validated by serde_json).
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i;
-        self.i += 1;
-        let mut plain = true;
+        let body = start + 1;
+        let stop = self.s[body..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if self.s[body + stop] == b'"' {
+            self.i = body + stop + 1;
+            // Both ends are ASCII bytes of the text: whole characters.
+            return Some(Cow::Borrowed(&self.text[body..body + stop]));
+        }
+        let mut j = body + stop;
         loop {
-            match *self.s.get(self.i)? {
+            match *self.s.get(j)? {
                 b'"' => break,
-                b'\\' => {
-                    plain = false;
-                    self.i += 2
-                }
-                c => {
-                    plain &= c >= 0x20;
-                    self.i += 1
-                }
+                b'\\' => j += 2,
+                _ => j += 1,
             }
         }
-        self.i += 1;
-        let token = &self.s[start..self.i];
-        if plain {
-            // The text is UTF-8 and the token ends at a quote: its inside is whole.
-            return std::str::from_utf8(&token[1..token.len() - 1])
-                .ok()
-                .map(Cow::Borrowed);
-        }
-        serde_json::from_slice::<String>(token).ok().map(Cow::Owned)
+        self.i = j + 1;
+        serde_json::from_slice::<String>(&self.s[start..self.i])
+            .ok()
+            .map(Cow::Owned)
     }
 
     /// A number token in canonical form (see [`canonical_number`]).
@@ -269,6 +269,21 @@ impl<'a> Parser<'a> {
             out.push_str(&canonical_number(token)?);
         }
         Some(())
+    }
+}
+
+/// A string as [`Parser::string`] decoded it, written as serde_json writes it: a
+/// borrowed one has nothing to escape.
+#[allow(clippy::ptr_arg)] // Whether it is borrowed says whether it needs escaping.
+fn push_decoded(out: &mut String, text: &Cow<'_, str>) -> Option<()> {
+    match text {
+        Cow::Borrowed(plain) => {
+            out.push('"');
+            out.push_str(plain);
+            out.push('"');
+            Some(())
+        }
+        Cow::Owned(decoded) => push_string(out, decoded),
     }
 }
 

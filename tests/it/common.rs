@@ -434,12 +434,13 @@ pub fn entity_def(
 
 /// Run `snapdiff args` (an extraction) and, as soon as `drop_reader` (called every
 /// 10 ms, from a second database session) says it dropped at least one reading
-/// connection, wait for it. Fails if no connection was dropped within a minute.
+/// connection, keep dropping the reads until it ends. Fails if no connection was dropped
+/// within a minute.
 pub fn extract_with_reader_dropped(
     args: &[&str],
     mut drop_reader: impl FnMut() -> usize,
 ) -> (i32, String, String) {
-    let child = cmd(args)
+    let mut child = cmd(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -447,6 +448,14 @@ pub fn extract_with_reader_dropped(
     wait_until("the extraction never started reading", 60, 10, || {
         drop_reader() > 0
     });
+    // A read can end between being seen and being killed (the kill then takes an idle
+    // connection, or one whose rows were all sent) and the next range be read on
+    // another: the reads are killed until the extraction ends. It writes little, so its
+    // pipes cannot fill meanwhile.
+    while child.try_wait().unwrap().is_none() {
+        drop_reader();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     output(child.wait_with_output().unwrap())
 }
 
