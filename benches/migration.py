@@ -64,7 +64,7 @@ import sys
 import time
 from pathlib import Path
 
-from timing import measure, median as med
+from timing import measure, print_table
 
 HERE = Path(__file__).resolve().parent
 VENV_PY = sys.executable
@@ -482,13 +482,7 @@ def main():
     rows = ready["rows"]
     print(f"\nshop migration: {rows['c']:,} customers, {rows['o']:,} orders, {rows['l']:,} order lines; "
           f"expected {expected}; {args.repeat} runs, median (range)")
-    print("| tool | seconds | peak RSS (MiB) | time vs DuckDB |")
-    print("|---|---:|---:|---:|")
-    base = med([w for w, _ in results["duckdb"]]) if "duckdb" in results else None
-    for tool, rs in results.items():
-        ws, ms = [w for w, _ in rs], [m for _, m in rs]
-        ratio = f"{med(ws) / base:.2f}x" if base else "-"
-        print(f"| {tool} | {med(ws):.2f} ({min(ws):.2f}-{max(ws):.2f}) | {med(ms):.0f} | {ratio} |")
+    print_table(results)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,15 @@ def median(xs):
     """The middle value (the upper one of an even count)."""
     xs = sorted(xs)
     return xs[len(xs) // 2]
+
+
+def print_table(results):
+    """A Markdown table of each tool's runs (`results`: tool -> [(seconds, MiB)]): the
+    median and range of the wall time, the median peak RSS, and the ratio to DuckDB."""
+    print("| tool | seconds | peak RSS (MiB) | time vs DuckDB |")
+    print("|---|---:|---:|---:|")
+    base = median([w for w, _ in results["duckdb"]]) if "duckdb" in results else None
+    for tool, rs in results.items():
+        ws, ms = [w for w, _ in rs], [m for _, m in rs]
+        ratio = f"{median(ws) / base:.2f}x" if base else "-"
+        print(f"| {tool} | {median(ws):.2f} ({min(ws):.2f}-{max(ws):.2f}) | {median(ms):.0f} | {ratio} |")

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use crate::check::diff::DiffFiles;
-use crate::check::entity::EntityRun;
+use crate::check::entity::{side_rules, EntityRun};
 use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::ident;
 use crate::error::Result;
@@ -35,11 +35,7 @@ impl EntityRun<'_> {
                 continue;
             }
             for (i, side) in Side::ALL.into_iter().enumerate() {
-                let r = if side == Side::Legacy {
-                    &rules.legacy
-                } else {
-                    &rules.target
-                };
+                let r = side_rules(rules, side);
                 if !r.fallible() {
                     continue;
                 }

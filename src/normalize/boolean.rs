@@ -86,14 +86,9 @@ impl ScalarUDFImpl for Bool {
         if a.data_type() == &DataType::Boolean {
             return Ok(ColumnarValue::Array(a));
         }
-        // Integers are read as their text (1 and 0); text as it is.
-        let text = if a.data_type().is_integer() {
-            ColumnarValue::Array(arrow::compute::cast(&a, &DataType::Utf8)?)
-        } else {
-            ColumnarValue::Array(a)
-        };
+        // Integers are read as their text (1 and 0).
         let mut b = BooleanBuilder::with_capacity(args.number_rows);
-        each_text(&text, args.number_rows, |v| {
+        each_text(&ColumnarValue::Array(a), args.number_rows, |v| {
             match v {
                 None => b.append_null(),
                 Some(s) => match parse(s) {

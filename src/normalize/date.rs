@@ -17,6 +17,7 @@ use datafusion::logical_expr::{
 
 use super::each_text;
 use super::error::{rule_err, OnInvalid, RuleError};
+use super::parse_timestamp::Formats;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Date {
@@ -44,23 +45,15 @@ impl Date {
 }
 
 /// Days from 1970-01-01 to `d`.
-/// Text written as `YYYY-MM-DD`: read by position where it is 10 bytes of that layout,
-/// else by chrono (which decides every other case alike: `2024-3-31`, a sign, ...).
-fn iso_date(t: &str) -> Option<NaiveDate> {
-    let b = t.as_bytes();
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-        let num = |r: std::ops::Range<usize>| {
-            b[r].iter().try_fold(0u32, |n, d| {
-                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-            })
-        };
-        if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) {
-            if let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d) {
-                return Some(date);
-            }
-        }
-    }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()
+/// `YYYY-MM-DD` compiled as the `parse` rule compiles a format: read by position where
+/// the text is exactly that layout, else by chrono.
+fn iso() -> Formats {
+    Formats::new(&["%Y-%m-%d".to_string()])
+}
+
+/// Text written as `YYYY-MM-DD`, read with [`iso`]'s formats.
+fn iso_date(iso: &Formats, t: &str) -> Option<NaiveDate> {
+    iso.parse(t).map(|dt| dt.date())
 }
 
 fn days(d: NaiveDate) -> i32 {
@@ -107,10 +100,11 @@ impl ScalarUDFImpl for Date {
             }
             _ => {
                 let mut b = Date32Builder::with_capacity(args.number_rows);
+                let iso = iso();
                 each_text(&args.args[0], args.number_rows, |v| {
                     match v {
                         None => b.append_null(),
-                        Some(t) => match iso_date(t.trim()) {
+                        Some(t) => match iso_date(&iso, t.trim()) {
                             Some(d) => b.append_value(days(d)),
                             None => self.on_invalid.value(
                                 || b.append_null(),
@@ -173,7 +167,7 @@ mod tests {
             "99999-01-01",
         ] {
             assert_eq!(
-                iso_date(t),
+                iso_date(&iso(), t),
                 NaiveDate::parse_from_str(t, "%Y-%m-%d").ok(),
                 "{t}"
             );

@@ -60,14 +60,7 @@ impl ScalarUDFImpl for Map {
         }
         // The first mapping of a value counts, as the first matching WHEN does.
         let find = |v: &str| pairs.iter().find(|(from, _)| *from == v).map(|(_, to)| *to);
-        let value = match args.args[0].data_type() {
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => args.args[0].clone(),
-            _ => ColumnarValue::Array(arrow::compute::cast(
-                &args.args[0].to_array(args.number_rows)?,
-                &DataType::Utf8,
-            )?),
-        };
-        map_text(&value, args.number_rows, |v, b| {
+        map_text(&args.args[0], args.number_rows, |v, b| {
             b.append_value(find(v).unwrap_or(v))
         })
     }

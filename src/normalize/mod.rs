@@ -113,7 +113,8 @@ where
 }
 
 /// Call `f` on every value of a text argument (NULL as `None`), in order, whatever the
-/// text's representation, without copying it first (a NULL-typed column is cast).
+/// text's representation, without copying it first. Any other type (a number, a
+/// NULL-typed column) is read as the text `CAST(x AS VARCHAR)` writes.
 fn each_text(
     v: &ColumnarValue,
     rows: usize,

@@ -85,10 +85,10 @@ struct Format {
 }
 
 /// Formats compiled once ([`Format`]), tried in order.
-struct Formats(Vec<Format>);
+pub(crate) struct Formats(Vec<Format>);
 
 impl Formats {
-    fn new(formats: &[String]) -> Self {
+    pub(crate) fn new(formats: &[String]) -> Self {
         Formats(
             formats
                 .iter()
@@ -105,7 +105,7 @@ impl Formats {
     }
 
     /// `text` read with the first format that matches it whole.
-    fn parse(&self, text: &str) -> Option<NaiveDateTime> {
+    pub(crate) fn parse(&self, text: &str) -> Option<NaiveDateTime> {
         let t = text.trim();
         self.0.iter().find_map(|f| {
             // What the fixed layout reads, chrono reads alike; anything else (another

@@ -294,8 +294,9 @@ impl EntityRun<'_> {
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<Vec<RecordBatch>>)> {
         let schema = plain_schema(df.schema().as_arrow());
         let make = || Compactor::new(schema.clone());
+        let plan = self.plan(df).await?;
         let sinks = self
-            .drain(df, make, |c: &mut Compactor, b: &RecordBatch| {
+            .drain(plan, make, |c: &mut Compactor, b: &RecordBatch| {
                 c.push(b).map(|_| true)
             })
             .await?

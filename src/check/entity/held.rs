@@ -21,6 +21,8 @@ use arrow::array::{Array, BooleanArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use datafusion::common::stats::Precision;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::DataFrame;
 
 use crate::check::diff::key_order;
@@ -29,6 +31,9 @@ use crate::check::entity::EntityRun;
 use crate::engine::templates::ident;
 use crate::error::{Error, Result};
 use crate::snapshot::Side;
+
+/// A physical plan and the context it runs in.
+pub(crate) type Planned = (Arc<dyn ExecutionPlan>, Arc<TaskContext>);
 
 /// A table's rows as held: its schema and each partition's batches.
 type Rows = (SchemaRef, Vec<Vec<RecordBatch>>);
@@ -96,14 +101,11 @@ impl EntityRun<'_> {
             return Ok(());
         }
         let cap = self.opts.budget.held_views();
-        let mut frames = Vec::new();
+        let mut plans = Vec::new();
         let mut plain = self.def.normalize.is_empty();
         for side in Side::ALL {
             let df = self.frame(&self.hold_sql[side.index()].sql).await?;
-            let plan = match df.clone().create_physical_plan().await {
-                Ok(p) => p,
-                Err(e) => return Err(self.explain(e).await),
-            };
+            let (plan, task) = self.plan(df).await?;
             plain &= key_order::is_plain_scan(&plan);
             // A side whose rows are known exactly (a scan's footers) and do not fit is not
             // tried; an estimate (a join's) is not trusted: the rows are read until they
@@ -118,7 +120,7 @@ impl EntityRun<'_> {
                 ));
                 return Ok(());
             }
-            frames.push(df);
+            plans.push((plan, task));
         }
         if plain {
             return Ok(());
@@ -126,8 +128,8 @@ impl EntityRun<'_> {
         let clock = std::time::Instant::now();
         let bytes = Arc::new(AtomicU64::new(0));
         let mut held = Vec::new();
-        for (side, df) in Side::ALL.into_iter().zip(frames) {
-            match self.collect_side(side, df, bytes.clone(), cap).await? {
+        for (side, plan) in Side::ALL.into_iter().zip(plans) {
+            match self.collect_side(side, plan, bytes.clone(), cap).await? {
                 Some(h) => held.push(h),
                 None => {
                     self.debug(&format!(
@@ -170,11 +172,11 @@ impl EntityRun<'_> {
     async fn collect_side(
         &self,
         side: Side,
-        df: DataFrame,
+        (plan, task): Planned,
         bytes: Arc<AtomicU64>,
         cap: u64,
     ) -> Result<Option<(Rows, Option<Rows>)>> {
-        let schema = df.schema().as_arrow().clone();
+        let schema = plan.schema();
         let fallible = self.hold_sql[side.index()].fallible.len();
         let extra = if fallible == 0 {
             0
@@ -198,7 +200,7 @@ impl EntityRun<'_> {
             bytes: bytes.clone(),
             cap,
         };
-        let sinks = match self.drain(df, make, Sink::push).await? {
+        let sinks = match self.drain((plan, task), make, Sink::push).await? {
             Some(s) => s,
             None => return Ok(None),
         };
@@ -212,12 +214,22 @@ impl EntityRun<'_> {
         Ok(Some(((view_schema, view), inv_schema.map(|s| (s, inv)))))
     }
 
-    /// Run every partition of `df` on a task of its own, each feeding its batches to a
+    /// `df`'s physical plan and the context to run it in; a planning error is explained
+    /// as any check's.
+    pub(crate) async fn plan(&self, df: DataFrame) -> Result<Planned> {
+        let task = Arc::new(df.task_ctx());
+        match df.create_physical_plan().await {
+            Ok(p) => Ok((p, task)),
+            Err(e) => Err(self.explain(e).await),
+        }
+    }
+
+    /// Run every partition of a plan on a task of its own, each feeding its batches to a
     /// sink made by `make` through `push`; `None` when a push returned `false` (the rest
     /// of that partition is not read, and the others stop at their next batch).
     pub(crate) async fn drain<S, M, P>(
         &self,
-        df: DataFrame,
+        (plan, task): Planned,
         make: M,
         push: P,
     ) -> Result<Option<Vec<S>>>
@@ -231,9 +243,7 @@ impl EntityRun<'_> {
     {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let run = async {
-            let tasks: Vec<_> = df
-                .execute_stream_partitioned()
-                .await?
+            let tasks: Vec<_> = datafusion::physical_plan::execute_stream_partitioned(plan, task)?
                 .into_iter()
                 .map(|mut stream| {
                     let mut sink = make();

@@ -34,7 +34,7 @@ use crate::check::VerifyOptions;
 use crate::engine::rows::rows;
 use crate::engine::templates::ident;
 use crate::error::{Error, ErrorKind, Result};
-use crate::normalize::rules::{lit, Tolerance};
+use crate::normalize::rules::{lit, ColumnRules, Rules, Tolerance};
 use crate::normalize::{OnInvalid, RuleError};
 use crate::report::{CheckOutcome, EntityReport, Failure, Row, Status};
 use crate::snapshot::Side;
@@ -159,6 +159,14 @@ pub(crate) struct EntityRun<'a> {
     current: (CheckKind, Instant),
     /// Planning only (`snapdiff plan`): nothing is read, not even a sample value.
     pub(crate) plan_only: bool,
+}
+
+/// A column's rules on one side.
+pub(crate) fn side_rules(rules: &ColumnRules, side: Side) -> &Rules {
+    match side {
+        Side::Legacy => &rules.legacy,
+        Side::Target => &rules.target,
+    }
 }
 
 /// The registered table names of a side, for hints.
@@ -472,11 +480,7 @@ impl<'a> EntityRun<'a> {
         if rule.is_some() || (remote && external(&text)) {
             for (side, source) in &self.sources {
                 for (c, rules) in &self.def.normalize {
-                    let r = if *side == Side::Legacy {
-                        &rules.legacy
-                    } else {
-                        &rules.target
-                    };
+                    let r = side_rules(rules, *side);
                     if r.is_empty() {
                         continue;
                     }

@@ -10,7 +10,7 @@ use crate::check::entity::harmonize::{
     harmonize, is_binary, is_date_or_timestamp, is_number, is_text, type_words, wrap, Harmony,
 };
 use crate::check::entity::held::{invalid_columns, HoldSql};
-use crate::check::entity::{tables_of, EntityRun};
+use crate::check::entity::{side_rules, tables_of, EntityRun};
 use crate::engine::templates::{self as sql, ident};
 use crate::error::Result;
 use crate::normalize::rules::lit;
@@ -203,8 +203,7 @@ impl EntityRun<'_> {
     /// (the invalid check counts it).
     fn normalised(&self, side: Side, c: &str) -> String {
         match self.def.normalize.get(c) {
-            Some(r) if side == Side::Legacy => r.legacy.apply_with(&ident(c), OnInvalid::Null),
-            Some(r) => r.target.apply_with(&ident(c), OnInvalid::Null),
+            Some(r) => side_rules(r, side).apply_with(&ident(c), OnInvalid::Null),
             None => ident(c),
         }
     }
@@ -227,13 +226,7 @@ impl EntityRun<'_> {
                     Err(err) => {
                         let why = RuleError::find(&err)
                             .map_or_else(|| err.to_string(), RuleError::to_string);
-                        let rules = def.normalize.get(c).map(|r| {
-                            if side == Side::Legacy {
-                                r.legacy.describe()
-                            } else {
-                                r.target.describe()
-                            }
-                        });
+                        let rules = def.normalize.get(c).map(|r| side_rules(r, side).describe());
                         return Err(self
                             .fail(format!(
                                 "the normalisation of {side} column {c} ({}) cannot apply: {why}",
@@ -453,12 +446,7 @@ impl EntityRun<'_> {
                     in_view
                         .iter()
                         .filter_map(|(_, c)| {
-                            let r = def.normalize.get(*c)?;
-                            let r = if side == Side::Legacy {
-                                &r.legacy
-                            } else {
-                                &r.target
-                            };
+                            let r = side_rules(def.normalize.get(*c)?, side);
                             r.fallible().then(|| {
                                 (
                                     (*c).clone(),
