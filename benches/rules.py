@@ -35,8 +35,7 @@ RULES = {
     "trim": ("s_pad", "count(sd_trim(s_pad))", "count(trim(s_pad))"),
     "lower": ("s_mixed", "count(lower(s_mixed))", "count(lower(s_mixed))"),
     "empty_as_null": ("note", "count(NULLIF(note, ''))", "count(NULLIF(note, ''))"),
-    "map": ("code", "count(CASE CAST(code AS VARCHAR) WHEN 'N' THEN 'new' WHEN 'P' THEN 'paid' "
-                    "WHEN 'S' THEN 'shipped' WHEN 'C' THEN 'cancelled' ELSE CAST(code AS VARCHAR) END)",
+    "map": ("code", "count(sd_map(code, 'N', 'new', 'P', 'paid', 'S', 'shipped', 'C', 'cancelled'))",
             "count(CASE code WHEN 'N' THEN 'new' WHEN 'P' THEN 'paid' WHEN 'S' THEN 'shipped' "
             "WHEN 'C' THEN 'cancelled' ELSE code END)"),
     "parse": ("ts_text", "count(sd_try_parse_timestamp(ts_text, '%Y-%m-%d %H:%M:%S'))",

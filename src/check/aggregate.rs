@@ -11,6 +11,12 @@ use crate::spec::CheckKind;
 
 impl EntityRun<'_> {
     pub(crate) async fn check_aggregate(&mut self, clock: Instant) -> Result<()> {
+        // The row diff compared every row the digests did not prove equal: each column's
+        // profile is then decided without computing it (see `decided_by_the_diff`).
+        if let Some((status, summary)) = self.decided_by_the_diff() {
+            self.push(CheckKind::Aggregate, status, summary, clock);
+            return Ok(());
+        }
         // Equal digests prove the two sides hold the same rows of every hashed column,
         // so those columns' profiles are equal too: only tolerance columns (not hashed)
         // are profiled then. This spares a full scan per column and side.
@@ -74,14 +80,12 @@ impl EntityRun<'_> {
                         statistic: stat.clone(),
                         legacy: lv.clone(),
                         target: tv.clone(),
-                        explained: self.diff_explains(&c),
                     });
                 }
             }
         }
-        let unexplained = diffs.iter().filter(|d| !d.explained).count();
         let max = self.thresholds().max_aggregate_diffs.unwrap_or(0);
-        let status = if unexplained as u64 <= max {
+        let status = if diffs.len() as u64 <= max {
             Status::Pass
         } else {
             Status::Fail
@@ -95,50 +99,73 @@ impl EntityRun<'_> {
         } else if diffs.is_empty() {
             format!("{} column profiles equal", self.compared.len())
         } else {
-            let columns = |explained: bool| {
-                let mut cols: Vec<&str> = diffs
-                    .iter()
-                    .filter(|d| d.explained == explained)
-                    .map(|d| d.column.as_str())
-                    .collect();
-                cols.dedup();
+            let mut cols: Vec<&str> = diffs.iter().map(|d| d.column.as_str()).collect();
+            cols.dedup();
+            format!(
+                "{} statistics differ (columns: {})",
+                diffs.len(),
                 cols.join(", ")
-            };
-            let explained = diffs.len() - unexplained;
-            match (unexplained, explained) {
-                (0, n) => format!(
-                    "{n} statistics differ, each explained by the row diff (columns: {})",
-                    columns(true)
-                ),
-                (n, 0) => format!("{n} statistics differ (columns: {})", columns(false)),
-                (n, m) => format!(
-                    "{n} statistics differ that the row diff does not explain (columns: {}); \
-                     {m} more it explains (columns: {})",
-                    columns(false),
-                    columns(true)
-                ),
-            }
+            )
         };
         self.report.aggregate_differences = diffs;
         self.push(CheckKind::Aggregate, status, summary, clock);
         Ok(())
     }
 
-    /// Whether the row diff explains a difference in column `c`'s statistics: it ran and
-    /// found rows missing, extra, under a duplicate or NULL key (any column's profile
-    /// can move then), or rows whose `c` changed. Such a difference is reported, marked
-    /// explained, and not counted again; one the diff does not explain fails the check.
-    fn diff_explains(&self, c: &str) -> bool {
-        self.report.diff.as_ref().is_some_and(|d| {
-            d.missing
-                + d.extra
-                + d.duplicate_keys_legacy
-                + d.duplicate_keys_target
-                + d.null_keys_legacy
-                + d.null_keys_target
-                > 0
-                || d.changed_by_column.get(c).is_some_and(|n| *n > 0)
-        })
+    /// The outcome of the aggregate check where the row diff ran, without profiling a
+    /// column: the diff compared every row of every partition the digests did not prove
+    /// equal, exactly (within its tolerance for a tolerance column). A column's
+    /// statistics can then differ only through rows the diff found: missing, extra,
+    /// under a duplicate or NULL key (these move every column's statistics), or rows
+    /// whose value of that column changed. So where the diff found none of these, the
+    /// profiles are proven equal (pass); where it did, the differences are the diff's
+    /// findings seen from another side, reported once, by the diff (info). `None` where
+    /// the diff did not run: the profiles are computed and compared.
+    fn decided_by_the_diff(&self) -> Option<(Status, String)> {
+        let d = self.report.diff.as_ref()?;
+        let n = self.compared.len();
+        let whole_rows = [
+            (d.missing, "missing"),
+            (d.extra, "extra"),
+            (
+                d.duplicate_keys_legacy + d.duplicate_keys_target,
+                "duplicate-key",
+            ),
+            (d.null_keys_legacy + d.null_keys_target, "NULL-key"),
+        ];
+        let found: Vec<String> = whole_rows
+            .iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, what)| format!("{count} {what}"))
+            .collect();
+        let changed: Vec<&str> = d
+            .changed_by_column
+            .iter()
+            .filter(|(_, count)| **count > 0)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        if found.is_empty() && changed.is_empty() {
+            return Some((
+                Status::Pass,
+                format!("{n} column profiles equal (proven by the digests and the row diff)"),
+            ));
+        }
+        let why = if found.is_empty() {
+            format!(
+                "the row diff found changed values only in {}, which account for their \
+                 differences; the other columns' profiles are proven equal",
+                changed.join(", ")
+            )
+        } else {
+            format!(
+                "the {} rows the row diff found account for their differences",
+                found.join(", ")
+            )
+        };
+        Some((
+            Status::Info,
+            format!("{n} column profiles not computed: {why}"),
+        ))
     }
 
     /// The statistics of every column of `profiled` on each side (`[legacy, target]`, a

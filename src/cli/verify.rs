@@ -357,16 +357,11 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
     }
     for a in &e.aggregate_differences {
         out.push(format!(
-            "    {} {}: legacy {} target {}{}",
+            "    {} {}: legacy {} target {}",
             a.column,
             a.statistic,
             visible(a.legacy.as_deref()),
             visible(a.target.as_deref()),
-            if a.explained {
-                " (explained by the row diff)"
-            } else {
-                ""
-            }
         ));
     }
     out

@@ -55,18 +55,27 @@ pub fn canonical(text: &str) -> Option<String> {
 /// nests deeper than [`MAX_DEPTH`], `Err(false)` when it is not JSON.
 fn canonical_or_why(text: &str) -> std::result::Result<String, bool> {
     let mut out = String::with_capacity(text.len());
-    canonical_into(text, &mut out).map(|()| out)
+    canonical_into(text, &mut out, &mut Scratch::default()).map(|()| out)
 }
 
-/// [`canonical_or_why`] into `out`, which is cleared first (one buffer for many values).
-fn canonical_into(text: &str, out: &mut String) -> std::result::Result<(), bool> {
+/// [`canonical_or_why`] into `out`, which is cleared first, with `scratch` for the
+/// parser's working space (one of each for many values: no allocation per value).
+fn canonical_into(
+    text: &str,
+    out: &mut String,
+    scratch: &mut Scratch,
+) -> std::result::Result<(), bool> {
     out.clear();
+    // What a value that was not JSON left behind.
+    scratch.members.clear();
+    scratch.keys.clear();
     let mut p = Parser {
         text,
         s: text.as_bytes(),
         i: 0,
         depth: 0,
         too_deep: false,
+        scratch,
     };
     let done = p.value(out).is_some() && {
         p.ws();
@@ -99,6 +108,39 @@ struct Parser<'a> {
     depth: usize,
     /// The document nests deeper than [`MAX_DEPTH`].
     too_deep: bool,
+    scratch: &'a mut Scratch,
+}
+
+/// The parser's working space, kept from one value to the next.
+#[derive(Default)]
+struct Scratch {
+    /// The members of the objects being read, the innermost object's last.
+    members: Vec<Member>,
+    /// The decoded keys that had escapes (the others are read where they stand).
+    keys: String,
+    /// An object's members as written, while they are put in order.
+    written: String,
+}
+
+/// One member of an object: its decoded key (a range of the document, or of
+/// [`Scratch::keys`] when `escaped`) and where `"key":value` is in the output.
+struct Member {
+    escaped: bool,
+    key: std::ops::Range<usize>,
+    text: std::ops::Range<usize>,
+}
+
+impl Member {
+    /// The decoded key's bytes, from the document `text` or the escaped `keys`. UTF-8
+    /// bytes sort as their characters do, and no character boundary is checked.
+    #[inline]
+    fn key_in<'k>(&self, text: &'k [u8], keys: &'k [u8]) -> &'k [u8] {
+        if self.escaped {
+            &keys[self.key.clone()]
+        } else {
+            &text[self.key.clone()]
+        }
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -153,26 +195,39 @@ impl<'a> Parser<'a> {
         self.nest()?;
         let open = out.len();
         out.push('{');
-        // Each member's key (decoded) and where its text is in `out`.
-        let mut members: Vec<(Cow<'a, str>, usize, usize)> = Vec::new();
+        // This object's members are those from `base` on.
+        let base = self.scratch.members.len();
         if !self.eat(b'}') {
             loop {
                 self.ws();
                 if self.s.get(self.i) != Some(&b'"') {
                     return None;
                 }
+                let quote = self.i;
                 let key = self.string()?;
-                if !members.is_empty() {
+                if self.scratch.members.len() > base {
                     out.push(',');
                 }
                 let start = out.len();
                 push_decoded(out, &key)?;
+                let (escaped, key) = match key {
+                    Cow::Borrowed(_) => (false, quote + 1..self.i - 1),
+                    Cow::Owned(k) => {
+                        let keys = &mut self.scratch.keys;
+                        keys.push_str(&k);
+                        (true, keys.len() - k.len()..keys.len())
+                    }
+                };
                 if !self.eat(b':') {
                     return None;
                 }
                 out.push(':');
                 self.value(out)?;
-                members.push((key, start, out.len()));
+                self.scratch.members.push(Member {
+                    escaped,
+                    key,
+                    text: start..out.len(),
+                });
                 if self.eat(b'}') {
                     break;
                 }
@@ -182,20 +237,35 @@ impl<'a> Parser<'a> {
             }
         }
         self.depth -= 1;
-        if members.windows(2).any(|w| w[0].0 >= w[1].0) {
-            // Sorted by key; of a repeated key the last value counts, as in most readers.
-            let written = out[open..].to_string();
-            members.reverse();
-            members.sort_by(|a, b| a.0.cmp(&b.0));
-            members.dedup_by(|a, b| a.0 == b.0);
+        let Scratch {
+            members,
+            keys,
+            written,
+        } = &mut *self.scratch;
+        let (text, keys) = (self.s, keys.as_bytes());
+        let key = |m: &Member| m.key_in(text, keys);
+        let these = &mut members[base..];
+        if these.windows(2).any(|w| key(&w[0]) >= key(&w[1])) {
+            // Sorted by key; of a repeated key the last value counts, as in most
+            // readers: reversed, then sorted stably, the last comes first.
+            written.clear();
+            written.push_str(&out[open..]);
+            these.reverse();
+            these.sort_by(|a, b| key(a).cmp(key(b)));
             out.truncate(open + 1);
-            for (n, (_, start, end)) in members.iter().enumerate() {
-                if n > 0 {
+            let mut previous: Option<&[u8]> = None;
+            for m in these.iter() {
+                if previous == Some(key(m)) {
+                    continue;
+                }
+                if previous.is_some() {
                     out.push(',');
                 }
-                out.push_str(&written[start - open..end - open]);
+                previous = Some(key(m));
+                out.push_str(&written[m.text.start - open..m.text.end - open]);
             }
         }
+        members.truncate(base);
         out.push('}');
         Some(())
     }
@@ -257,7 +327,8 @@ impl<'a> Parser<'a> {
         ) {
             self.i += 1;
         }
-        let token = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+        // Both ends are ASCII bytes of the text (or its end): whole characters.
+        let token = &self.text[start..self.i];
         // An integer without leading zeros (and not `-0`) is its own canonical form.
         let digits = token.strip_prefix('-').unwrap_or(token);
         let canonical_integer = !digits.is_empty()
@@ -397,12 +468,13 @@ impl ScalarUDFImpl for Json {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let mut b = StringBuilder::with_capacity(args.number_rows, 0);
-        // One buffer for every value's canonical text.
+        // One buffer for every value's canonical text, one working space.
         let mut text = String::new();
+        let mut scratch = Scratch::default();
         each_text(&args.args[0], args.number_rows, |v| {
             match v {
                 None => b.append_null(),
-                Some(t) => match canonical_into(t, &mut text) {
+                Some(t) => match canonical_into(t, &mut text, &mut scratch) {
                     Ok(()) => b.append_value(&text),
                     Err(deep) => {
                         let why = if deep {
@@ -479,6 +551,24 @@ mod tests {
         for bad in ["01", "1.", ".5", "+1", "1e", "--1", "1.2.3", "0x10", "NaN"] {
             assert_eq!(canonical(bad), None, "{bad}");
         }
+    }
+
+    /// One working space for many values, as the rule uses it: what a value that was
+    /// not JSON left half read (members, escaped keys) does not reach the next one.
+    #[test]
+    fn the_working_space_carries_nothing_from_one_value_to_the_next() {
+        let (mut out, mut scratch) = (String::new(), Scratch::default());
+        let mut c = |t: &str| {
+            canonical_into(t, &mut out, &mut scratch)
+                .ok()
+                .map(|()| out.clone())
+        };
+        assert_eq!(c(r#"{"z":1,"\u0079":{"b":2,"a":[1,{"q":0,"p":1"#), None);
+        assert_eq!(
+            c(r#"{"b":2,"\u0061":{"d":1,"c":0}}"#).as_deref(),
+            Some(r#"{"a":{"c":0,"d":1},"b":2}"#)
+        );
+        assert_eq!(c(r#"{"y":1,"x":2}"#).as_deref(), Some(r#"{"x":2,"y":1}"#));
     }
 
     #[test]

@@ -159,7 +159,6 @@ pub async fn compute(
                 _ => r
                     .aggregate_differences
                     .iter()
-                    .filter(|a| !a.explained)
                     .map(|a| {
                         format!(
                             "{} {}: legacy {} target {}",

@@ -244,7 +244,7 @@ fn summary_row(e: &EntityReport) -> Vec<String> {
         count(d, |d| d.duplicate_keys_legacy + d.duplicate_keys_target),
         count(d, |d| d.null_keys_legacy + d.null_keys_target),
         e.schema_findings.len().to_string(),
-        e.unexplained_aggregates().to_string(),
+        e.aggregate_differences.len().to_string(),
     ]
 }
 
@@ -457,18 +457,11 @@ fn aggregates(md: &mut Markdown, diffs: &[AggregateDifference]) {
                 text(&a.statistic),
                 value(a.legacy.as_deref()),
                 value(a.target.as_deref()),
-                if a.explained { "yes" } else { "no" }.to_string(),
             ]
         })
         .collect();
     md.table(
-        &titles(&[
-            "Column",
-            "Statistic",
-            "Legacy",
-            "Target",
-            "Explained by the row diff",
-        ]),
+        &titles(&["Column", "Statistic", "Legacy", "Target"]),
         "",
         &rows,
     );

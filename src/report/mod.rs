@@ -268,10 +268,6 @@ pub struct AggregateDifference {
     pub statistic: String,
     pub legacy: Option<String>,
     pub target: Option<String>,
-    /// The row diff explains it: it found rows missing, extra or under a duplicate key,
-    /// or this column changed. Such a difference is reported, not counted again.
-    #[serde(default)]
-    pub explained: bool,
 }
 
 /// Everything about one entity (or query check).
@@ -324,17 +320,8 @@ impl EntityReport {
                 + d.null_keys_target
         });
         d + self.schema_findings.len() as u64
-            + self.unexplained_aggregates() as u64
+            + self.aggregate_differences.len() as u64
             + self.invalid.as_ref().map_or(0, |i| i.total)
-    }
-
-    /// The aggregate differences the row diff does not explain: those counted as
-    /// findings (an explained one is the diff's finding, seen from another side).
-    pub fn unexplained_aggregates(&self) -> usize {
-        self.aggregate_differences
-            .iter()
-            .filter(|a| !a.explained)
-            .count()
     }
 }
 
@@ -600,10 +587,10 @@ impl Outcome {
             if let Some(i) = e.invalid.as_ref().filter(|i| i.total > 0) {
                 parts.push(format!("invalid {}", i.total));
             }
-            if e.unexplained_aggregates() > 0 {
+            if !e.aggregate_differences.is_empty() {
                 parts.push(format!(
                     "aggregate differences {}",
-                    e.unexplained_aggregates()
+                    e.aggregate_differences.len()
                 ));
             }
             lines.push(format!(

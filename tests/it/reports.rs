@@ -568,8 +568,8 @@ fn a_fixed_difference_shows_as_fixed_in_the_next_report_and_in_history() {
     assert_eq!(row1[0], first_id);
     assert_eq!(
         &row1[3..],
-        // submission: 1 missing, 1 extra, 1 changed, 1 duplicate key; its 6 aggregate
-        // differences are those rows' own (explained by the diff), not counted again.
+        // submission: 1 missing, 1 extra, 1 changed, 1 duplicate key; the column
+        // profiles these rows move are not counted again.
         ["FAIL", "1", "1", "4", "0", "0", "0", "0", "-", "-"]
     );
     let row2 = cells(lines[3]);

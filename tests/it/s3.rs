@@ -217,9 +217,8 @@ fn school_on_object_storage_finds_exactly_what_local_snapshots_find() {
         (delta["new"].clone(), delta["fixed"].clone()),
         (1.into(), 0.into())
     );
-    // The renamed user, by key from both reports' diff files. Its trace in the column
-    // profile (display_name's distinct values) is the diff's finding seen again:
-    // explained, and not a second new finding.
+    // The renamed user, by key from both reports' diff files; the column profile it
+    // moves is not a second new finding.
     assert_eq!(
         delta["groups"],
         serde_json::json!([

@@ -226,7 +226,7 @@ fn a_broken_entity_is_an_error_and_the_others_are_verified() {
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
         &cells[3..],
-        // orders: its duplicate key (the aggregate difference it causes is explained).
+        // orders: its duplicate key (the column profiles it moves are not counted again).
         ["ERROR", "error", "1", "error", "0", "-", "-"],
         "{stdout}"
     );

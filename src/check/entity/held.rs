@@ -314,6 +314,7 @@ impl EntityRun<'_> {
                 let _ = self.ctx.deregister_table(t.as_str());
             }
         }
+        crate::engine::memory::release_freed();
     }
 }
 
