@@ -93,11 +93,11 @@ impl EntityRun<'_> {
         let proven = self.compared.len() - profiled.len();
         let summary = if diffs.is_empty() && proven > 0 {
             format!(
-                "{} column profiles equal ({proven} proven by the equal digests)",
-                self.compared.len()
+                "{} equal ({proven} proven by the equal digests)",
+                profiles(self.compared.len())
             )
         } else if diffs.is_empty() {
-            format!("{} column profiles equal", self.compared.len())
+            format!("{} equal", profiles(self.compared.len()))
         } else {
             let mut cols: Vec<&str> = diffs.iter().map(|d| d.column.as_str()).collect();
             cols.dedup();
@@ -123,7 +123,7 @@ impl EntityRun<'_> {
     /// the diff did not run: the profiles are computed and compared.
     fn decided_by_the_diff(&self) -> Option<(Status, String)> {
         let d = self.report.diff.as_ref()?;
-        let n = self.compared.len();
+        let n = profiles(self.compared.len());
         let whole_rows = [
             (d.missing, "missing"),
             (d.extra, "extra"),
@@ -147,7 +147,7 @@ impl EntityRun<'_> {
         if found.is_empty() && changed.is_empty() {
             return Some((
                 Status::Pass,
-                format!("{n} column profiles equal (proven by the digests and the row diff)"),
+                format!("{n} equal (proven by the digests and the row diff)"),
             ));
         }
         let why = if found.is_empty() {
@@ -162,10 +162,7 @@ impl EntityRun<'_> {
                 found.join(", ")
             )
         };
-        Some((
-            Status::Info,
-            format!("{n} column profiles not computed: {why}"),
-        ))
+        Some((Status::Info, format!("{n} not computed: {why}")))
     }
 
     /// The statistics of every column of `profiled` on each side (`[legacy, target]`, a
@@ -256,6 +253,11 @@ impl EntityRun<'_> {
         }
         Ok(sides)
     }
+}
+
+/// `1 column profile`, `4 column profiles`.
+fn profiles(n: usize) -> String {
+    format!("{n} column profile{}", if n == 1 { "" } else { "s" })
 }
 
 /// One column's profile on one side: each statistic and its value as text.
