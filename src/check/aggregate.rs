@@ -17,28 +17,22 @@ impl EntityRun<'_> {
             self.push(CheckKind::Aggregate, status, summary, clock);
             return Ok(());
         }
-        // Equal digests prove the two sides hold the same rows of every hashed column,
-        // so those columns' profiles are equal too: only tolerance columns (not hashed)
-        // are profiled then. This spares a full scan per column and side.
-        let profiled: Vec<String> = self
-            .compared
-            .iter()
-            .filter(|c| !self.digests_equal || self.tolerance.iter().any(|(t, _)| t == *c))
-            .cloned()
-            .collect();
-        let stats = self.profile_sides(&profiled).await?;
+        let n = self.compared.len();
+        // Equal digests prove the two sides hold the same rows, so their profiles are
+        // equal too. (A column with a tolerance is left out of the digests, but it
+        // needs the diff, which decided above.)
+        if self.digests_equal {
+            let summary = format!("{} equal ({n} proven by the equal digests)", profiles(n));
+            self.push(CheckKind::Aggregate, Status::Pass, summary, clock);
+            return Ok(());
+        }
+        let stats = self.profile_sides(&self.compared).await?;
+        let rows = self.report.legacy_rows.max(self.report.target_rows).max(1) as f64;
+        let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
         let mut diffs = Vec::new();
-        for (i, c) in profiled.iter().enumerate() {
-            let c = c.clone();
-            let float = self.floats.contains(&c);
+        for (i, c) in self.compared.iter().enumerate() {
+            let float = self.floats.contains(c);
             let stats = [&stats[0][i], &stats[1][i]];
-            let tol = self
-                .tolerance
-                .iter()
-                .find(|(t, _)| *t == c)
-                .map(|(_, t)| *t);
-            let rows = self.report.legacy_rows.max(self.report.target_rows).max(1) as f64;
-            let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
             let stat_of = |side: usize, name: &str| {
                 stats[side]
                     .iter()
@@ -51,29 +45,20 @@ impl EntityRun<'_> {
                 _ => 0.0,
             };
             for ((stat, lv), (_, tv)) in stats[0].iter().zip(stats[1].iter()) {
-                // sum_abs only bounds the drift; values within a tolerance may be more
-                // or fewer distinct ones.
-                if stat == "sum_abs" || (tol.is_some() && stat == "distinct_values") {
+                // sum_abs only bounds the drift.
+                if stat == "sum_abs" {
                     continue;
                 }
                 let equal = lv == tv
-                    || match (number(lv), number(tv)) {
-                        (Some(x), Some(y)) if x.is_finite() && y.is_finite() => {
-                            let d = (x - y).abs();
-                            let slack = 8.0 * f64::EPSILON * x.abs().max(y.abs());
-                            let float_sum = float && stat == "sum" && d <= drift + slack;
-                            // A sum may differ by the tolerance of every row.
-                            let scale = if stat == "sum" { rows } else { 1.0 };
-                            let within = matches!(stat.as_str(), "min" | "max" | "sum")
-                                && tol.is_some_and(|t| {
-                                    t.abs.is_some_and(|m| d <= m * scale + slack)
-                                        || t.rel
-                                            .is_some_and(|r| d <= r * x.abs().max(y.abs()) + slack)
-                                });
-                            float_sum || within
-                        }
-                        _ => false,
-                    };
+                    || float
+                        && stat == "sum"
+                        && match (number(lv), number(tv)) {
+                            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => {
+                                let slack = 8.0 * f64::EPSILON * x.abs().max(y.abs());
+                                (x - y).abs() <= drift + slack
+                            }
+                            _ => false,
+                        };
                 if !equal {
                     diffs.push(AggregateDifference {
                         column: c.clone(),
@@ -90,14 +75,8 @@ impl EntityRun<'_> {
         } else {
             Status::Fail
         };
-        let proven = self.compared.len() - profiled.len();
-        let summary = if diffs.is_empty() && proven > 0 {
-            format!(
-                "{} equal ({proven} proven by the equal digests)",
-                profiles(self.compared.len())
-            )
-        } else if diffs.is_empty() {
-            format!("{} equal", profiles(self.compared.len()))
+        let summary = if diffs.is_empty() {
+            format!("{} equal", profiles(n))
         } else {
             let mut cols: Vec<&str> = diffs.iter().map(|d| d.column.as_str()).collect();
             cols.dedup();
