@@ -75,6 +75,11 @@ pub struct CommonArgs {
     /// Default: the spec's [engine] url, else local.
     #[arg(long, value_name = "URL")]
     pub engine: Option<String>,
+    /// Publish the report's results to this PostgreSQL database (tables snapdiff_reports,
+    /// snapdiff_entities, snapdiff_checks, snapdiff_findings; see docs/report.md).
+    /// Default: the spec's [reports] publish. A failure is a warning.
+    #[arg(long, value_name = "URL")]
+    pub publish: Option<String>,
 }
 
 impl CommonArgs {
@@ -107,6 +112,7 @@ impl CommonArgs {
             reports_root: self.reports_root(spec),
             formats: self.formats()?,
             keep,
+            publish: self.publish.clone(),
         })
     }
 
@@ -203,6 +209,11 @@ pub struct HistoryArgs {
     /// Show only the N newest reports.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
+    /// Also write the history as a self-contained HTML page to FILE: findings per entity
+    /// and per kind over time, new and fixed per report, and the table (each report's
+    /// folder holds one too, history.html, linked from its report.html).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Print the outcome and return the exit status. With no human-readable report
@@ -371,6 +382,12 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
 fn print_job(job: &JobOutcome, opts: &JobOptions, quiet: bool, progress: &TermProgress) -> u8 {
     let written = job.report.as_ref().map(|(r, dir)| (r, dir.as_path()));
     let code = finish(job.outcome(), quiet, written, progress);
+    if let Some((url, p)) = &job.published {
+        progress.println(&format!(
+            "published: {url} ({} entities and invariants, {} checks, {} findings)",
+            p.entities, p.checks, p.findings
+        ));
+    }
     if let (Some(pruned), Some(keep)) = (&job.pruned, opts.keep) {
         if !pruned.runs.is_empty() || !pruned.reports.is_empty() {
             progress.println(&format!(
@@ -427,6 +444,18 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     let shown = &reports[reports.len().saturating_sub(args.limit)..];
     for line in history_lines(&spec.name(), &root, shown) {
         println!("{}", snapdiff::secrets::scrub(&line));
+    }
+    if let Some(file) = &args.html {
+        let listed: Vec<&Report> = shown.iter().map(|(_, r)| r).collect();
+        // Local reports are linked by their absolute path; reports in object storage
+        // have no address a browser opens.
+        let html = snapdiff::report::trend::render(&spec.name(), &listed, |r| {
+            let (dir, _) = shown.iter().find(|(_, x)| x.id == r.id)?;
+            let dir = std::fs::canonicalize(dir).ok()?;
+            Some(dir.join("report.html").display().to_string())
+        });
+        snapdiff::storage::write_atomic(file, snapdiff::secrets::scrub(&html).as_bytes())?;
+        println!("history page: {}", file.display());
     }
     Ok(EXIT_OK)
 }

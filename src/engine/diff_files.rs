@@ -166,6 +166,28 @@ pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame>
     })
 }
 
+/// Every batch of a diff file (small: the differing rows of one kind of one entity).
+pub fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::io_other("read Parquet", path, &e))?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::io_other("read Parquet", path, &e))
+}
+
+/// Write `batches` as the diff file `path`: aside first, then renamed over it.
+pub fn write_all(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let aside = path.with_extension("parquet.tmp");
+    let mut w = DiffWriter::create(&aside, schema)?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()?;
+    std::fs::rename(&aside, path).map_err(|e| Error::io("rename into place", path, e))
+}
+
 /// `schema` with top-level view types as their plain forms (`Utf8View` as `Utf8`,
 /// `BinaryView` as `Binary`), every field nullable.
 pub(crate) fn plain(schema: &SchemaRef) -> SchemaRef {

@@ -43,18 +43,23 @@ pub struct PgReader {
     snapshot: Option<String>,
 }
 
-/// Connect with the same TLS settings connectorx will use, in a read-only session.
+/// Connect with the same TLS settings connectorx will use (the session is made
+/// read-only by the reader, [`SESSION`]).
 pub fn connect(source: &Source) -> Result<Client> {
-    let url = url::Url::parse(source.connection_url())
+    connect_url(source.connection_url()).map_err(|e| e.with_source_url(source.redacted()))
+}
+
+/// Connect to the PostgreSQL at `url`, with TLS as its `sslmode` asks.
+pub fn connect_url(url: &str) -> Result<Client> {
+    let url = url::Url::parse(url)
         .map_err(|e| Error::spec(format!("the PostgreSQL URL is not valid: {e}")).with_source(e))?;
     let (config, tls) = connectorx::sources::postgres::rewrite_tls_args(&url)
         .map_err(|e| Error::connect(crate::secrets::scrub(&e.to_string())))?;
-    let client = match tls {
+    match tls {
         Some(tls) => config.connect(tls),
         None => config.connect(NoTls),
     }
-    .map_err(|e| pg_error(&e, None).with_source_url(source.redacted()))?;
-    Ok(client)
+    .map_err(|e| pg_error(&e, None))
 }
 
 /// A driver error as a snapdiff error, classified by SQLSTATE.

@@ -17,6 +17,8 @@ use crate::engine::remote::ensure_reachable;
 use crate::error::{Error, Result};
 use crate::extract::{self, ExtractOptions};
 use crate::progress::Progress;
+use crate::report::mask::Masker;
+use crate::report::publish::{self, Published};
 use crate::report::store::{self, Formats, PendingReport, Pruned};
 use crate::report::{Outcome, Report, SpecInfo};
 use crate::snapshot::{self, Side};
@@ -37,6 +39,9 @@ pub struct JobOptions {
     /// `run`: after the report is written, keep only the N newest complete runs of each
     /// side and the N newest reports of the spec (never the runs just verified).
     pub keep: Option<usize>,
+    /// A PostgreSQL URL to publish the report's results to (default: the spec's
+    /// `[reports] publish`).
+    pub publish: Option<String>,
 }
 
 impl JobOptions {
@@ -47,6 +52,7 @@ impl JobOptions {
             reports_root: reports_root.into(),
             formats: Formats::all(),
             keep: None,
+            publish: None,
         }
     }
 }
@@ -60,6 +66,9 @@ pub struct JobOutcome {
     unreported: Option<Outcome>,
     /// What `keep` removed (`run` only).
     pub pruned: Option<Pruned>,
+    /// Where the report was published (the URL without its password) and what was
+    /// written; `None` when it was not asked for or failed (a warning says why).
+    pub published: Option<(String, Published)>,
 }
 
 impl JobOutcome {
@@ -90,6 +99,7 @@ impl Progress for WarningsOnly<'_> {
 /// Verify the runs `opts.verify` names (or the newest complete ones) and write the
 /// report under a new id.
 pub fn verify(spec: &Spec, opts: &JobOptions, progress: &dyn Progress) -> Result<JobOutcome> {
+    let masker = masker(spec)?;
     let pending = if opts.formats.any() {
         Some(PendingReport::begin(
             &opts.reports_root,
@@ -98,7 +108,13 @@ pub fn verify(spec: &Spec, opts: &JobOptions, progress: &dyn Progress) -> Result
     } else {
         None
     };
-    verify_and_report(spec, opts, opts.verify.clone(), pending, progress)
+    verify_and_report(spec, opts, opts.verify.clone(), pending, &masker, progress)
+}
+
+/// The masker of the spec's `[reports] mask` and entities' `mask`: an error (before
+/// anything is extracted or verified) when `hash` has no key.
+fn masker(spec: &Spec) -> Result<Masker> {
+    Masker::new(spec.mask_plan()?, spec.mask_key())
 }
 
 /// The nightly job: extract each side into a new run (or reuse the run
@@ -125,8 +141,10 @@ pub fn run(spec: &Spec, opts: &JobOptions, progress: &dyn Progress) -> Result<Jo
             "--keep must be at least 1: the newest run is always kept",
         ));
     }
-    // A cluster that cannot be reached is said before anything is extracted.
+    // A cluster that cannot be reached, or a mask without its key, is said before
+    // anything is extracted.
     ensure_reachable(&opts.verify.engine)?;
+    let masker = masker(spec)?;
     // One run of a spec at a time; the lock is released when this returns (or dies).
     let _lock = store::lock_run(root)?;
     let mut run_id = snapshot::new_run_id(root, &sides);
@@ -172,7 +190,7 @@ pub fn run(spec: &Spec, opts: &JobOptions, progress: &dyn Progress) -> Result<Jo
     let mut verify = opts.verify.clone();
     verify.legacy_run = run_of(Side::Legacy);
     verify.target_run = run_of(Side::Target);
-    let mut job = verify_and_report(spec, opts, verify, pending, progress)?;
+    let mut job = verify_and_report(spec, opts, verify, pending, &masker, progress)?;
     if let Some(keep) = opts.keep {
         let protect: Vec<(&str, &str)> = used
             .iter()
@@ -202,30 +220,86 @@ fn verify_and_report(
     opts: &JobOptions,
     mut verify: VerifyOptions,
     pending: Option<PendingReport>,
+    masker: &Masker,
     progress: &dyn Progress,
 ) -> Result<JobOutcome> {
     verify.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
-    let outcome = check::verify(spec, &verify, &WarningsOnly(progress))?;
-    let Some(pending) = pending else {
+    let mut outcome = check::verify(spec, &verify, &WarningsOnly(progress))?;
+    mask(&mut outcome, masker, pending.as_ref(), progress)?;
+    let Some(mut pending) = pending else {
         return Ok(JobOutcome {
             report: None,
             unreported: Some(outcome),
             pruned: None,
+            published: None,
         });
     };
     let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
     // The delta is information: when it cannot be computed, the report still is.
-    report.delta = match store::delta_against_previous(&opts.reports_root, &report, &pending) {
-        Ok(d) => d,
+    report.delta =
+        match store::delta_against_previous(&opts.reports_root, &report, &pending, masker) {
+            Ok(d) => d,
+            Err(e) => {
+                progress.warn(&format!("no delta against the previous report: {e}"));
+                None
+            }
+        };
+    // The history page, which report.html links to: information, like the delta.
+    if opts.formats.html {
+        match store::history_page(&opts.reports_root, &report) {
+            Ok(page) => pending.set_history_page(page),
+            Err(e) => progress.warn(&format!("no history page: {e}")),
+        }
+    }
+    let dir = pending.commit(&mut report, opts.formats)?;
+    // Publishing is for dashboards: when it fails, the report and the verdict stand.
+    let url = opts.publish.as_ref().or(spec.file.reports.publish.as_ref());
+    let published = url.and_then(|url| match publish::publish(url, &report) {
+        Ok(p) => Some((crate::secrets::redact_url(url), p)),
         Err(e) => {
-            progress.warn(&format!("no delta against the previous report: {e}"));
+            progress.warn(&publish::warning(url, &e));
             None
         }
-    };
-    let dir = pending.commit(&mut report, opts.formats)?;
+    });
     Ok(JobOutcome {
         report: Some((report, dir)),
         unreported: None,
         pruned: None,
+        published,
     })
+}
+
+/// Every value the outcome shows masked and cut ([`Masker::outcome`]), and with
+/// `[reports] mask_diffs` the diff files masked too. A column an entity's `mask` names
+/// and the entity does not have is a warning (a typo would leave the real one bare).
+fn mask(
+    outcome: &mut Outcome,
+    masker: &Masker,
+    pending: Option<&PendingReport>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    masker.outcome(outcome);
+    for e in &outcome.entities {
+        if e.error.is_some() {
+            continue;
+        }
+        let has: Vec<String> = [&e.key, &e.compared, &e.legacy_only, &e.target_only]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for c in masker.plan().named(&e.name).filter(|c| !has.contains(c)) {
+            let hint = crate::suggest::nearest(c, &has)
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            progress.warn(&format!(
+                "{} {}: `mask` names column `{c}`, which it does not have{hint}",
+                e.kind, e.name
+            ));
+        }
+        if let Some(p) = pending {
+            masker.diff_files(&e.name, &p.diffs_dir().join(&e.name))?;
+        }
+    }
+    Ok(())
 }

@@ -39,10 +39,13 @@ impl<'a> Texts<'a> {
         }
     }
 
-    /// `row` as text (`None` for NULL).
+    /// `row` as text (`None` for NULL); bytes as [`binary_text`].
     pub fn get(&self, row: usize) -> Option<String> {
         if self.a.is_null(row) {
             return None;
+        }
+        if let Some(b) = bytes(self.a, row) {
+            return Some(binary_text(b));
         }
         if let Some(f) = &self.formatter {
             let mut out = String::new();
@@ -51,6 +54,41 @@ impl<'a> Texts<'a> {
             }
         }
         Some(raw_text(self.a, row))
+    }
+}
+
+/// Two byte strings as a report shows them: as [`binary_text`] when they are equal or
+/// differ within the first 16 bytes, else each from 8 bytes before the first difference
+/// (`0x(+141 bytes)…abababababababab ff (150 bytes)`), so the difference shows.
+pub fn binary_pair(a: &[u8], b: &[u8]) -> (String, String) {
+    const SHOWN_BYTES: usize = 16;
+    let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    if at < SHOWN_BYTES || a == b {
+        return (binary_text(a), binary_text(b));
+    }
+    let from = at - 8;
+    let window = |v: &[u8]| {
+        let to = v.len().min(from + SHOWN_BYTES);
+        let more = if to < v.len() { "…" } else { "" };
+        format!(
+            "0x(+{} bytes)…{}{more} ({} bytes)",
+            thousands(from as u64),
+            hex::encode(&v[from.min(to)..to]),
+            thousands(v.len() as u64)
+        )
+    };
+    (window(a), window(b))
+}
+
+/// `row` of a binary array (of any binary type), else `None`.
+pub fn bytes(a: &dyn Array, row: usize) -> Option<&[u8]> {
+    use arrow::array::AsArray;
+    match a.data_type() {
+        DataType::Binary => Some(a.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => Some(a.as_binary::<i64>().value(row)),
+        DataType::BinaryView => Some(a.as_binary_view().value(row)),
+        DataType::FixedSizeBinary(_) => Some(a.as_fixed_size_binary().value(row)),
+        _ => None,
     }
 }
 
@@ -220,21 +258,110 @@ fn hidden(c: char) -> bool {
         )
 }
 
-/// The longest value a page or a console line shows whole, in characters; report.json
-/// and the diff files always hold values whole.
+/// The longest value a report shows whole, in characters; the diff files always hold
+/// values whole.
 pub const SHOWN_CHARS: usize = 200;
 
-/// `s` as a page or a console line shows it: whole up to [`SHOWN_CHARS`], else its
-/// start and how much was left out (`…(+4194104 characters)`), so that a long text or a
-/// blob's hex does not bury the table.
+/// How many characters a cut pair of differing values keeps before their first
+/// difference.
+pub const AROUND: usize = 40;
+
+/// `n` with thousands separators (`4,194,304`), as the human reports print counts.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// `s` as a report shows it: whole up to [`SHOWN_CHARS`], else its start and its whole
+/// length (`…(4,194,304 characters in all)`), so that a long text or a blob does not
+/// bury the report. A value already cut is left as it is.
 pub fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    if is_cut(s) {
+        return std::borrow::Cow::Borrowed(s);
+    }
     match s.char_indices().nth(SHOWN_CHARS) {
         None => std::borrow::Cow::Borrowed(s),
         Some((at, _)) => {
-            let more = s[at..].chars().count();
-            std::borrow::Cow::Owned(format!("{}…(+{more} characters)", &s[..at]))
+            let all = SHOWN_CHARS + s[at..].chars().count();
+            std::borrow::Cow::Owned(format!(
+                "{}…({} characters in all)",
+                &s[..at],
+                thousands(all as u64)
+            ))
         }
     }
+}
+
+/// Two values as a report shows them: each whole up to [`SHOWN_CHARS`] (or cut from
+/// the start when they are equal), else two that differ cut to the same window, from [`AROUND`] characters before their first difference
+/// (`(+2,999,960 characters)…` says how many were left out before it) to
+/// [`SHOWN_CHARS`] characters on, and the whole length after it.
+pub fn cut_pair(a: &str, b: &str) -> (String, String) {
+    let long = |s: &str| s.chars().nth(SHOWN_CHARS).is_some();
+    if (!long(a) && !long(b)) || a == b || is_cut(a) || is_cut(b) {
+        return (cut(a).into_owned(), cut(b).into_owned());
+    }
+    let start = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let from = start.saturating_sub(AROUND);
+    let window = |s: &str| {
+        let all = s.chars().count();
+        let mut out = String::new();
+        if from > 0 {
+            out.push_str(&format!("(+{} characters)…", thousands(from as u64)));
+        }
+        out.extend(s.chars().skip(from).take(SHOWN_CHARS));
+        if from + SHOWN_CHARS < all {
+            out.push_str(&format!("…({} characters in all)", thousands(all as u64)));
+        }
+        out
+    };
+    (window(a), window(b))
+}
+
+/// Whether `s` is already a cut value: it starts with `(+N characters)…` or ends with
+/// `…(N characters in all)`.
+pub fn is_cut(s: &str) -> bool {
+    let count = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b',');
+    let head = s
+        .strip_prefix("(+")
+        .and_then(|r| r.split_once(" characters)…"))
+        .is_some_and(|(n, _)| count(n));
+    let tail = s
+        .strip_suffix(" characters in all)")
+        .and_then(|r| r.rsplit_once("…("))
+        .is_some_and(|(_, n)| count(n));
+    head || tail
+}
+
+/// The characters `cut_pair` put before a window (`(+2,999,960 characters)…`), 0 when
+/// there are none.
+pub fn cut_head_chars(s: &str) -> usize {
+    match s
+        .strip_prefix("(+")
+        .and_then(|r| r.split_once(" characters)…"))
+    {
+        Some((n, _)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b',') => {
+            "(+".chars().count() + n.chars().count() + " characters)…".chars().count()
+        }
+        _ => 0,
+    }
+}
+
+/// Bytes as a report shows them: `0x` and the hex of the first 16, and the size
+/// (`0x89504e470d0a1a0a0000000d49484452… (2,048 bytes)`).
+pub fn binary_text(b: &[u8]) -> String {
+    const SHOWN_BYTES: usize = 16;
+    let head = hex::encode(&b[..b.len().min(SHOWN_BYTES)]);
+    let more = if b.len() > SHOWN_BYTES { "…" } else { "" };
+    let unit = if b.len() == 1 { "byte" } else { "bytes" };
+    format!("0x{head}{more} ({} {unit})", thousands(b.len() as u64))
 }
 
 #[cfg(test)]
@@ -265,12 +392,80 @@ mod visible_tests {
     }
 
     #[test]
-    fn long_values_are_cut_with_what_was_left_out() {
+    fn long_values_are_cut_with_their_whole_length() {
         assert_eq!(super::cut("short"), "short");
         let long = "ab".repeat(150);
+        let once = super::cut(&long);
         assert_eq!(
-            super::cut(&long),
-            format!("{}…(+100 characters)", "ab".repeat(100))
+            once,
+            format!("{}…(300 characters in all)", "ab".repeat(100))
+        );
+        // Cutting again leaves it.
+        assert_eq!(super::cut(&once), once);
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (4_999_768, "4,999,768"),
+        ] {
+            assert_eq!(super::thousands(n), s);
+        }
+    }
+
+    #[test]
+    fn a_long_pair_is_cut_around_its_first_difference() {
+        let a = format!("{}X{}", "a".repeat(3000), "b".repeat(1000));
+        let b = format!("{}Y{}", "a".repeat(3000), "b".repeat(1000));
+        let (ca, cb) = super::cut_pair(&a, &b);
+        let window = |c: char| {
+            format!(
+                "(+2,960 characters)…{}{c}{}…(4,001 characters in all)",
+                "a".repeat(40),
+                "b".repeat(159)
+            )
+        };
+        assert_eq!(ca, window('X'));
+        assert_eq!(cb, window('Y'));
+        assert_eq!(
+            super::cut_head_chars(&ca),
+            "(+2,960 characters)…".chars().count()
+        );
+        assert_eq!(super::cut_pair(&ca, &cb), (ca.clone(), cb.clone()));
+        let (x, y) = super::cut_pair(&a, &a);
+        assert_eq!((x.as_str(), &y), (super::cut(&a).as_ref(), &x));
+        // Short values stay whole; one long value of a pair cuts both from the start.
+        assert_eq!(super::cut_pair("x", "y"), ("x".into(), "y".into()));
+        let (l, s) = super::cut_pair(&"z".repeat(300), "z");
+        assert_eq!(l, format!("{}…(300 characters in all)", "z".repeat(200)));
+        assert_eq!(s, "z");
+    }
+
+    #[test]
+    fn binary_shows_a_hex_prefix_and_its_size() {
+        assert_eq!(super::binary_text(&[1]), "0x01 (1 byte)");
+        assert_eq!(super::binary_text(&[]), "0x (0 bytes)");
+        assert_eq!(
+            super::binary_text(&[0xab; 2048]),
+            format!("0x{}… (2,048 bytes)", "ab".repeat(16))
+        );
+        let a = vec![0xab; 150];
+        let mut b = a.clone();
+        b[149] = 0xff;
+        assert_eq!(
+            super::binary_pair(&a, &b),
+            (
+                format!("0x(+141 bytes)…{} (150 bytes)", "ab".repeat(9)),
+                format!("0x(+141 bytes)…{}ff (150 bytes)", "ab".repeat(8))
+            )
+        );
+        assert_eq!(super::binary_pair(&a, &a).0, super::binary_text(&a));
+        assert_eq!(
+            super::binary_pair(&[1, 2], &[1, 3]),
+            ("0x0102 (2 bytes)".into(), "0x0103 (2 bytes)".into())
         );
     }
 }

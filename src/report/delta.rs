@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
+use super::mask::Masker;
 use super::{key_text, Report, Status};
 use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::ident;
@@ -54,12 +55,14 @@ pub struct DeltaGroup {
 }
 
 /// The delta of `current` (whose diff files are under `current_dir/diffs`) against
-/// `previous` (under `previous_dir/diffs`).
+/// `previous` (under `previous_dir/diffs`). The keys it lists are shown as `masker`
+/// shows the entity's values (the diff files may hold real ones).
 pub async fn compute(
     current: &Report,
     current_dir: &Path,
     previous: &Report,
     previous_dir: &Path,
+    masker: &Masker,
 ) -> Result<Delta> {
     let mut groups = Vec::new();
     for e in &current.outcome.entities {
@@ -110,7 +113,9 @@ pub async fn compute(
                 } else {
                     e.key.clone()
                 };
-                by_key(&cur_f, prev_file, &key).await.ok()
+                by_key(&cur_f, prev_file, &key, |r| masker.row(&e.name, r))
+                    .await
+                    .ok()
             } else {
                 None
             };
@@ -273,6 +278,7 @@ async fn by_key(
     current: &Path,
     previous: Option<&Path>,
     key: &[String],
+    show: impl Fn(&mut super::Row),
 ) -> Result<(u64, u64, Vec<String>, Vec<String>)> {
     let ctx = SessionContext::new();
     let fail = |file: &Path| {
@@ -334,7 +340,9 @@ async fn by_key(
         ))
         .await
         .map_err(fail(current))?;
-        let items = crate::engine::rows::rows(&listed, false)
+        let mut listed = crate::engine::rows::rows(&listed, false);
+        listed.iter_mut().for_each(&show);
+        let items = listed
             .iter()
             .map(|r| match r.first() {
                 // The side of a duplicate key reads as `legacy: id=5`.

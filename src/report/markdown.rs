@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 
 use super::delta::Delta;
 use super::render::{
-    changed_columns, cut, find_cell, optional_columns, seconds, showing, url_path,
+    changed_columns, cut, find_cell, optional_columns, seconds, showing, thousands, url_path,
+    Glance, NOT_PROVEN,
 };
 use super::{
     grid, key_text, status_word, AggregateDifference, Cell, Diff, EntityReport, GridCell,
@@ -24,6 +25,7 @@ use crate::normalize::text::visible;
 pub fn render(report: &Report) -> String {
     let mut md = Markdown::default();
     header(&mut md, report);
+    glance(&mut md, report);
     errors(&mut md, report);
     summary(&mut md, report);
     delta(&mut md, report.delta.as_ref());
@@ -121,6 +123,46 @@ fn header(md: &mut Markdown, r: &Report) {
     ]);
 }
 
+/// How much was proven, per entity and in total, beside the findings.
+fn glance(md: &mut Markdown, r: &Report) {
+    let g = Glance::of(&r.outcome);
+    md.heading(2, "At a glance");
+    md.para(&format!("**{}**.", text(&g.sentence())));
+    if g.entities.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = g
+        .entities
+        .iter()
+        .map(|(e, p)| {
+            let (equal, share) = match p {
+                Some(p) => (thousands(p.equal), p.percent()),
+                None => (text(NOT_PROVEN), "-".into()),
+            };
+            vec![
+                text(&e.name),
+                status_word(e.status).to_string(),
+                equal,
+                thousands(e.legacy_rows),
+                share,
+                thousands(e.findings()),
+            ]
+        })
+        .collect();
+    md.table(
+        &titles(&[
+            "Name",
+            "Status",
+            "Proven equal",
+            "Legacy rows",
+            "Proven",
+            "Findings",
+        ]),
+        "llrrrr",
+        &rows,
+    );
+}
+
 /// What could not be verified, first: its findings are incomplete.
 fn errors(md: &mut Markdown, r: &Report) {
     let o = &r.outcome;
@@ -216,7 +258,7 @@ fn summary(md: &mut Markdown, r: &Report) {
                 vec![
                     text(&i.name),
                     status_word(i.status).to_string(),
-                    i.violations.to_string(),
+                    thousands(i.violations),
                     seconds(i.seconds),
                 ]
             })
@@ -236,20 +278,20 @@ fn summary_row(e: &EntityReport) -> Vec<String> {
         text(&e.name),
         text(e.kind.as_str()),
         status_word(e.status).to_string(),
-        e.legacy_rows.to_string(),
-        e.target_rows.to_string(),
+        thousands(e.legacy_rows),
+        thousands(e.target_rows),
         count(d, |d| d.missing),
         count(d, |d| d.extra),
         count(d, |d| d.changed),
         count(d, |d| d.duplicate_keys_legacy + d.duplicate_keys_target),
         count(d, |d| d.null_keys_legacy + d.null_keys_target),
-        e.schema_findings.len().to_string(),
-        e.aggregate_differences.len().to_string(),
+        thousands(e.schema_findings.len() as u64),
+        thousands(e.aggregate_differences.len() as u64),
     ]
 }
 
 fn count(d: Option<&Diff>, f: impl Fn(&Diff) -> u64) -> String {
-    d.map_or_else(|| "-".to_string(), |d| f(d).to_string())
+    d.map_or_else(|| "-".to_string(), |d| thousands(f(d)))
 }
 
 fn delta(md: &mut Markdown, d: Option<&Delta>) {
@@ -261,8 +303,8 @@ fn delta(md: &mut Markdown, d: Option<&Delta>) {
     md.para(&format!(
         "Since report {}: {} new, {} fixed (the previous report was created {}).",
         text(&d.previous_report),
-        d.new,
-        d.fixed,
+        thousands(d.new),
+        thousands(d.fixed),
         timestamp(&d.previous_created_at)
     ));
     if d.groups.is_empty() {
@@ -275,8 +317,8 @@ fn delta(md: &mut Markdown, d: Option<&Delta>) {
             vec![
                 text(&g.name),
                 text(&g.kind),
-                g.new.to_string(),
-                g.fixed.to_string(),
+                thousands(g.new),
+                thousands(g.fixed),
                 if g.by_key { "one by one" } else { "by count" }.to_string(),
             ]
         })
@@ -306,7 +348,7 @@ fn listed(items: &[String], total: u64) -> String {
     let mut parts: Vec<String> = items.iter().map(|i| code(i)).collect();
     let more = total.saturating_sub(items.len() as u64);
     if more > 0 {
-        parts.push(format!("and {more} more"));
+        parts.push(format!("and {} more", thousands(more)));
     }
     parts.join(", ")
 }
@@ -367,7 +409,11 @@ fn entity(md: &mut Markdown, e: &EntityReport) {
 /// The entity's rows, columns and failing checks, as list items.
 fn facts(e: &EntityReport) -> Vec<String> {
     let mut facts = vec![
-        format!("Rows: legacy {}, target {}", e.legacy_rows, e.target_rows),
+        format!(
+            "Rows: legacy {}, target {}",
+            thousands(e.legacy_rows),
+            thousands(e.target_rows)
+        ),
         format!("Key: {}", code_list(&e.key)),
         format!("Compared: {}", code_list(&e.compared)),
     ];
@@ -399,7 +445,8 @@ fn partitions(md: &mut Markdown, p: &Partitions) {
     md.heading(3, "Partitions");
     md.para(&format!(
         "{} of {} partition digests equal.",
-        p.equal, p.total
+        thousands(p.equal as u64),
+        thousands(p.total as u64)
     ));
     let rows: Vec<Vec<String>> = p
         .rows
@@ -408,17 +455,17 @@ fn partitions(md: &mut Markdown, p: &Partitions) {
         .map(|r| {
             vec![
                 value(r.partition.as_deref()),
-                r.legacy_rows.to_string(),
-                r.target_rows.to_string(),
+                thousands(r.legacy_rows),
+                thousands(r.target_rows),
                 match r.digest_equal {
                     Some(true) => "yes",
                     Some(false) => "no",
                     None => "-",
                 }
                 .to_string(),
-                r.missing.to_string(),
-                r.extra.to_string(),
-                r.changed.to_string(),
+                thousands(r.missing),
+                thousands(r.extra),
+                thousands(r.changed),
             ]
         })
         .collect();
@@ -492,14 +539,14 @@ fn diff(md: &mut Markdown, d: &Diff) {
         md.heading(3, "Duplicate keys");
         md.para(&format!(
             "Keys carried by more than one row: legacy {}, target {}. {}",
-            d.duplicate_keys_legacy,
-            d.duplicate_keys_target,
+            thousands(d.duplicate_keys_legacy),
+            thousands(d.duplicate_keys_target),
             showing(d.duplicates.len(), dups)
         ));
         let rows: Vec<Vec<String>> = d
             .duplicates
             .iter()
-            .map(|k| vec![text(&k.side), text(&key_text(&k.key)), k.rows.to_string()])
+            .map(|k| vec![text(&k.side), text(&key_text(&k.key)), thousands(k.rows)])
             .collect();
         md.table(&titles(&["Side", "Key", "Rows"]), "llr", &rows);
     }
@@ -508,8 +555,8 @@ fn diff(md: &mut Markdown, d: &Diff) {
         md.heading(3, "Rows with a NULL key");
         md.para(&format!(
             "Rows whose key has a NULL: legacy {}, target {}. {}",
-            d.null_keys_legacy,
-            d.null_keys_target,
+            thousands(d.null_keys_legacy),
+            thousands(d.null_keys_target),
             showing(d.null_key_rows.len(), nulls)
         ));
         let rows: Vec<&Row> = d.null_key_rows.iter().map(|(_, r)| r).collect();
@@ -539,7 +586,7 @@ fn changed(md: &mut Markdown, d: &Diff) {
         let per: Vec<String> = d
             .changed_by_column
             .iter()
-            .map(|(c, n)| format!("{} {n}", text(c)))
+            .map(|(c, n)| format!("{} {}", text(c), thousands(*n)))
             .collect();
         md.para(&format!("Changed rows per column: {}.", per.join(", ")));
     }
@@ -615,11 +662,11 @@ fn invalid(md: &mut Markdown, i: &InvalidValues) {
     let per: Vec<String> = i
         .by_column
         .iter()
-        .map(|(c, n)| format!("{} {n}", text(c)))
+        .map(|(c, n)| format!("{} {}", text(c), thousands(*n)))
         .collect();
     md.para(&format!(
         "{} values, read as NULL in the digests and the diff: {}. {}",
-        i.total,
+        thousands(i.total),
         per.join(", "),
         showing(i.rows.len(), i.total)
     ));
@@ -651,7 +698,7 @@ fn failing_invariants(md: &mut Markdown, invariants: &[InvariantReport]) {
         md.heading(3, &text(&i.name));
         md.para(&format!(
             "{} rows break it. {}",
-            i.violations,
+            thousands(i.violations),
             showing(i.rows.len(), i.violations)
         ));
         rows_table(md, &i.rows);
@@ -763,6 +810,7 @@ mod tests {
             changed: 5,
             duplicate_keys_legacy: 0,
             duplicate_keys_target: 1,
+            duplicate_rows_legacy: 0,
             null_keys_legacy: 0,
             null_keys_target: 0,
             changed_by_column: BTreeMap::from([("amount".to_string(), 4), ("note".to_string(), 1)]),

@@ -10,8 +10,11 @@ pub mod delta;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod mask;
+pub mod publish;
 mod render;
 pub mod store;
+pub mod trend;
 
 use std::collections::BTreeMap;
 
@@ -141,6 +144,9 @@ pub struct Diff {
     /// Keys carried by more than one row, per side.
     pub duplicate_keys_legacy: u64,
     pub duplicate_keys_target: u64,
+    /// The legacy rows under those keys (none of them is proven equal).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicate_rows_legacy: u64,
     /// Rows whose key has a NULL, per side.
     pub null_keys_legacy: u64,
     pub null_keys_target: u64,
@@ -306,7 +312,70 @@ pub struct EntityReport {
     pub error: Option<Failure>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How many rows of an entity were proven equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Proven {
+    /// Legacy rows proven equal to their target row: by an equal digest, or matched by
+    /// key with equal values by the row diff.
+    pub equal: u64,
+    /// The legacy rows compared.
+    pub compared: u64,
+}
+
+impl Proven {
+    /// `equal` of `compared` as a percentage rounded down to two decimals (`99.99%`),
+    /// so that 100% means every row; `-` of none.
+    pub fn percent(&self) -> String {
+        if self.compared == 0 {
+            return "-".into();
+        }
+        let hundredths = (self.equal as u128 * 10_000) / self.compared as u128;
+        format!("{}.{:02}%", hundredths / 100, hundredths % 100)
+    }
+
+    /// The sum of two.
+    pub fn plus(self, other: Proven) -> Proven {
+        Proven {
+            equal: self.equal + other.equal,
+            compared: self.compared + other.compared,
+        }
+    }
+}
+
 impl EntityReport {
+    /// The legacy rows proven equal: all but the missing, changed, NULL-key and
+    /// duplicate-key rows where the row diff ran; else the rows of the partitions whose
+    /// digests are equal. `None` when neither the diff nor the digests ran, or the
+    /// entity could not be verified.
+    pub fn proven(&self) -> Option<Proven> {
+        if self.error.is_some() {
+            return None;
+        }
+        let compared = self.legacy_rows;
+        if let Some(d) = &self.diff {
+            let unequal = d.missing + d.changed + d.null_keys_legacy + d.duplicate_rows_legacy;
+            return Some(Proven {
+                equal: compared.saturating_sub(unequal),
+                compared,
+            });
+        }
+        let parts = self.partitions.as_ref()?;
+        if parts.rows.iter().all(|r| r.digest_equal.is_none()) {
+            return None;
+        }
+        let equal = parts
+            .rows
+            .iter()
+            .filter(|r| r.digest_equal == Some(true))
+            .map(|r| r.legacy_rows)
+            .sum();
+        Some(Proven { equal, compared })
+    }
+
     /// How many findings the entity has: differing rows, duplicate and NULL keys, schema
     /// findings and aggregate differences.
     pub fn findings(&self) -> u64 {
@@ -397,7 +466,7 @@ pub struct Outcome {
 }
 
 /// The version of `report.json`'s layout (docs/report.md, docs/report.schema.json).
-pub const REPORT_FORMAT_VERSION: u32 = 1;
+pub const REPORT_FORMAT_VERSION: u32 = 2;
 
 /// `report.json`: one verification, with what identifies it and what changed since the
 /// previous report of the same spec. Every other report file is rendered from it.

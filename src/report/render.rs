@@ -1,7 +1,7 @@
 //! What the human-readable renderers (`markdown.rs`, `html/`) share: the words and
 //! figures they both print, so that the two reports say the same thing the same way.
 
-use super::{Cell, ChangedRow, EntityReport};
+use super::{Cell, ChangedRow, EntityReport, Outcome, Proven};
 
 /// An entity's column lists that are shown only when they hold a column: of one side
 /// only, and compared within a tolerance.
@@ -36,9 +36,17 @@ pub(super) fn find_cell<'a>(row: &'a ChangedRow, column: &str) -> Option<&'a Cel
 /// How many of a list's `total` rows a report shows.
 pub(super) fn showing(shown: usize, total: u64) -> String {
     if (shown as u64) < total {
-        format!("Showing {shown} of {total}, the first by key.")
+        format!(
+            "Showing {} of {}, the first by key.",
+            thousands(shown as u64),
+            thousands(total)
+        )
     } else {
-        format!("Showing {shown} of {total}.")
+        format!(
+            "Showing {} of {}.",
+            thousands(shown as u64),
+            thousands(total)
+        )
     }
 }
 
@@ -60,4 +68,48 @@ pub(super) fn seconds(s: f64) -> String {
     format!("{s:.2}")
 }
 
-pub(super) use crate::normalize::text::{cut, SHOWN_CHARS};
+pub(super) use crate::normalize::text::{cut, thousands, SHOWN_CHARS};
+
+/// The top of a report: how much each entity proved, and in total.
+pub(super) struct Glance<'a> {
+    /// Per entity or query check: it, and what it proved (`None`: nothing row by row).
+    pub entities: Vec<(&'a EntityReport, Option<Proven>)>,
+    /// The sum over the entities that proved something.
+    pub total: Proven,
+    /// Every finding: the entities', and the rows that break invariants.
+    pub findings: u64,
+}
+
+impl Glance<'_> {
+    pub fn of(o: &Outcome) -> Glance<'_> {
+        let entities: Vec<_> = o.entities.iter().map(|e| (e, e.proven())).collect();
+        let total = entities
+            .iter()
+            .filter_map(|(_, p)| *p)
+            .fold(Proven::default(), Proven::plus);
+        let findings = o.entities.iter().map(|e| e.findings()).sum::<u64>()
+            + o.invariants.iter().map(|i| i.violations).sum::<u64>();
+        Glance {
+            entities,
+            total,
+            findings,
+        }
+    }
+
+    /// `4,999,768 of 5,000,000 legacy rows proven equal (99.99%); 232 findings`.
+    pub fn sentence(&self) -> String {
+        let findings = match self.findings {
+            1 => "1 finding".to_string(),
+            n => format!("{} findings", thousands(n)),
+        };
+        format!(
+            "{} of {} legacy rows proven equal ({}); {findings}",
+            thousands(self.total.equal),
+            thousands(self.total.compared),
+            self.total.percent()
+        )
+    }
+}
+
+/// What an entity that proved nothing row by row says instead.
+pub(super) const NOT_PROVEN: &str = "not row by row (neither the digests nor the diff ran)";

@@ -107,6 +107,8 @@ pub struct PendingReport {
     /// `.tmp-<id>/.writing`, locked while this process writes the folder: a folder
     /// whose lock can be taken was left by a process that died.
     writing: Option<File>,
+    /// The history page to write beside report.html ([`history_page`]).
+    history: Option<String>,
 }
 
 /// The lock file inside a report folder being written.
@@ -194,6 +196,7 @@ impl PendingReport {
             tmp,
             committed: false,
             writing,
+            history: None,
         })
     }
 
@@ -238,6 +241,7 @@ impl PendingReport {
             tmp,
             committed: false,
             writing: None,
+            history: None,
         })
     }
 
@@ -253,6 +257,11 @@ impl PendingReport {
     /// Where the verification writes every differing row.
     pub fn diffs_dir(&self) -> PathBuf {
         self.tmp.join("diffs")
+    }
+
+    /// Write `html` as the report's `history.html` (with report.html, which links it).
+    pub fn set_history_page(&mut self, html: String) {
+        self.history = Some(html);
     }
 
     /// The folder the report will have once committed.
@@ -285,6 +294,9 @@ impl PendingReport {
         }
         if formats.html {
             written.push(("report.html", super::html::render(report)));
+            if let Some(h) = self.history.take() {
+                written.push((super::trend::PAGE, h));
+            }
         }
         if formats.junit {
             written.push(("junit.xml", super::junit::render(report)));
@@ -444,14 +456,37 @@ pub fn delta_against_previous(
     root: &Path,
     report: &Report,
     pending: &PendingReport,
+    masker: &super::mask::Masker,
 ) -> Result<Option<delta::Delta>> {
     let (reports, _) = list_reports(root, &report.spec)?;
     let Some((dir, previous)) = reports.into_iter().rev().find(|(_, r)| r.id != report.id) else {
         return Ok(None);
     };
     let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::OneCall)?;
-    rt.block_on(delta::compute(report, pending.dir(), &previous, &dir))
-        .map(Some)
+    rt.block_on(delta::compute(
+        report,
+        pending.dir(),
+        &previous,
+        &dir,
+        masker,
+    ))
+    .map(Some)
+}
+
+/// The history page of `report` ([`super::trend`]): the earlier reports of its spec
+/// under `root` and itself, each linked as `../<id>/report.html` (the page lives in the
+/// report's folder).
+pub fn history_page(root: &Path, report: &Report) -> Result<String> {
+    let (reports, _) = list_reports(root, &report.spec)?;
+    let mut listed: Vec<&Report> = reports
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.id != report.id)
+        .collect();
+    listed.push(report);
+    Ok(super::trend::render(&report.spec.name, &listed, |r| {
+        Some(format!("../{}/report.html", r.id))
+    }))
 }
 
 /// Held while a `snapdiff run` of one spec works: a second run of the same spec (same

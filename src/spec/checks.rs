@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+use super::reports::MaskKind;
 use crate::normalize::rules::{self, ColumnRules};
 
 /// A list written as one string or as an array: `key = "id"` or `key = ["a", "b"]`.
@@ -222,6 +223,9 @@ pub struct EntitySection {
     pub checks: Option<Vec<String>>,
     #[serde(default)]
     pub normalize: BTreeMap<String, toml::Value>,
+    /// How the reports show columns' values (`email = "hash"`): see `[reports] mask`.
+    #[serde(default)]
+    pub mask: BTreeMap<String, MaskKind>,
     #[serde(default)]
     pub thresholds: Thresholds,
 }
@@ -252,6 +256,9 @@ pub struct QuerySection {
     pub key: Option<Vec<String>>,
     #[serde(default)]
     pub normalize: BTreeMap<String, toml::Value>,
+    /// How the reports show columns' values: see `[reports] mask`.
+    #[serde(default)]
+    pub mask: BTreeMap<String, MaskKind>,
     #[serde(default)]
     pub thresholds: Thresholds,
 }

@@ -16,6 +16,7 @@ pub fn expand_spec(file: &mut SpecFile, text: &str, path: &Path) -> Result<()> {
     for f in [
         file.snapshots.root.as_mut(),
         file.reports.root.as_mut(),
+        file.reports.publish.as_mut(),
         file.engine.url.as_mut(),
         file.storage.endpoint.as_mut(),
         file.storage.region.as_mut(),
@@ -77,6 +78,11 @@ pub fn expand_spec(file: &mut SpecFile, text: &str, path: &Path) -> Result<()> {
     }
     for f in fields {
         *f = expand(f, text, path)?;
+    }
+    // The mask key is a secret whatever its variable is called.
+    if let Some(k) = file.reports.mask_key.as_mut() {
+        *k = expand(k, text, path)?;
+        crate::secrets::register(k);
     }
     Ok(())
 }

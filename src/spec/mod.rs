@@ -8,6 +8,7 @@
 
 pub mod checks;
 mod env;
+pub mod reports;
 
 use crate::snapshot::names::Names;
 use crate::snapshot::Side;
@@ -15,6 +16,7 @@ use crate::suggest::{self, nearest};
 pub use checks::{
     CheckKind, EntityDef, EntityKind, EntitySection, InvariantSection, QuerySection, Thresholds,
 };
+pub use reports::{MaskKind, MaskPlan, ReportsSection, MASK_KEY_VAR};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,14 +55,6 @@ pub struct StorageSection {
 pub struct EngineSection {
     /// `df://HOST:PORT` for a Ballista scheduler, or `local` (the default).
     pub url: Option<String>,
-}
-
-/// `[reports]`.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReportsSection {
-    /// The reports root, relative to the spec's folder (default `reports`).
-    pub root: Option<String>,
 }
 
 /// `[sources.<side>]`.
@@ -186,6 +180,7 @@ impl Spec {
 
     fn check(&self) -> Result<()> {
         self.engine()?;
+        self.mask_plan()?;
         self.check_extract()?;
         self.check_thresholds()?;
         self.check_checks()
@@ -607,6 +602,42 @@ impl Spec {
     /// (default `reports`).
     pub fn reports_root(&self) -> PathBuf {
         self.relative(self.file.reports.root.as_deref().unwrap_or("reports"))
+    }
+
+    /// Which columns the reports mask: `[reports] mask` and each entity's and query
+    /// check's own `mask`.
+    pub fn mask_plan(&self) -> Result<MaskPlan> {
+        let own = self
+            .file
+            .entity
+            .iter()
+            .map(|e| (e.name.clone(), e.mask.clone()))
+            .chain(
+                self.file
+                    .query
+                    .iter()
+                    .map(|q| (q.name.clone(), q.mask.clone())),
+            )
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        let r = &self.file.reports;
+        MaskPlan::new(&r.mask, own, r.mask_diffs)
+            .map_err(|m| self.table_error("reports", Some("mask"), m))
+    }
+
+    /// The key of `hash` masks: `[reports] mask_key`, else the environment's
+    /// `SNAPDIFF_MASK_KEY` (registered as a secret either way); `None` when neither is
+    /// set.
+    pub fn mask_key(&self) -> Option<String> {
+        let key = self
+            .file
+            .reports
+            .mask_key
+            .clone()
+            .or_else(|| std::env::var(MASK_KEY_VAR).ok())
+            .filter(|k| !k.is_empty())?;
+        crate::secrets::register(&key);
+        Some(key)
     }
 
     /// The spec's name: its file name without `.toml`. Reports of one spec share it.

@@ -688,3 +688,38 @@ pub fn write_parquet_sql(path: &Path, query: &str) {
         .unwrap();
     });
 }
+
+/// The complete report folders under `root`, oldest first (none when it is missing).
+pub fn reports_in(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(root) {
+        Ok(d) => d
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    dirs
+}
+
+/// Every batch of a Parquet file.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// Rewrite a Parquet file, each batch through `f`.
+pub fn rewrite_parquet(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
+    let batches: Vec<RecordBatch> = read_parquet(path).into_iter().map(f).collect();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use snapdiff::normalize::text::thousands;
 
 /// A SQL identifier in double quotes (SQLite, PostgreSQL).
 fn dq(name: &str) -> String {
@@ -1201,9 +1202,9 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
         );
         for side in ["legacy", "target"] {
             let want = format!(
-                "    invalid {side} doc id={id}: {}…(+{} characters)",
+                "    invalid {side} doc id={id}: {}…({} characters in all)",
                 "[".repeat(200),
-                bytes - 200
+                thousands(bytes as u64)
             );
             assert!(out.lines().any(|l| l == want), "{out}\nwanted: {want}");
         }
@@ -1216,9 +1217,9 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
     let (code, out, err) = run(&["verify", &p, "--format", "none"]);
     assert_eq!(code, 1, "{out}{err}");
     let want = format!(
-        "    invalid legacy big id=2: {}…(+{} characters)",
+        "    invalid legacy big id=2: {}…({} characters in all)",
         &big[..200],
-        MB4 - 200
+        thousands(MB4 as u64)
     );
     assert!(out.lines().any(|l| l == want), "{out}\nwanted: {want}");
 
@@ -1262,11 +1263,26 @@ fn deep_json_and_megabyte_values_go_through_extract_verify_and_diff() {
         cells[1]["legacy"].as_str().unwrap(),
         cells[1]["target"].as_str().unwrap(),
     );
-    assert_eq!((l.len(), t.len()), (MB4, MB4));
-    assert_eq!(l, big, "the sample holds the whole value");
-    let first = l.bytes().zip(t.bytes()).position(|(a, b)| a != b);
-    assert_eq!(first, Some(AT));
-    assert_eq!(&t[AT..AT + 1], "X");
+    // Both cut to the window from 40 characters before where they differ; the diff file
+    // holds them whole, and report.json stays small.
+    let window = |v: &str| {
+        format!(
+            "(+{} characters)…{}…({} characters in all)",
+            thousands((AT - 40) as u64),
+            &v[AT - 40..AT + 160],
+            thousands(MB4 as u64)
+        )
+    };
+    let mut changed = big.clone().into_bytes();
+    changed[AT] = b'X';
+    let changed = String::from_utf8(changed).unwrap();
+    assert_eq!(l, window(&big));
+    assert_eq!(t, window(&changed));
+    let folder = only_report_dir(&reports);
+    let json_bytes = std::fs::metadata(folder.join("report.json")).unwrap().len();
+    assert!(json_bytes < 64 << 10, "report.json is {json_bytes} bytes");
+    let batches = read_parquet(&folder.join("diffs/docs/changed.parquet"));
+    assert_eq!(column(&batches, "target__big"), [s(&changed)]);
     assert_eq!(e["aggregate_differences"], json!([]));
     assert_eq!(
         e["checks"].as_array().unwrap().last().unwrap()["summary"],

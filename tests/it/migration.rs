@@ -69,11 +69,11 @@ fn finds_the_injected_differences(dir: &Path, spec: &Path) {
         e["invalid"]["rows"],
         serde_json::json!([{"side": "legacy", "column": "joined_at", "key": [["customer_id", "3"]], "value": "2009-13-45 00:00:00"}])
     );
-    // Differences a person can see, and the photo as hex.
+    // Differences a person can see, and the photo as hex with its size.
     for line in [
         "    changed customer_id=1: city: \"Edinburgh \" -> Edinburgh, note: \"a\\nb\" -> a b",
         "    changed customer_id=2: note: \"x\\u{a0}y\" -> x y",
-        "    changed customer_id=3: photo: 0003 -> 0004, joined_at: NULL -> 2009-12-31T00:00:00",
+        "    changed customer_id=3: photo: 0x0003 (2 bytes) -> 0x0004 (2 bytes), joined_at: NULL -> 2009-12-31T00:00:00",
         "    invalid legacy joined_at customer_id=3: 2009-13-45 00:00:00",
     ] {
         assert!(out.lines().any(|l| l == line), "{out}\nwanted: {line}");

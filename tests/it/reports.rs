@@ -8,25 +8,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use serde_json::Value;
 
 use crate::common::*;
 use crate::school::school_copy;
-
-/// The single report folder under `root` (complete ones only).
-fn reports_in(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(root) {
-        Ok(d) => d
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    dirs.sort();
-    dirs
-}
 
 fn json(path: &Path) -> Value {
     serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -46,16 +31,6 @@ fn assert_schema_valid(report: &Value) {
         "report.json breaks its schema:\n{}",
         errors.join("\n")
     );
-}
-
-fn read_parquet(path: &Path) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
 }
 
 /// Every row of a diff file, each as its listed columns.
@@ -87,11 +62,17 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
         .lines()
         .skip_while(|l| !l.starts_with("report: "))
         .collect();
-    let want: Vec<String> = ["report.json", "report.md", "report.html", "junit.xml"]
-        .iter()
-        .map(|f| format!("report: {}", r.join(f).display()))
-        .chain([format!("diffs:  {}", r.join("diffs").display())])
-        .collect();
+    let want: Vec<String> = [
+        "report.json",
+        "report.md",
+        "report.html",
+        "history.html",
+        "junit.xml",
+    ]
+    .iter()
+    .map(|f| format!("report: {}", r.join(f).display()))
+    .chain([format!("diffs:  {}", r.join("diffs").display())])
+    .collect();
     assert_eq!(tail, want, "{stdout}");
     assert!(
         !stdout.contains("    changed "),
@@ -288,10 +269,10 @@ fn school_run_writes_every_report_file_and_they_hold_exactly_the_injected_differ
     for f in &files {
         assert!(r.join(f).is_file(), "{f} is listed and present");
     }
-    // Four report files, five diff files per entity and two for the keyless query
-    // check, and `invalid.parquet` for the three entities whose rules can meet a value
-    // they cannot read (empty here).
-    assert_eq!(files.len(), 4 + 5 * 4 + 2 + 3, "{files:?}");
+    // Five report files (with the history page), five diff files per entity and two for
+    // the keyless query check, and `invalid.parquet` for the three entities whose rules
+    // can meet a value they cannot read (empty here).
+    assert_eq!(files.len(), 5 + 5 * 4 + 2 + 3, "{files:?}");
 
     // junit.xml: parses; one test case per check and invariant, failures where FAIL.
     let xml = read(&r.join("junit.xml"));
@@ -451,8 +432,8 @@ fn the_html_report_opens_in_headless_chromium_with_its_charts_and_no_console_err
     );
     assert_eq!(dom.matches("<svg class=\"chart-columns\"").count(), 3);
     assert!(
-        dom.contains("<td class=\"diff\"><mark>ada.changed</mark>7@school.example</td>"),
-        "a highlighted cell, its differing characters marked"
+        dom.contains("<td class=\"diff\"><mark>a</mark>***@school.example</td>"),
+        "a highlighted cell, its differing characters marked (the e-mail masked)"
     );
     assert!(dom.matches("class=\"sortable").count() >= 5);
     assert!(dom.contains("aria-sort"), "the tables were made sortable");
@@ -463,17 +444,6 @@ fn the_html_report_opens_in_headless_chromium_with_its_charts_and_no_console_err
     let png = std::fs::read(&shot).expect("a screenshot was saved");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     eprintln!("screenshot of report.html: {}", shot.display());
-}
-
-/// Rewrite a Parquet file, each batch through `f`.
-fn rewrite_parquet(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
-    let batches: Vec<RecordBatch> = read_parquet(path).into_iter().map(f).collect();
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = ArrowWriter::try_new(file, batches[0].schema(), None).unwrap();
-    for b in &batches {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
 }
 
 #[test]
@@ -665,7 +635,10 @@ fn formats_choose_the_files_and_none_prints_the_details() {
     ]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(!dir.path().join("none").exists(), "no report folder");
-    assert!(out.contains("    changed id=7: email: frances.hopper7@school.example -> ada.changed7@school.example"), "{out}");
+    assert!(
+        out.contains("    changed id=7: email: f***@school.example -> a***@school.example"),
+        "the e-mails masked as the example's spec says: {out}"
+    );
 
     let (code, _, err) = run(&["verify", spec.to_str().unwrap(), "--format", "pdf"]);
     assert_eq!(code, 2);
@@ -908,4 +881,102 @@ fn specs_sharing_a_reports_root_keep_their_own_history_and_a_changed_key_still_r
             ("user".to_string(), "changed".to_string(), false, 0, 1),
         ]
     );
+}
+
+#[test]
+fn the_history_page_draws_the_nights_in_headless_chromium() {
+    let Some(chrome) = chromium() else { return };
+    let dir = tempdir();
+    let school = school_copy(dir.path());
+    let spec = school.join("verify.toml");
+    let (code, out, err) = run(&["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    // Each report.html links the history page beside it, which holds the reports up to
+    // it.
+    let reports = reports_in(&school.join("reports"));
+    assert_eq!(reports.len(), 2);
+    let html = read(&reports[1].join("report.html"));
+    assert!(
+        html.contains("<a class=\"history-link\" href=\"history.html\">"),
+        "{html}"
+    );
+    let ids: Vec<String> = reports
+        .iter()
+        .map(|r| r.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    let first = read(&reports[0].join("history.html"));
+    assert_eq!(first.matches("<tr data-report=").count(), 1, "{first}");
+    let second = read(&reports[1].join("history.html"));
+    assert_eq!(second.matches("<tr data-report=").count(), 2);
+    assert!(
+        second.contains(&format!("href=\"../{}/report.html\"", ids[0])),
+        "{second}"
+    );
+
+    let page = dir.path().join("history.html");
+    let (code, out, err) = run(&[
+        "history",
+        spec.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.ends_with(&format!("history page: {}\n", page.display())),
+        "{out}"
+    );
+    let (dom, console) = load_in_chromium(&chrome, &page, None);
+    assert_eq!(console, Vec::<String>::new(), "no console messages");
+    // Five entities and two invariants, a point each per report; the same six findings
+    // both nights.
+    let chart = dom
+        .split("<svg class=\"trend-entities\"")
+        .nth(1)
+        .expect("the chart per entity")
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert_eq!(chart.matches("<circle").count(), 14, "{chart}");
+    assert_eq!(chart.matches("<polyline").count(), 7, "{chart}");
+    assert!(chart.contains("<title>submission: 4 findings ("), "{chart}");
+    // Per kind: missing, extra, changed, duplicate keys.
+    let kinds = dom
+        .split("<svg class=\"trend-kinds\"")
+        .nth(1)
+        .expect("the chart per kind")
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert_eq!(kinds.matches("data-series=").count(), 4, "{kinds}");
+    assert!(kinds.contains("data-series=\"changed\""), "{kinds}");
+    // New and fixed: the second report only (nothing moved).
+    let moves = dom
+        .split("<svg class=\"trend-moves\"")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert_eq!(moves.matches("<rect class=\"new\"").count(), 1, "{moves}");
+    assert!(moves.contains("data-value=\"0\""), "{moves}");
+    // The table, newest first, linking each report.
+    let rows: Vec<&str> = dom.split("<tr data-report=\"").skip(1).collect();
+    assert_eq!(rows.len(), 2);
+    let newest = reports[1]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    assert!(rows[0].starts_with(&newest), "{}", rows[0]);
+    assert!(rows[0].contains("/report.html\">"), "{}", rows[0]);
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("history.png");
+    let _ = std::fs::remove_file(&shot);
+    load_in_chromium(&chrome, &page, Some(&shot));
+    let png = std::fs::read(&shot).expect("a screenshot was saved");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    eprintln!("screenshot of the history page: {}", shot.display());
 }

@@ -285,7 +285,8 @@ fn every_type_through_diff_and_run() {
             ("aggregate", "info")
         ]
     );
-    // Binary samples read as hex.
+    // Binary samples read as a hex prefix and a size; a changed one from 8 bytes before
+    // its first difference.
     let row = e["diff"]["changed_rows"]
         .as_array()
         .unwrap()
@@ -299,26 +300,36 @@ fn every_type_through_diff_and_run() {
         .find(|c| c["column"] == "bin")
         .unwrap();
     assert_eq!(bin["differs"], true);
+    let legacy = format!("0x(+141 bytes)…{} (150 bytes)", "ab".repeat(9));
+    let target = format!("0x(+141 bytes)…{}ff (150 bytes)", "ab".repeat(8));
+    assert_eq!(bin["legacy"], legacy.as_str());
+    assert_eq!(bin["target"], target.as_str());
+    // An unchanged one: its first 16 bytes and its size.
+    let bin2 = row["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["column"] == "lbin")
+        .unwrap();
     assert_eq!(
-        bin["legacy"].as_str().unwrap(),
-        format!("00{}", "ab".repeat(149)),
-        "report.json holds the whole value"
+        bin2["legacy"],
+        format!("0x00{}… (150 bytes)", "ab".repeat(15)).as_str()
     );
-    // The pages cut it: report.md after 200 characters, report.html around where the
-    // two values differ.
     let folder = only_report_dir(&dir.path().join("reports"));
     let md = read(&folder.join("report.md"));
     assert!(
-        md.contains(&format!(
-            "| **00{}…(+100 characters)** → **00{}…(+100 characters)** |",
-            "ab".repeat(99),
-            "ab".repeat(99)
-        )),
+        md.contains(&format!("| **{legacy}** → **{target}** |")),
         "{md}"
     );
     let html = read(&folder.join("report.html"));
+    let marked = |m: &str| {
+        format!(
+            "<td class=\"diff\">0x(+141 bytes)…{}<mark>{m}</mark> (150 bytes)</td>",
+            "ab".repeat(8)
+        )
+    };
     assert!(
-        html.contains(&format!("<td class=\"diff\">(+258 characters)…{}<mark>ab</mark></td><td class=\"diff\">(+258 characters)…{}<mark>ff</mark></td>", "ab".repeat(20), "ab".repeat(20))),
+        html.contains(&format!("{}{}", marked("ab"), marked("ff"))),
         "{html}"
     );
 }

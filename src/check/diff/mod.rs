@@ -152,6 +152,18 @@ impl EntityRun<'_> {
             changed: count(DiffKind::Changed, 0),
             ..Default::default()
         };
+        if diff.duplicate_keys_legacy > 0 {
+            let sum = self
+                .query_diff_file(
+                    DiffKind::Duplicates,
+                    "SELECT CAST(sum(__rows) AS BIGINT) AS n FROM {{file}} WHERE __side = 'legacy'",
+                )
+                .await?;
+            diff.duplicate_rows_legacy = sum
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .map_or(0, |b| u64_cell(b, "n", 0));
+        }
         for (side, c) in [
             (Side::Legacy, diff.duplicate_keys_legacy),
             (Side::Target, diff.duplicate_keys_target),
@@ -589,15 +601,14 @@ impl EntityRun<'_> {
                     .iter()
                     .map(|c| {
                         let col = |side: &str| {
-                            b.schema()
-                                .index_of(&format!("{side}__{c}"))
-                                .ok()
-                                .and_then(|i| cell(b, i, r))
+                            let i = b.schema().index_of(&format!("{side}__{c}")).ok()?;
+                            Some(b.column(i).as_ref())
                         };
+                        let (legacy, target) = pair_texts(col("legacy"), col("target"), r);
                         Cell {
                             column: c.clone(),
-                            legacy: col("legacy"),
-                            target: col("target"),
+                            legacy,
+                            target,
                             differs: listed.iter().any(|x| x == Some(c.as_str())),
                         }
                     })
@@ -662,4 +673,26 @@ impl EntityRun<'_> {
         self.report.diff = Some(diff);
         self.push(CheckKind::Diff, status, summary, clock);
     }
+}
+
+/// Row `r` of a changed row's two values as text: two byte strings from where they
+/// differ ([`binary_pair`]), anything else as [`value_text`] shows it.
+fn pair_texts(
+    legacy: Option<&dyn Array>,
+    target: Option<&dyn Array>,
+    r: usize,
+) -> (Option<String>, Option<String>) {
+    use crate::normalize::text::{binary_pair, bytes, value_text};
+    let (l, t) = (
+        legacy.filter(|a| a.is_valid(r)),
+        target.filter(|a| a.is_valid(r)),
+    );
+    if let (Some(l), Some(t)) = (l, t) {
+        if let (Some(lb), Some(tb)) = (bytes(l, r), bytes(t, r)) {
+            let (l, t) = binary_pair(lb, tb);
+            return (Some(l), Some(t));
+        }
+    }
+    let text = |a: Option<&dyn Array>| a.and_then(|a| value_text(a, r));
+    (text(legacy), text(target))
 }

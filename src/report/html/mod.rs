@@ -17,6 +17,7 @@
 //! `#failing-invariants` with one `div.invariant#invariant-<name>` each. Every data
 //! table is a `table.sortable`.
 
+mod glance;
 mod partitions;
 
 use std::collections::BTreeMap;
@@ -25,13 +26,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::delta::{Delta, DeltaGroup};
 use super::render::{
-    changed_columns, cut, find_cell, optional_columns, seconds, showing, url_path, SHOWN_CHARS,
+    changed_columns, cut, find_cell, optional_columns, seconds, showing, thousands, url_path,
+    SHOWN_CHARS,
 };
 use super::{
     grid, key_text, status_word, AggregateDifference, ChangedRow, CheckOutcome, Diff, EntityReport,
     Failure, GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
-use crate::normalize::text::{escape_invisible, needs_quotes, visible};
+use crate::normalize::text::{cut_head_chars, escape_invisible, needs_quotes, visible};
 use partitions::partitions;
 
 /// The HTML report of `report`.
@@ -41,6 +43,7 @@ pub fn render(report: &Report) -> String {
     h += &format!("<body data-status=\"{}\">\n", lower(report.status));
     h += &header(report);
     h += "<main>\n";
+    h += &glance::glance(report);
     h += &summary(report);
     h += &delta(report.delta.as_ref());
     for e in &report.outcome.entities {
@@ -95,6 +98,18 @@ fn header(r: &Report) -> String {
         ("Row hash version", o.row_hash_version.to_string()),
         ("Seconds", seconds(o.seconds)),
     ];
+    let mut facts = facts.to_vec();
+    // A spec's report (a `snapdiff diff` report has no spec file, so no sha256) has its
+    // history page beside it.
+    if !r.spec.sha256.is_empty() {
+        facts.push((
+            "History",
+            format!(
+                "<a class=\"history-link\" href=\"{}\">every report of this spec up to this one, as a chart</a>",
+                super::trend::PAGE
+            ),
+        ));
+    }
     let mut s = format!(
         "<header id=\"header\">\n<h1>snapdiff report: <span class=\"spec-name\">{}</span> {}</h1>\n",
         esc(&r.spec.name),
@@ -261,8 +276,8 @@ fn delta(d: Option<&Delta>) -> String {
     s += &format!(
         "<p class=\"delta-total\">Since report {}: {} new, {} fixed</p>\n",
         esc(&d.previous_report),
-        d.new,
-        d.fixed
+        thousands(d.new),
+        thousands(d.fixed)
     );
     s += &format!(
         "<p class=\"muted\">The previous report was created {}.</p>\n",
@@ -361,11 +376,11 @@ fn entity(e: &EntityReport) -> String {
         let per: Vec<String> = i
             .by_column
             .iter()
-            .map(|(c, n)| format!("{c} {n}"))
+            .map(|(c, n)| format!("{c} {}", thousands(*n)))
             .collect();
         s += &format!(
             "<h3>Values a rule could not read</h3>\n<p>{} values, read as NULL in the digests and the diff: {}. {}</p>\n",
-            i.total,
+            thousands(i.total),
             esc(&per.join(", ")),
             showing(i.rows.len(), i.total)
         );
@@ -411,7 +426,11 @@ fn facts(e: &EntityReport) -> Vec<(&'static str, String)> {
     let mut facts = vec![
         (
             "Rows",
-            format!("legacy {}, target {}", e.legacy_rows, e.target_rows),
+            format!(
+                "legacy {}, target {}",
+                thousands(e.legacy_rows),
+                thousands(e.target_rows)
+            ),
         ),
         ("Key", code_list(&e.key)),
         ("Compared", code_list(&e.compared)),
@@ -720,7 +739,7 @@ fn failing_invariants(invariants: &[InvariantReport]) -> String {
         }
         s += &format!(
             "<p>{} rows break it. {}</p>\n",
-            i.violations,
+            thousands(i.violations),
             showing(i.rows.len(), i.violations)
         );
         s += &rows_table("invariant-rows", &i.rows);
@@ -769,8 +788,9 @@ fn td(class: &str, html: &str) -> String {
     }
 }
 
+/// A count, with thousands separators (sorted by its value).
 fn num(n: u64) -> String {
-    td("num", &n.to_string())
+    format!("<td class=\"num\" data-sort=\"{n}\">{}</td>", thousands(n))
 }
 
 fn status_td(s: Status) -> String {
@@ -804,7 +824,7 @@ fn grid_td(cell: GridCell<'_>) -> String {
 // Text
 
 /// HTML text: `& < > " '` escaped (safe in attribute values too).
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -858,7 +878,9 @@ fn marked(legacy: Option<&str>, target: Option<&str>) -> (String, String) {
         // Long values: the context around the difference, and how much was left out.
         const AROUND: usize = 40;
         let (before, mid, after) = (&c[..start], &c[start..c.len() - end], &c[c.len() - end..]);
-        let before = match before.len().checked_sub(AROUND) {
+        // A value report.json already cut keeps its own `(+N characters)…` head.
+        let head = cut_head_chars(&raw);
+        let before = match before.len().checked_sub(AROUND + head) {
             Some(n) if n > 0 => format!("(+{n} characters)…{}", s(&before[n..])),
             _ => s(before),
         };

@@ -81,7 +81,8 @@ pub(super) fn partitions(p: &Partitions) -> String {
     let mut s = String::from("<h3>Partitions</h3>\n");
     s += &format!(
         "<p>{} of {} partition digests equal.</p>\n",
-        p.equal, p.total
+        thousands(p.equal as u64),
+        thousands(p.total as u64)
     );
     s += &partition_strip(&p.rows);
     s += &format!(
