@@ -8,7 +8,7 @@ use clap::Args;
 
 use snapdiff::check::VerifyOptions;
 use snapdiff::job::{self, JobOptions, JobOutcome};
-use snapdiff::normalize::text::{cut, visible};
+use snapdiff::normalize::text::visible;
 use snapdiff::report::store::{self, Formats};
 use snapdiff::report::{
     key_text, status_word, EntityReport, Failure, Outcome, Report, Row, SpecInfo, Status,
@@ -307,14 +307,7 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
         }
     }
     if let Some(d) = &e.diff {
-        let keys = |r: &Row| {
-            key_text(
-                &r.iter()
-                    .filter(|(c, _)| e.key.contains(c))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let keys = |r: &Row| key_text(&e.key_of(r));
         let list = |rows: &[Row]| rows.iter().map(keys).collect::<Vec<_>>().join("; ");
         if !d.missing_rows.is_empty() {
             out.push(format!("    missing: {}", list(&d.missing_rows)));
@@ -331,8 +324,8 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
                     format!(
                         "{}: {} -> {}",
                         x.column,
-                        cut(&visible(x.legacy.as_deref())),
-                        cut(&visible(x.target.as_deref()))
+                        visible(x.legacy.as_deref()),
+                        visible(x.target.as_deref())
                     )
                 })
                 .collect();
@@ -363,7 +356,7 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
             i.side,
             i.column,
             key_text(&i.key),
-            cut(&visible(i.value.as_deref()))
+            visible(i.value.as_deref())
         ));
     }
     for a in &e.aggregate_differences {
@@ -447,12 +440,15 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     }
     if let Some(file) = &args.html {
         let listed: Vec<&Report> = shown.iter().map(|(_, r)| r).collect();
-        // Local reports are linked by their absolute path; reports in object storage
-        // have no address a browser opens.
+        // Local reports with a report.html are linked by their file:// address;
+        // reports in object storage have none a browser opens.
         let html = snapdiff::report::trend::render(&spec.name(), &listed, |r| {
+            if !r.files.iter().any(|f| f == "report.html") {
+                return None;
+            }
             let (dir, _) = shown.iter().find(|(_, x)| x.id == r.id)?;
-            let dir = std::fs::canonicalize(dir).ok()?;
-            Some(dir.join("report.html").display().to_string())
+            let page = std::fs::canonicalize(dir).ok()?.join("report.html");
+            url::Url::from_file_path(page).ok().map(String::from)
         });
         snapdiff::storage::write_atomic(file, snapdiff::secrets::scrub(&html).as_bytes())?;
         println!("history page: {}", file.display());
@@ -497,15 +493,7 @@ fn history_lines(name: &str, root: &Path, reports: &[(PathBuf, Report)]) -> Vec<
             status_word(r.status).to_string(),
         ];
         for n in &names {
-            let e = r.outcome.entities.iter().find(|e| &e.name == n);
-            let i = r.outcome.invariants.iter().find(|i| &i.name == n);
-            row.push(match (e, i) {
-                (Some(e), _) if e.status == Status::Error => "error".into(),
-                (Some(e), _) => e.findings().to_string(),
-                (None, Some(i)) if i.status == Status::Error => "error".into(),
-                (None, Some(i)) => i.violations.to_string(),
-                _ => "-".into(),
-            });
+            row.push(snapdiff::report::trend::findings_cell(r, n));
         }
         match &r.delta {
             Some(d) => {

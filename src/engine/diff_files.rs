@@ -177,6 +177,16 @@ pub fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
         .map_err(|e| Error::io_other("read Parquet", path, &e))
 }
 
+/// Whether the diff file `path` carries the metadata `key` = `true` (a mark the report
+/// layer sets); `false` when it cannot be read.
+pub fn is_masked(path: &Path, key: &str) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .is_ok_and(|b| b.schema().metadata().get(key).is_some_and(|v| v == "true"))
+}
+
 /// Write `batches` as the diff file `path`: aside first, then renamed over it.
 pub fn write_all(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let aside = path.with_extension("parquet.tmp");
@@ -189,7 +199,7 @@ pub fn write_all(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Res
 }
 
 /// `schema` with top-level view types as their plain forms (`Utf8View` as `Utf8`,
-/// `BinaryView` as `Binary`), every field nullable.
+/// `BinaryView` as `Binary`), every field nullable, its metadata kept.
 pub(crate) fn plain(schema: &SchemaRef) -> SchemaRef {
     use arrow::datatypes::DataType;
     let fields: Vec<arrow::datatypes::Field> = schema
@@ -206,7 +216,10 @@ pub(crate) fn plain(schema: &SchemaRef) -> SchemaRef {
             f.as_ref().clone().with_data_type(t).with_nullable(true)
         })
         .collect();
-    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+    std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ))
 }
 
 /// `batch` with each column cast to `schema`'s type where it differs (view types to

@@ -301,6 +301,7 @@ fn entity(opts: &DiffOptions, sides: &[SideColumns; 2]) -> EntityDef {
         checks: opts.checks.clone(),
         normalize,
         thresholds: Thresholds::default(),
+        masks: Default::default(),
     }
 }
 

@@ -226,7 +226,12 @@ fn verify_and_report(
     verify.diffs_dir = pending.as_ref().map(|p| p.diffs_dir());
     let mut outcome = check::verify(spec, &verify, &WarningsOnly(progress))?;
     mask(&mut outcome, masker, pending.as_ref(), progress)?;
+    let url = opts.publish.as_ref().or(spec.file.reports.publish.as_ref());
     let Some(mut pending) = pending else {
+        if url.is_some() {
+            progress
+                .warn("the report was not published: `--format none` writes no report to publish");
+        }
         return Ok(JobOutcome {
             report: None,
             unreported: Some(outcome),
@@ -235,25 +240,30 @@ fn verify_and_report(
         });
     };
     let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
-    // The delta is information: when it cannot be computed, the report still is.
-    report.delta =
-        match store::delta_against_previous(&opts.reports_root, &report, &pending, masker) {
-            Ok(d) => d,
-            Err(e) => {
-                progress.warn(&format!("no delta against the previous report: {e}"));
-                None
-            }
-        };
-    // The history page, which report.html links to: information, like the delta.
-    if opts.formats.html {
-        match store::history_page(&opts.reports_root, &report) {
-            Ok(page) => pending.set_history_page(page),
-            Err(e) => progress.warn(&format!("no history page: {e}")),
+    // The delta and the history page are information: when they cannot be made, the
+    // report still is.
+    let earlier = match store::list_reports(&opts.reports_root, &report.spec) {
+        Ok((earlier, _)) => earlier,
+        Err(e) => {
+            progress.warn(&format!(
+                "no delta against the previous report and no history page: {e}"
+            ));
+            Vec::new()
         }
+    };
+    let previous = earlier.iter().rev().find(|(_, r)| r.id != report.id);
+    report.delta = match store::delta_against(previous, &report, &pending, masker) {
+        Ok(d) => d,
+        Err(e) => {
+            progress.warn(&format!("no delta against the previous report: {e}"));
+            None
+        }
+    };
+    if opts.formats.html {
+        pending.set_history_page(store::history_page(&earlier, &report));
     }
     let dir = pending.commit(&mut report, opts.formats)?;
     // Publishing is for dashboards: when it fails, the report and the verdict stand.
-    let url = opts.publish.as_ref().or(spec.file.reports.publish.as_ref());
     let published = url.and_then(|url| match publish::publish(url, &report) {
         Ok(p) => Some((crate::secrets::redact_url(url), p)),
         Err(e) => {

@@ -59,9 +59,9 @@ impl<'a> Texts<'a> {
 
 /// Two byte strings as a report shows them: as [`binary_text`] when they are equal or
 /// differ within the first 16 bytes, else each from 8 bytes before the first difference
-/// (`0x(+141 bytes)…abababababababab ff (150 bytes)`), so the difference shows.
+/// (`0x(+141 bytes)…ababababababababab (150 bytes)` against
+/// `0x(+141 bytes)…ababababababababff (150 bytes)`), so the difference shows.
 pub fn binary_pair(a: &[u8], b: &[u8]) -> (String, String) {
-    const SHOWN_BYTES: usize = 16;
     let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     if at < SHOWN_BYTES || a == b {
         return (binary_text(a), binary_text(b));
@@ -266,6 +266,9 @@ pub const SHOWN_CHARS: usize = 200;
 /// difference.
 pub const AROUND: usize = 40;
 
+/// How many bytes of a binary value a report shows.
+const SHOWN_BYTES: usize = 16;
+
 /// `n` with thousands separators (`4,194,304`), as the human reports print counts.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -281,11 +284,8 @@ pub fn thousands(n: u64) -> String {
 
 /// `s` as a report shows it: whole up to [`SHOWN_CHARS`], else its start and its whole
 /// length (`…(4,194,304 characters in all)`), so that a long text or a blob does not
-/// bury the report. A value already cut is left as it is.
+/// bury the report. The report layer cuts each value once (`report::mask`).
 pub fn cut(s: &str) -> std::borrow::Cow<'_, str> {
-    if is_cut(s) {
-        return std::borrow::Cow::Borrowed(s);
-    }
     match s.char_indices().nth(SHOWN_CHARS) {
         None => std::borrow::Cow::Borrowed(s),
         Some((at, _)) => {
@@ -305,7 +305,7 @@ pub fn cut(s: &str) -> std::borrow::Cow<'_, str> {
 /// [`SHOWN_CHARS`] characters on, and the whole length after it.
 pub fn cut_pair(a: &str, b: &str) -> (String, String) {
     let long = |s: &str| s.chars().nth(SHOWN_CHARS).is_some();
-    if (!long(a) && !long(b)) || a == b || is_cut(a) || is_cut(b) {
+    if (!long(a) && !long(b)) || a == b {
         return (cut(a).into_owned(), cut(b).into_owned());
     }
     let start = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
@@ -325,39 +325,9 @@ pub fn cut_pair(a: &str, b: &str) -> (String, String) {
     (window(a), window(b))
 }
 
-/// Whether `s` is already a cut value: it starts with `(+N characters)…` or ends with
-/// `…(N characters in all)`.
-pub fn is_cut(s: &str) -> bool {
-    let count = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b',');
-    let head = s
-        .strip_prefix("(+")
-        .and_then(|r| r.split_once(" characters)…"))
-        .is_some_and(|(n, _)| count(n));
-    let tail = s
-        .strip_suffix(" characters in all)")
-        .and_then(|r| r.rsplit_once("…("))
-        .is_some_and(|(_, n)| count(n));
-    head || tail
-}
-
-/// The characters `cut_pair` put before a window (`(+2,999,960 characters)…`), 0 when
-/// there are none.
-pub fn cut_head_chars(s: &str) -> usize {
-    match s
-        .strip_prefix("(+")
-        .and_then(|r| r.split_once(" characters)…"))
-    {
-        Some((n, _)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b',') => {
-            "(+".chars().count() + n.chars().count() + " characters)…".chars().count()
-        }
-        _ => 0,
-    }
-}
-
 /// Bytes as a report shows them: `0x` and the hex of the first 16, and the size
 /// (`0x89504e470d0a1a0a0000000d49484452… (2,048 bytes)`).
 pub fn binary_text(b: &[u8]) -> String {
-    const SHOWN_BYTES: usize = 16;
     let head = hex::encode(&b[..b.len().min(SHOWN_BYTES)]);
     let more = if b.len() > SHOWN_BYTES { "…" } else { "" };
     let unit = if b.len() == 1 { "byte" } else { "bytes" };
@@ -400,8 +370,12 @@ mod visible_tests {
             once,
             format!("{}…(300 characters in all)", "ab".repeat(100))
         );
-        // Cutting again leaves it.
-        assert_eq!(super::cut(&once), once);
+        // Multi-byte characters are counted as characters.
+        let wide = "é".repeat(201);
+        assert_eq!(
+            super::cut(&wide),
+            format!("{}…(201 characters in all)", "é".repeat(200))
+        );
     }
 
     #[test]
@@ -430,11 +404,6 @@ mod visible_tests {
         };
         assert_eq!(ca, window('X'));
         assert_eq!(cb, window('Y'));
-        assert_eq!(
-            super::cut_head_chars(&ca),
-            "(+2,960 characters)…".chars().count()
-        );
-        assert_eq!(super::cut_pair(&ca, &cb), (ca.clone(), cb.clone()));
         let (x, y) = super::cut_pair(&a, &a);
         assert_eq!((x.as_str(), &y), (super::cut(&a).as_ref(), &x));
         // Short values stay whole; one long value of a pair cuts both from the start.

@@ -13,11 +13,12 @@ use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
-use super::mask::Masker;
+use super::mask::{Masker, MASKED_KEY};
 use super::{key_text, Report, Status};
 use crate::engine::diff_files::DiffKind;
 use crate::engine::templates::ident;
 use crate::error::{Error, Result};
+use crate::spec::MaskKind;
 
 /// How many new and fixed findings of each group a report lists by name (the counts are
 /// always whole).
@@ -56,7 +57,8 @@ pub struct DeltaGroup {
 
 /// The delta of `current` (whose diff files are under `current_dir/diffs`) against
 /// `previous` (under `previous_dir/diffs`). The keys it lists are shown as `masker`
-/// shows the entity's values (the diff files may hold real ones).
+/// shows the entity's values (the diff files hold real ones unless `mask_diffs` masked
+/// them; a masked file's keys match only a masked file's).
 pub async fn compute(
     current: &Report,
     current_dir: &Path,
@@ -104,7 +106,23 @@ pub async fn compute(
             let same_key = prev.is_none_or(|p| p.key == e.key);
             let is_file = |p: &Path| crate::storage::is_file(p).unwrap_or(false);
             let prev_file = is_file(&prev_f).then_some(prev_f.as_path());
-            let comparable = same_key && is_file(&cur_f) && (prev_file.is_some() || prev_n == 0);
+            // Masked keys match only masked keys, and only hashed ones stay one to one
+            // (two keys can share a partial mask).
+            let masked = |p: &Path| crate::engine::diff_files::is_masked(p, MASKED_KEY);
+            let cur_masked = is_file(&cur_f) && masked(&cur_f);
+            let prev_masked = prev_file.is_some_and(masked);
+            let one_to_one = !cur_masked
+                || e.key.iter().all(|k| {
+                    matches!(
+                        masker.plan().of(&e.name, k),
+                        MaskKind::None | MaskKind::Hash
+                    )
+                });
+            let comparable = same_key
+                && is_file(&cur_f)
+                && (prev_file.is_some() || prev_n == 0)
+                && (prev_file.is_none() || cur_masked == prev_masked)
+                && one_to_one;
             let matched = if comparable {
                 let key: Vec<String> = if kind == DiffKind::Duplicates {
                     std::iter::once("__side".to_string())
@@ -113,7 +131,15 @@ pub async fn compute(
                 } else {
                     e.key.clone()
                 };
-                by_key(&cur_f, prev_file, &key, |r| masker.row(&e.name, r))
+                // What a masked file holds is masked already.
+                let show = |masked: bool| {
+                    move |r: &mut super::Row| {
+                        if !masked {
+                            masker.row(&e.name, r)
+                        }
+                    }
+                };
+                by_key(&cur_f, prev_file, &key, show(cur_masked), show(prev_masked))
                     .await
                     .ok()
             } else {
@@ -278,7 +304,8 @@ async fn by_key(
     current: &Path,
     previous: Option<&Path>,
     key: &[String],
-    show: impl Fn(&mut super::Row),
+    show_new: impl Fn(&mut super::Row),
+    show_fixed: impl Fn(&mut super::Row),
 ) -> Result<(u64, u64, Vec<String>, Vec<String>)> {
     let ctx = SessionContext::new();
     let fail = |file: &Path| {
@@ -319,7 +346,11 @@ async fn by_key(
     };
     let cur_sql = format!("SELECT {cols} FROM cur");
     let mut out = Vec::new();
-    for (this, other) in [(&cur_sql, &prev_sql), (&prev_sql, &cur_sql)] {
+    let shows: [&dyn Fn(&mut super::Row); 2] = [&show_new, &show_fixed];
+    for ((this, other), show) in [(&cur_sql, &prev_sql), (&prev_sql, &cur_sql)]
+        .into_iter()
+        .zip(shows)
+    {
         let only = format!("{this} EXCEPT {other}");
         let ctx = &ctx;
         let q = |sql: String| async move { ctx.sql(&sql).await?.collect().await };
@@ -341,7 +372,7 @@ async fn by_key(
         .await
         .map_err(fail(current))?;
         let mut listed = crate::engine::rows::rows(&listed, false);
-        listed.iter_mut().for_each(&show);
+        listed.iter_mut().for_each(show);
         let items = listed
             .iter()
             .map(|r| match r.first() {

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use super::delta::Delta;
 use super::render::{
-    changed_columns, cut, find_cell, optional_columns, seconds, showing, thousands, url_path,
-    Glance, NOT_PROVEN,
+    changed_columns, find_cell, optional_columns, seconds, showing, thousands, url_path, Glance,
+    NOT_PROVEN,
 };
 use super::{
     grid, key_text, status_word, AggregateDifference, Cell, Diff, EntityReport, GridCell,
@@ -735,7 +735,7 @@ fn value(v: Option<&str>) -> String {
     match v {
         None => "*NULL*".to_string(),
         Some("") => "*empty*".to_string(),
-        Some(s) => text(&cut(&visible(Some(s)))),
+        Some(s) => text(&visible(Some(s))),
     }
 }
 

@@ -9,8 +9,9 @@
 //! The diff Parquet files keep real, whole values unless `[reports] mask_diffs` is set
 //! ([`Masker::diff_files`]).
 //!
-//! Masking is idempotent: a value that is already a mask's output (read back from a
-//! masked diff file for the delta, say) is left as it is.
+//! A diff file this masks says so in its metadata ([`MASKED_KEY`]), so the delta never
+//! masks what it reads from one a second time, and never matches its keys against those
+//! of an unmasked one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,9 @@ use crate::spec::{MaskKind, MaskPlan, MASK_KEY_VAR};
 
 /// The shortest `hash` key accepted, in bytes: a shorter one could be guessed.
 pub const MIN_KEY_BYTES: usize = 16;
+
+/// The Parquet metadata key that marks a diff file whose values are masked.
+pub const MASKED_KEY: &str = "snapdiff.masked";
 
 /// Hex digits of the keyed hash a `hash` mask shows (64 bits: no two of a billion
 /// values are likely to share one).
@@ -98,13 +102,11 @@ impl Masker {
     pub fn mask(&self, kind: MaskKind, v: &str) -> String {
         match kind {
             MaskKind::None => v.to_string(),
-            MaskKind::Hash if is_hash(v) => v.to_string(),
             MaskKind::Hash => {
                 let key = self.key.as_deref().unwrap_or_default();
                 let mac = hmac_sha256(key, v.as_bytes());
                 format!("hash:{}", &hex::encode(mac)[..HASH_HEX])
             }
-            MaskKind::Redact if is_redacted(v) => v.to_string(),
             MaskKind::Redact => format!("[redacted: {} characters]", v.chars().count()),
             MaskKind::Partial => partial(v),
         }
@@ -164,6 +166,18 @@ impl Masker {
                 for i in &mut inv.rows {
                     self.row(&name, &mut i.key);
                     i.value = self.show(kind(&i.column), i.value.as_deref());
+                }
+            }
+            if let Some(p) = &mut e.partitions {
+                // A partition is named by its expression's value: masked as the
+                // strongest of the masked columns the expression names.
+                let k = self.plan.of_expression(&name);
+                for v in p.differing.iter_mut() {
+                    *v = self.mask(k, v);
+                    *v = cut(v).into_owned();
+                }
+                for r in &mut p.rows {
+                    r.partition = self.show(k, r.partition.as_deref());
                 }
             }
             for a in &mut e.aggregate_differences {
@@ -229,9 +243,7 @@ impl Masker {
                 })
             })
             .collect();
-        if kinds.iter().all(|k| *k == Some(MaskKind::None)) {
-            return Ok(());
-        }
+        // Written again even when no column of it is masked, to carry the mark.
         let fields: Vec<Field> = schema
             .fields()
             .iter()
@@ -241,7 +253,9 @@ impl Masker {
                 _ => Field::new(f.name(), DataType::Utf8, true),
             })
             .collect();
-        let out_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let mut metadata = schema.metadata().clone();
+        metadata.insert(MASKED_KEY.into(), "true".into());
+        let out_schema = Arc::new(Schema::new_with_metadata(fields, metadata));
         let mut out = Vec::with_capacity(batches.len());
         for b in &batches {
             let columns = b.column_by_name("__column").map(|c| texts(c.as_ref()));
@@ -304,22 +318,6 @@ fn partial(v: &str) -> String {
     format!("{}***{end}", chars[0])
 }
 
-/// Whether `v` is a `hash` mask's output.
-fn is_hash(v: &str) -> bool {
-    v.strip_prefix("hash:").is_some_and(|h| {
-        h.len() == HASH_HEX
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// Whether `v` is a `redact` mask's output.
-fn is_redacted(v: &str) -> bool {
-    v.strip_prefix("[redacted: ")
-        .and_then(|r| r.strip_suffix(" characters]"))
-        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// HMAC-SHA-256 (RFC 2104) of `msg` under `key`.
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     const BLOCK: usize = 64;
@@ -375,7 +373,7 @@ mod tests {
     }
 
     #[test]
-    fn each_kind_masks_as_documented_and_again_alike() {
+    fn each_kind_masks_as_documented_and_alike_every_time() {
         let m = masker(&[]);
         let h = m.mask(MaskKind::Hash, "ada@example.com");
         assert_eq!(
@@ -399,11 +397,9 @@ mod tests {
         assert_eq!(m.mask(MaskKind::Partial, "Ada"), "***");
         assert_eq!(m.mask(MaskKind::Partial, ""), "");
         assert_eq!(m.mask(MaskKind::None, "ada"), "ada");
-        // Masking a mask's output leaves it.
-        for k in [MaskKind::Hash, MaskKind::Redact, MaskKind::Partial] {
-            let once = m.mask(k, "ada@example.com");
-            assert_eq!(m.mask(k, &once), once, "{k:?}");
-        }
+        // A partial mask's output masks to itself.
+        let once = m.mask(MaskKind::Partial, "ada@example.com");
+        assert_eq!(m.mask(MaskKind::Partial, &once), once);
         // NULL stays NULL.
         assert_eq!(m.show(MaskKind::Redact, None), None);
     }

@@ -347,17 +347,24 @@ impl Proven {
 }
 
 impl EntityReport {
-    /// The legacy rows proven equal: all but the missing, changed, NULL-key and
-    /// duplicate-key rows where the row diff ran; else the rows of the partitions whose
-    /// digests are equal. `None` when neither the diff nor the digests ran, or the
-    /// entity could not be verified.
+    /// The legacy rows proven equal: where the row diff ran, all but the missing,
+    /// changed and NULL-key rows, the rows under a key duplicated on the legacy side, and
+    /// one row for each key duplicated on the target side only as far as can be told
+    /// (a key duplicated in the target proves no legacy row; counting one for each such
+    /// key never claims too much); else the rows of the partitions whose digests are
+    /// equal. `None` when neither the diff nor the digests ran, or the entity could not
+    /// be verified.
     pub fn proven(&self) -> Option<Proven> {
         if self.error.is_some() {
             return None;
         }
         let compared = self.legacy_rows;
         if let Some(d) = &self.diff {
-            let unequal = d.missing + d.changed + d.null_keys_legacy + d.duplicate_rows_legacy;
+            let unequal = d.missing
+                + d.changed
+                + d.null_keys_legacy
+                + d.duplicate_rows_legacy
+                + d.duplicate_keys_target;
             return Some(Proven {
                 equal: compared.saturating_sub(unequal),
                 compared,
@@ -374,6 +381,14 @@ impl EntityReport {
             .map(|r| r.legacy_rows)
             .sum();
         Some(Proven { equal, compared })
+    }
+
+    /// The key columns of `row` (a sample row of this entity), in the row's order.
+    pub fn key_of(&self, row: &Row) -> Row {
+        row.iter()
+            .filter(|(c, _)| self.key.contains(c))
+            .cloned()
+            .collect()
     }
 
     /// How many findings the entity has: differing rows, duplicate and NULL keys, schema

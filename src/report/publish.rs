@@ -7,6 +7,7 @@
 //! masked alike; every differing row is in the diff Parquet files). The tables are
 //! created when missing; a report is written in one transaction and replaces what an
 //! earlier publication of the same report id wrote, so publishing again is harmless.
+//! Like the report files, every text is scrubbed of the registered secrets.
 //! The layout is documented in docs/report.md. The job treats a failure here as a
 //! warning: the report and the exit status stay as they are.
 
@@ -15,6 +16,7 @@ use postgres::Transaction;
 
 use super::{key_text, EntityReport, Report, Row};
 use crate::error::{Error, Result};
+use crate::secrets::scrub;
 
 /// The tables, created when missing.
 pub const SCHEMA: &str = "
@@ -102,8 +104,20 @@ pub fn publish(url: &str, report: &Report) -> Result<Published> {
     let mut client = crate::extract::postgres::connect_url(url)
         .map_err(|e| e.with_source_url(redacted.clone()))?;
     let mut tx = client.transaction().map_err(fail("begin"))?;
-    tx.batch_execute(SCHEMA)
-        .map_err(fail("create the snapdiff_* tables"))?;
+    // Created only when missing: once they are there, the user needs no right to
+    // create anything.
+    let missing: bool = tx
+        .query_one(
+            "SELECT to_regclass('snapdiff_reports') IS NULL OR to_regclass('snapdiff_entities') IS NULL \
+             OR to_regclass('snapdiff_checks') IS NULL OR to_regclass('snapdiff_findings') IS NULL",
+            &[],
+        )
+        .map_err(fail("look for the snapdiff_* tables"))?
+        .get(0);
+    if missing {
+        tx.batch_execute(SCHEMA)
+            .map_err(fail("create the snapdiff_* tables"))?;
+    }
     tx.execute(
         "DELETE FROM snapdiff_reports WHERE report_id = $1",
         &[&report.id],
@@ -184,7 +198,7 @@ fn entity_rows(
             &Some(int(e.aggregate_differences.len() as u64)),
             &e.proven().map(|p| int(p.equal)),
             &int(e.findings()),
-            &e.error.as_ref().map(|f| f.message.clone()),
+            &e.error.as_ref().map(|f| scrub(&f.message)),
         ],
     )?;
     n.entities += 1;
@@ -208,7 +222,13 @@ fn entity_rows(
         tx.execute(
             "INSERT INTO snapdiff_findings (report_id, name, kind, key, detail) \
              VALUES ($1, $2, $3, $4, $5)",
-            &[&r.id, &e.name, &kind, &key, &detail],
+            &[
+                &r.id,
+                &e.name,
+                &kind,
+                &key.as_deref().map(scrub),
+                &detail.as_deref().map(scrub),
+            ],
         )
     };
     for (kind, key, detail) in findings {
@@ -221,12 +241,9 @@ fn entity_rows(
 /// The findings an entity's report lists: (kind, key, detail).
 fn entity_findings(e: &EntityReport) -> Vec<(&'static str, Option<String>, Option<String>)> {
     let mut out = Vec::new();
+    // A query check without a key: a row is its own identity.
     let key_of = |row: &Row| {
-        let key: Row = row
-            .iter()
-            .filter(|(c, _)| e.key.contains(c))
-            .cloned()
-            .collect();
+        let key = e.key_of(row);
         key_text(if key.is_empty() { row } else { &key })
     };
     if let Some(d) = &e.diff {
@@ -301,7 +318,7 @@ fn invariant_rows(
             &i.name,
             &status(i.status),
             &int(i.violations),
-            &i.error.as_ref().map(|f| f.message.clone()),
+            &i.error.as_ref().map(|f| scrub(&f.message)),
         ],
     )?;
     n.entities += 1;
@@ -318,7 +335,7 @@ fn invariant_rows(
     )?;
     n.checks += 1;
     for row in &i.rows {
-        let params: [&(dyn ToSql + Sync); 3] = [&r.id, &i.name, &key_text(row)];
+        let params: [&(dyn ToSql + Sync); 3] = [&r.id, &i.name, &scrub(&key_text(row))];
         tx.execute(
             "INSERT INTO snapdiff_findings (report_id, name, kind, key) \
              VALUES ($1, $2, 'invariant', $3)",
@@ -330,15 +347,11 @@ fn invariant_rows(
 }
 
 /// `pass`, `fail`, ... as report.json writes it.
-fn status(s: super::Status) -> &'static str {
-    use super::Status;
-    match s {
-        Status::Pass => "pass",
-        Status::Fail => "fail",
-        Status::Info => "info",
-        Status::Skipped => "skipped",
-        Status::Error => "error",
-    }
+fn status(s: super::Status) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// A count as a `bigint`.

@@ -68,7 +68,7 @@ pub(super) fn seconds(s: f64) -> String {
     format!("{s:.2}")
 }
 
-pub(super) use crate::normalize::text::{cut, thousands, SHOWN_CHARS};
+pub(super) use crate::normalize::text::thousands;
 
 /// The top of a report: how much each entity proved, and in total.
 pub(super) struct Glance<'a> {

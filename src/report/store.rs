@@ -450,43 +450,37 @@ pub fn list_reports(root: &Path, spec: &SpecInfo) -> Result<(Vec<StoredReport>, 
     Ok((reports, unreadable))
 }
 
-/// The delta of `report` (being written in `pending`) against the newest earlier
-/// report of its spec under `root`, if there is one.
-pub fn delta_against_previous(
-    root: &Path,
+/// The delta of `report` (being written in `pending`) against `previous`, the newest
+/// earlier report of its spec (none: the first report).
+pub fn delta_against(
+    previous: Option<&StoredReport>,
     report: &Report,
     pending: &PendingReport,
     masker: &super::mask::Masker,
 ) -> Result<Option<delta::Delta>> {
-    let (reports, _) = list_reports(root, &report.spec)?;
-    let Some((dir, previous)) = reports.into_iter().rev().find(|(_, r)| r.id != report.id) else {
+    let Some((dir, previous)) = previous else {
         return Ok(None);
     };
     let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::OneCall)?;
-    rt.block_on(delta::compute(
-        report,
-        pending.dir(),
-        &previous,
-        &dir,
-        masker,
-    ))
-    .map(Some)
+    rt.block_on(delta::compute(report, pending.dir(), previous, dir, masker))
+        .map(Some)
 }
 
-/// The history page of `report` ([`super::trend`]): the earlier reports of its spec
-/// under `root` and itself, each linked as `../<id>/report.html` (the page lives in the
-/// report's folder).
-pub fn history_page(root: &Path, report: &Report) -> Result<String> {
-    let (reports, _) = list_reports(root, &report.spec)?;
-    let mut listed: Vec<&Report> = reports
+/// The history page of `report` ([`super::trend`]): its spec's `earlier` reports and
+/// itself, each that has a report.html linked as `../<id>/report.html` (the page lives
+/// in the report's folder).
+pub fn history_page(earlier: &[StoredReport], report: &Report) -> String {
+    let mut listed: Vec<&Report> = earlier
         .iter()
         .map(|(_, r)| r)
         .filter(|r| r.id != report.id)
         .collect();
     listed.push(report);
-    Ok(super::trend::render(&report.spec.name, &listed, |r| {
-        Some(format!("../{}/report.html", r.id))
-    }))
+    super::trend::render(&report.spec.name, &listed, |r| {
+        // This report's files are listed when it is committed; it writes its page.
+        let html = r.id == report.id || r.files.iter().any(|f| f == "report.html");
+        html.then(|| format!("../{}/report.html", r.id))
+    })
 }
 
 /// Held while a `snapdiff run` of one spec works: a second run of the same spec (same

@@ -112,7 +112,7 @@ pub fn render(
             .map(|r| format!(
                 " The newest is {} with {} findings.",
                 status_word(r.status),
-                thousands(total_findings(r))
+                thousands(super::render::Glance::of(&r.outcome).findings)
             ))
             .unwrap_or_default()
     );
@@ -136,6 +136,21 @@ pub fn render(
     h
 }
 
+/// The findings of the entity, query check or invariant `name` in `r` as the history
+/// shows them: a count, `error` when it could not be verified, `-` when `r` does not
+/// verify it.
+pub fn findings_cell(r: &Report, name: &str) -> String {
+    match findings_of(r, name) {
+        Some(v) => thousands(v),
+        None if r.outcome.entities.iter().any(|e| e.name == name)
+            || r.outcome.invariants.iter().any(|i| i.name == name) =>
+        {
+            "error".into()
+        }
+        None => "-".into(),
+    }
+}
+
 /// The findings of the entity, query check or invariant `name` in `r`.
 fn findings_of(r: &Report, name: &str) -> Option<u64> {
     if let Some(e) = r.outcome.entities.iter().find(|e| e.name == name) {
@@ -143,15 +158,6 @@ fn findings_of(r: &Report, name: &str) -> Option<u64> {
     }
     let i = r.outcome.invariants.iter().find(|i| i.name == name)?;
     (i.status != Status::Error).then_some(i.violations)
-}
-
-fn total_findings(r: &Report) -> u64 {
-    r.outcome.entities.iter().map(|e| e.findings()).sum::<u64>()
-        + r.outcome
-            .invariants
-            .iter()
-            .map(|i| i.violations)
-            .sum::<u64>()
 }
 
 const WIDTH: f64 = 960.0;
@@ -344,16 +350,7 @@ fn table(
             status_word(r.status)
         );
         for n in names {
-            let cell = match findings_of(r, n) {
-                Some(v) => thousands(v),
-                None if r.outcome.entities.iter().any(|e| &e.name == n)
-                    || r.outcome.invariants.iter().any(|i| &i.name == n) =>
-                {
-                    "error".into()
-                }
-                None => "-".into(),
-            };
-            s += &format!("<td class=\"num\">{cell}</td>");
+            s += &format!("<td class=\"num\">{}</td>", findings_cell(r, n));
         }
         let (new, fixed) = r.delta.as_ref().map_or(("-".into(), "-".into()), |d| {
             (

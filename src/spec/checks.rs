@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-use super::reports::MaskKind;
+use super::reports::{MaskKind, MaskPlan};
 use crate::normalize::rules::{self, ColumnRules};
 
 /// A list written as one string or as an array: `key = "id"` or `key = ["a", "b"]`.
@@ -282,6 +282,16 @@ pub struct EntityDef {
     pub checks: Vec<CheckKind>,
     pub normalize: BTreeMap<String, ColumnRules>,
     pub thresholds: Thresholds,
+    /// Which columns the reports mask (`[reports] mask`, the entity's `mask`): the
+    /// checks' own messages (an error, a schema finding) leave their values out.
+    pub masks: MaskPlan,
+}
+
+impl EntityDef {
+    /// Whether the reports mask the values of column `c`.
+    pub fn masked(&self, c: &str) -> bool {
+        self.masks.of(&self.name, c) != MaskKind::None
+    }
 }
 
 /// Parse every column's rules; the error names the column.

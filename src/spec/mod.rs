@@ -403,6 +403,7 @@ impl Spec {
     /// The entities and query checks, resolved: both sides' SQL and every column's rules.
     pub fn entity_defs(&self) -> Vec<EntityDef> {
         let mut out = Vec::new();
+        let masks = self.mask_plan().expect("checked when the spec was parsed");
         for e in &self.file.entity {
             let (legacy_sql, target_sql) = match &e.table {
                 Some(t) => (
@@ -442,6 +443,7 @@ impl Spec {
                 normalize: checks::parse_normalize(&e.normalize)
                     .expect("checked when the spec was parsed"),
                 thresholds: e.thresholds.over(&self.file.thresholds),
+                masks: masks.clone(),
             });
         }
         for q in &self.file.query {
@@ -472,6 +474,7 @@ impl Spec {
                 normalize: checks::parse_normalize(&q.normalize)
                     .expect("checked when the spec was parsed"),
                 thresholds: q.thresholds.over(&self.file.thresholds),
+                masks: masks.clone(),
             });
         }
         out
@@ -621,7 +624,14 @@ impl Spec {
             .filter(|(_, m)| !m.is_empty())
             .collect();
         let r = &self.file.reports;
+        let partitions = self
+            .file
+            .entity
+            .iter()
+            .filter_map(|e| Some((e.name.clone(), e.partition_by.clone()?)))
+            .collect();
         MaskPlan::new(&r.mask, own, r.mask_diffs)
+            .map(|p| p.with_partitions(partitions))
             .map_err(|m| self.table_error("reports", Some("mask"), m))
     }
 

@@ -40,7 +40,7 @@ impl MaskKind {
 }
 
 /// `[reports]`.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsSection {
     /// The reports root, relative to the spec's folder (default `reports`).
@@ -60,6 +60,22 @@ pub struct ReportsSection {
     pub publish: Option<String>,
 }
 
+impl std::fmt::Debug for ReportsSection {
+    /// Everything but the mask key's value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportsSection")
+            .field("root", &self.root)
+            .field("mask", &self.mask)
+            .field("mask_key", &self.mask_key.as_ref().map(|_| "***"))
+            .field("mask_diffs", &self.mask_diffs)
+            .field(
+                "publish",
+                &self.publish.as_deref().map(crate::secrets::redact_url),
+            )
+            .finish()
+    }
+}
+
 /// The environment variable `hash` masks take their key from by default.
 pub const MASK_KEY_VAR: &str = "SNAPDIFF_MASK_KEY";
 
@@ -71,6 +87,8 @@ pub struct MaskPlan {
     patterns: Vec<(glob::Pattern, MaskKind)>,
     /// Per entity or query check: its own `mask`.
     entities: BTreeMap<String, BTreeMap<String, MaskKind>>,
+    /// Per entity: its `partition_by` expression (a partition is named by its value).
+    partitions: BTreeMap<String, String>,
     /// `[reports] mask_diffs`.
     pub diffs: bool,
 }
@@ -94,8 +112,29 @@ impl MaskPlan {
         Ok(MaskPlan {
             patterns,
             entities,
+            partitions: BTreeMap::new(),
             diffs,
         })
+    }
+
+    /// The plan with each entity's `partition_by` expression.
+    pub fn with_partitions(mut self, partitions: BTreeMap<String, String>) -> MaskPlan {
+        self.partitions = partitions;
+        self
+    }
+
+    /// The mask of entity `entity`'s partition values: the strongest mask of the names
+    /// its `partition_by` expression holds (`date_trunc('month', email)` is masked as
+    /// `email`).
+    pub fn of_expression(&self, entity: &str) -> MaskKind {
+        let Some(expr) = self.partitions.get(entity) else {
+            return MaskKind::None;
+        };
+        expr.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(|w| self.of(entity, w))
+            .max()
+            .unwrap_or(MaskKind::None)
     }
 
     /// Whether nothing is masked.
@@ -184,6 +223,16 @@ mod tests {
         assert_eq!(p.of_any("id"), MaskKind::None);
         assert!(!p.is_empty());
         assert!(MaskPlan::default().is_empty());
+        let p = p.with_partitions(BTreeMap::from([
+            (
+                "student".to_string(),
+                "date_trunc('month', \"Email\")".to_string(),
+            ),
+            ("other".to_string(), "year".to_string()),
+        ]));
+        assert_eq!(p.of_expression("student"), MaskKind::Hash);
+        assert_eq!(p.of_expression("other"), MaskKind::None);
+        assert_eq!(p.of_expression("third"), MaskKind::None);
     }
 
     #[test]

@@ -429,6 +429,7 @@ pub fn entity_def(
         checks: snapdiff::spec::CheckKind::ENTITY.to_vec(),
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: snapdiff::spec::Thresholds::default(),
+        masks: Default::default(),
     }
 }
 

@@ -292,3 +292,43 @@ fn the_school_example_shows_partial_e_mails_and_keeps_them_whole_in_the_diff_fil
         )
     );
 }
+
+#[test]
+fn findings_and_partitions_leave_out_the_values_of_masked_columns() {
+    let dir = tempdir();
+    // user.created_at unparsed (a schema finding that would quote its first value) and
+    // masked; submission partitioned by a masked column's month.
+    let spec = school_masked(dir.path(), "created_at = \"redact\"", "");
+    let text = read(&spec)
+        .replace(
+            "created_at = { legacy = { parse = \"%Y-%m-%d %H:%M:%S\", timezone = \"Europe/Berlin\" } }\n",
+            "",
+        )
+        .replace(
+            "answers = [\"json\"]\n",
+            "answers = [\"json\"]\n[entity.mask]\nsubmitted_at = \"hash\"\n",
+        );
+    std::fs::write(&spec, &text).unwrap();
+    let (code, out, err) = run_keyed(&["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let report = only_report(&spec.parent().unwrap().join("reports"));
+    let user = report_entity(&report, "user");
+    let finding = user["schema_findings"][0].as_str().unwrap();
+    assert!(
+        finding.starts_with("column created_at is not compared: legacy holds text and target"),
+        "{finding}"
+    );
+    assert!(!finding.contains("first value"), "{finding}");
+    let parts = report_entity(&report, "submission")["partitions"].clone();
+    let rows = parts["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 12);
+    for r in rows {
+        let p = r["partition"].as_str().unwrap();
+        assert!(p.starts_with("hash:") && p.len() == 21, "{p}");
+    }
+    for p in parts["differing"].as_array().unwrap() {
+        assert!(p.as_str().unwrap().starts_with("hash:"), "{p}");
+    }
+    let md = read(&only_report_dir(&spec.parent().unwrap().join("reports")).join("report.md"));
+    assert!(!md.contains("2024-06-01"), "no month shows: {md}");
+}

@@ -62,6 +62,7 @@ fn verify(
             .collect(),
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: Thresholds::default(),
+        masks: Default::default(),
     };
     crate::common::verify_tables(legacy, target, def, snapdiff::check::DEFAULT_SAMPLE_ROWS)
 }

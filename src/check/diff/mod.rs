@@ -604,7 +604,10 @@ impl EntityRun<'_> {
                             let i = b.schema().index_of(&format!("{side}__{c}")).ok()?;
                             Some(b.column(i).as_ref())
                         };
-                        let (legacy, target) = pair_texts(col("legacy"), col("target"), r);
+                        // A masked column's bytes show alike wherever they are, so
+                        // that its mask is the same: not from where they differ.
+                        let window = !self.def.masked(c);
+                        let (legacy, target) = pair_texts(col("legacy"), col("target"), r, window);
                         Cell {
                             column: c.clone(),
                             legacy,
@@ -675,19 +678,20 @@ impl EntityRun<'_> {
     }
 }
 
-/// Row `r` of a changed row's two values as text: two byte strings from where they
-/// differ ([`binary_pair`]), anything else as [`value_text`] shows it.
+/// Row `r` of a changed row's two values as text: with `window`, two byte strings from
+/// where they differ ([`binary_pair`]); anything else as [`value_text`] shows it.
 fn pair_texts(
     legacy: Option<&dyn Array>,
     target: Option<&dyn Array>,
     r: usize,
+    window: bool,
 ) -> (Option<String>, Option<String>) {
     use crate::normalize::text::{binary_pair, bytes, value_text};
     let (l, t) = (
         legacy.filter(|a| a.is_valid(r)),
         target.filter(|a| a.is_valid(r)),
     );
-    if let (Some(l), Some(t)) = (l, t) {
+    if let (Some(l), Some(t), true) = (l, t, window) {
         if let (Some(lb), Some(tb)) = (bytes(l, r), bytes(t, r)) {
             let (l, t) = binary_pair(lb, tb);
             return (Some(l), Some(t));

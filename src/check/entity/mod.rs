@@ -496,18 +496,31 @@ impl<'a> EntityRun<'a> {
                         RuleError::find(&p).is_some() || (remote && external(&p.to_string()))
                     });
                     if failed {
+                        // The rule's message quotes the value it could not read.
+                        let why = if self.def.masked(c) {
+                            "a value cannot be read (not shown: the reports mask this column)"
+                        } else {
+                            rule.as_deref().unwrap_or(&text).trim()
+                        };
                         return self
                             .fail(format!(
-                                "normalising {side} column {c} ({}): {}",
-                                r.describe(),
-                                rule.as_deref().unwrap_or(&text).trim()
+                                "normalising {side} column {c} ({}): {why}",
+                                r.describe()
                             ))
                             .with_column(c.clone());
                     }
                 }
             }
         }
-        let e = self.fail(text);
+        // Not attributed to a column: its text quotes the value, which may be masked.
+        let masked = self.def.normalize.keys().any(|c| self.def.masked(c));
+        let e = if rule.is_some() && masked {
+            self.fail(
+                "a rule cannot read a value (not shown: the reports mask a column it may be from)",
+            )
+        } else {
+            self.fail(text)
+        };
         if remote {
             e.with_hint(crate::engine::remote::failed_query_hint(&self.opts.engine))
         } else {

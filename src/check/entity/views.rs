@@ -252,6 +252,10 @@ impl EntityRun<'_> {
     ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (i, c) in all.iter().enumerate() {
+            // A finding never shows a value of a masked column.
+            if self.def.masked(c) {
+                continue;
+            }
             let text_side = match (&types[0][i], &types[1][i]) {
                 (l, t) if is_text(l) && is_date_or_timestamp(t) => 0,
                 (l, t) if is_date_or_timestamp(l) && is_text(t) => 1,

@@ -26,14 +26,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::delta::{Delta, DeltaGroup};
 use super::render::{
-    changed_columns, cut, find_cell, optional_columns, seconds, showing, thousands, url_path,
-    SHOWN_CHARS,
+    changed_columns, find_cell, optional_columns, seconds, showing, thousands, url_path,
 };
 use super::{
     grid, key_text, status_word, AggregateDifference, ChangedRow, CheckOutcome, Diff, EntityReport,
     Failure, GridCell, InvariantReport, PartitionRow, Partitions, Report, Row, RunSummary, Status,
 };
-use crate::normalize::text::{cut_head_chars, escape_invisible, needs_quotes, visible};
+use crate::normalize::text::{escape_invisible, needs_quotes, visible};
 use partitions::partitions;
 
 /// The HTML report of `report`.
@@ -845,7 +844,7 @@ fn value(v: Option<&str>) -> String {
     match v {
         None => "<span class=\"null\">NULL</span>".to_string(),
         Some("") => "<span class=\"empty\">empty</span>".to_string(),
-        Some(s) => esc(&cut(&visible(Some(s)))),
+        Some(s) => esc(&visible(Some(s))),
     }
 }
 
@@ -875,32 +874,14 @@ fn marked(legacy: Option<&str>, target: Option<&str>) -> (String, String) {
             let r: String = r.iter().collect();
             esc(&if quoted { escape_invisible(&r) } else { r })
         };
-        // Long values: the context around the difference, and how much was left out.
-        const AROUND: usize = 40;
+        // Values were cut when the report was made (`report::mask`, around where two
+        // long ones differ): each part is shown whole.
         let (before, mid, after) = (&c[..start], &c[start..c.len() - end], &c[c.len() - end..]);
-        // A value report.json already cut keeps its own `(+N characters)…` head.
-        let head = cut_head_chars(&raw);
-        let before = match before.len().checked_sub(AROUND + head) {
-            Some(n) if n > 0 => format!("(+{n} characters)…{}", s(&before[n..])),
-            _ => s(before),
-        };
-        let after = if after.len() > AROUND {
-            format!(
-                "{}…(+{} characters)",
-                s(&after[..AROUND]),
-                after.len() - AROUND
-            )
-        } else {
-            s(after)
-        };
+        let (before, after) = (s(before), s(after));
         let mid = if mid.is_empty() {
             String::new()
         } else {
-            let shown = s(&mid[..mid.len().min(SHOWN_CHARS)]);
-            match mid.len().checked_sub(SHOWN_CHARS) {
-                Some(n) if n > 0 => format!("<mark>{shown}</mark>…(+{n} characters)"),
-                _ => format!("<mark>{shown}</mark>"),
-            }
+            format!("<mark>{}</mark>", s(mid))
         };
         let q = if quoted { "&quot;" } else { "" };
         format!("{q}{before}{mid}{after}{q}")
