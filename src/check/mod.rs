@@ -117,7 +117,16 @@ pub async fn verify_runs(
     };
     register_run(&ctx, legacy).await?;
     register_run(&ctx, target).await?;
-    let entities = verify_entities(&ctx, &spec.entity_defs(), opts, progress).await?;
+    let (l_start, t_start) = (legacy.manifest.started_at, target.manifest.started_at);
+    crate::engine::started_at::register(&ctx, l_start, t_start);
+    let mut defs = spec.entity_defs();
+    for d in &mut defs {
+        // Too young to judge: later than the earlier snapshot's start less the window.
+        if let Some(s) = &mut d.settle {
+            s.cutoff = Some(l_start.min(t_start) - s.within);
+        }
+    }
+    let entities = verify_entities(&ctx, &defs, opts, progress).await?;
     let mut invariants = Vec::new();
     for inv in &spec.file.invariant {
         let clock = Instant::now();

@@ -16,6 +16,7 @@
 //! - [`templates`]: the `queries/*.sql` templates and identifier quoting;
 //! - [`diff_files`]: every differing row to Parquet, and read back;
 //! - [`rows`]: query results as text rows;
+//! - [`started_at`]: `snapshot_started_at(side)`, the runs' start times in SQL;
 //! - [`runtime`]: the async runtimes the synchronous calls block on.
 //!
 //! This layer imports only the layers below it (snapshot, storage, normalize, error).
@@ -27,6 +28,7 @@ pub mod rows;
 pub mod runtime;
 pub mod session;
 pub mod sql;
+pub mod started_at;
 pub mod templates;
 
 pub use memory::Budget;

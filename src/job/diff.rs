@@ -302,6 +302,7 @@ fn entity(opts: &DiffOptions, sides: &[SideColumns; 2]) -> EntityDef {
         normalize,
         thresholds: Thresholds::default(),
         masks: Default::default(),
+        settle: None,
     }
 }
 

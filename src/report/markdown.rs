@@ -417,6 +417,9 @@ fn facts(e: &EntityReport) -> Vec<String> {
         format!("Key: {}", code_list(&e.key)),
         format!("Compared: {}", code_list(&e.compared)),
     ];
+    if let Some(u) = &e.unsettled {
+        facts.push(format!("Unsettled: {}", text(&super::render::unsettled(u))));
+    }
     for (label, cols) in optional_columns(e) {
         facts.push(format!("{label}: {}", code_list(cols)));
     }

@@ -306,6 +306,9 @@ pub struct EntityReport {
     /// entity has such rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid: Option<InvalidValues>,
+    /// With `settle`: the rows left out as too young to judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsettled: Option<Unsettled>,
     /// Why the entity could not be verified (status `error`); the checks before the one
     /// that failed keep their outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -407,6 +410,16 @@ impl EntityReport {
             + self.aggregate_differences.len() as u64
             + self.invalid.as_ref().map_or(0, |i| i.total)
     }
+}
+
+/// The rows an entity's `settle` left out: their key has a row, on either side, whose
+/// `column` is later than `after` (the earlier snapshot's start less the window).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Unsettled {
+    pub column: String,
+    pub after: DateTime<Utc>,
+    pub legacy: u64,
+    pub target: u64,
 }
 
 /// What an invariant found.
@@ -671,6 +684,9 @@ impl Outcome {
             if let Some(i) = e.invalid.as_ref().filter(|i| i.total > 0) {
                 parts.push(format!("invalid {}", i.total));
             }
+            if let Some(u) = &e.unsettled {
+                parts.push(format!("unsettled {}", u.legacy + u.target));
+            }
             if !e.aggregate_differences.is_empty() {
                 parts.push(format!(
                     "aggregate differences {}",
@@ -753,6 +769,7 @@ pub(crate) mod test_support {
             thresholds: Thresholds::default(),
             diff_files: Vec::new(),
             invalid: None,
+            unsettled: None,
             error: None,
         }
     }

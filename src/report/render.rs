@@ -1,7 +1,7 @@
 //! What the human-readable renderers (`markdown.rs`, `html/`) share: the words and
 //! figures they both print, so that the two reports say the same thing the same way.
 
-use super::{Cell, ChangedRow, EntityReport, Outcome, Proven};
+use super::{Cell, ChangedRow, EntityReport, Outcome, Proven, Unsettled};
 
 /// An entity's column lists that are shown only when they hold a column: of one side
 /// only, and compared within a tolerance.
@@ -109,6 +109,18 @@ impl Glance<'_> {
             self.total.percent()
         )
     }
+}
+
+/// What `settle` left out: `legacy 3, target 2 rows left out, too young to judge: their
+/// key has a row whose updated_at is after 2026-12-07 23:20:00 UTC`.
+pub(super) fn unsettled(u: &Unsettled) -> String {
+    format!(
+        "legacy {}, target {} rows left out, too young to judge: their key has a row whose {} is after {}",
+        thousands(u.legacy),
+        thousands(u.target),
+        u.column,
+        u.after.format("%Y-%m-%d %H:%M:%S UTC")
+    )
 }
 
 /// What an entity that proved nothing row by row says instead.

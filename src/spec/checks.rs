@@ -226,8 +226,31 @@ pub struct EntitySection {
     /// How the reports show columns' values (`email = "hash"`): see `[reports] mask`.
     #[serde(default)]
     pub mask: BTreeMap<String, MaskKind>,
+    /// Rows too young to judge on a live system, left out of the comparison.
+    pub settle: Option<SettleSection>,
     #[serde(default)]
     pub thresholds: Thresholds,
+}
+
+/// `settle = { column = "updated_at", within = "10m" }`: the keys of rows whose
+/// `column` is later than the earlier snapshot's start less `within` are left out on
+/// both sides, and counted.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SettleSection {
+    pub column: String,
+    pub within: String,
+}
+
+/// An entity's `settle`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settle {
+    /// A date, timestamp or timestamp text column of both sides (after normalisation).
+    pub column: String,
+    pub within: chrono::TimeDelta,
+    /// The earlier snapshot's start less `within`: a row whose column is later is too
+    /// young to judge. `None` until the runs are chosen (`snapdiff plan` has none).
+    pub cutoff: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `[[invariant]]`: a business rule; its query must return no rows.
@@ -285,6 +308,8 @@ pub struct EntityDef {
     /// Which columns the reports mask (`[reports] mask`, the entity's `mask`): the
     /// checks' own messages (an error, a schema finding) leave their values out.
     pub masks: MaskPlan,
+    /// Rows too young to judge, left out on both sides.
+    pub settle: Option<Settle>,
 }
 
 impl EntityDef {

@@ -7,6 +7,7 @@
 //! docs/spec.md documents every key.
 
 pub mod checks;
+pub mod duration;
 mod env;
 pub mod reports;
 
@@ -14,7 +15,8 @@ use crate::snapshot::names::Names;
 use crate::snapshot::Side;
 use crate::suggest::{self, nearest};
 pub use checks::{
-    CheckKind, EntityDef, EntityKind, EntitySection, InvariantSection, QuerySection, Thresholds,
+    CheckKind, EntityDef, EntityKind, EntitySection, InvariantSection, QuerySection, Settle,
+    Thresholds,
 };
 pub use reports::{MaskKind, MaskPlan, ReportsSection, MASK_KEY_VAR};
 
@@ -294,6 +296,16 @@ impl Spec {
                         .map_err(|m| err(Some(key), format!("`{key}` does not parse: {m}")))?;
                 }
             }
+            if let Some(s) = &e.settle {
+                duration::parse_duration(&s.within)
+                    .map_err(|m| err(Some("settle"), format!("settle: {m}")))?;
+                if s.column.is_empty() {
+                    return Err(err(
+                        Some("settle"),
+                        "settle needs a column: settle = { column = \"updated_at\", within = \"10m\" }".into(),
+                    ));
+                }
+            }
             if let Some(s) = e.sample {
                 // Keys are sampled in millionths.
                 if !(0.000_001..=1.0).contains(&s) {
@@ -444,6 +456,12 @@ impl Spec {
                     .expect("checked when the spec was parsed"),
                 thresholds: e.thresholds.over(&self.file.thresholds),
                 masks: masks.clone(),
+                settle: e.settle.as_ref().map(|s| Settle {
+                    column: s.column.clone(),
+                    within: duration::parse_duration(&s.within)
+                        .expect("checked when the spec was parsed"),
+                    cutoff: None,
+                }),
             });
         }
         for q in &self.file.query {
@@ -475,6 +493,7 @@ impl Spec {
                     .expect("checked when the spec was parsed"),
                 thresholds: q.thresholds.over(&self.file.thresholds),
                 masks: masks.clone(),
+                settle: None,
             });
         }
         out

@@ -430,6 +430,7 @@ pub fn entity_def(
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: snapdiff::spec::Thresholds::default(),
         masks: Default::default(),
+        settle: None,
     }
 }
 

@@ -19,6 +19,7 @@ mod extract_sqlite;
 mod faults;
 mod hostile;
 mod layers;
+mod live;
 mod load;
 mod masking;
 mod migration;

@@ -63,6 +63,7 @@ fn verify(
         normalize: snapdiff::spec::checks::parse_normalize(&rules).unwrap(),
         thresholds: Thresholds::default(),
         masks: Default::default(),
+        settle: None,
     };
     crate::common::verify_tables(legacy, target, def, snapdiff::check::DEFAULT_SAMPLE_ROWS)
 }

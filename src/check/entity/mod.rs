@@ -20,6 +20,7 @@
 
 pub(crate) mod harmonize;
 pub(crate) mod held;
+mod settle;
 pub(crate) mod views;
 
 use std::collections::BTreeSet;
@@ -244,6 +245,7 @@ impl<'a> EntityRun<'a> {
             thresholds: def.thresholds,
             diff_files: Vec::new(),
             invalid: None,
+            unsettled: None,
             error: None,
         };
         let src = |sql: &str, filter: &Option<String>| match filter {

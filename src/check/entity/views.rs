@@ -201,7 +201,7 @@ impl EntityRun<'_> {
 
     /// Column `c` of `side` with its rules applied; a value a rule cannot read is NULL
     /// (the invalid check counts it).
-    fn normalised(&self, side: Side, c: &str) -> String {
+    pub(super) fn normalised(&self, side: Side, c: &str) -> String {
         match self.def.normalize.get(c) {
             Some(r) => side_rules(r, side).apply_with(&ident(c), OnInvalid::Null),
             None => ident(c),
@@ -425,6 +425,9 @@ impl EntityRun<'_> {
             ),
             _ => String::new(),
         };
+        // Live systems: the keys too young to judge are left out of both views.
+        let settle_join = self.settle_join(all, harmony, types, sources).await?;
+        let keys_join = format!("{keys_join} {settle_join}");
         let views = [self.legacy_view.clone(), self.target_view.clone()];
         for (s, ((side, source), view)) in
             Side::ALL.into_iter().zip(sources).zip(&views).enumerate()
@@ -444,9 +447,9 @@ impl EntityRun<'_> {
                 h = hashed.join(", ")
             );
             // Holding the view (held.rs) also catches the values its rules cannot read,
-            // unless a keys file or a sample leaves rows out of it.
+            // unless a keys file, `settle` or a sample leaves rows out of it.
             let fallible: Vec<(String, String, String)> =
-                if def.keys_file.is_none() && sample.is_empty() {
+                if def.keys_file.is_none() && settle_join.is_empty() && sample.is_empty() {
                     in_view
                         .iter()
                         .filter_map(|(_, c)| {

@@ -434,6 +434,9 @@ fn facts(e: &EntityReport) -> Vec<(&'static str, String)> {
         ("Key", code_list(&e.key)),
         ("Compared", code_list(&e.compared)),
     ];
+    if let Some(u) = &e.unsettled {
+        facts.push(("Unsettled", esc(&super::render::unsettled(u))));
+    }
     for (label, cols) in optional_columns(e) {
         facts.push((label, code_list(cols)));
     }
