@@ -103,29 +103,8 @@ pub async fn verify_runs(
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let clock = Instant::now();
-    let ctx = match &opts.engine {
-        crate::engine::Engine::InProcess => session_with_budget(&opts.budget),
-        crate::engine::Engine::Ballista { host, port } => {
-            crate::engine::remote::remote_session(
-                host,
-                *port,
-                opts.cluster_partitions,
-                &opts.budget,
-            )
-            .await?
-        }
-    };
-    register_run(&ctx, legacy).await?;
-    register_run(&ctx, target).await?;
-    let (l_start, t_start) = (legacy.manifest.started_at, target.manifest.started_at);
-    crate::engine::started_at::register(&ctx, l_start, t_start);
-    let mut defs = spec.entity_defs();
-    for d in &mut defs {
-        // Too young to judge: later than the earlier snapshot's start less the window.
-        if let Some(s) = &mut d.settle {
-            s.cutoff = Some(l_start.min(t_start) - s.within);
-        }
-    }
+    let ctx = session_over(legacy, target, opts).await?;
+    let defs = settled(spec.entity_defs(), legacy, target);
     let entities = verify_entities(&ctx, &defs, opts, progress).await?;
     let mut invariants = Vec::new();
     for inv in &spec.file.invariant {
@@ -152,6 +131,49 @@ pub async fn verify_runs(
         invariants,
         seconds: clock.elapsed().as_secs_f64(),
     })
+}
+
+/// A session where the checks run (this process, or the cluster `opts` names) with the
+/// runs `legacy` and `target` registered as `legacy.*` and `target.*`, and their start
+/// times as `snapshot_started_at(side)`.
+pub async fn session_over(
+    legacy: &LoadedRun,
+    target: &LoadedRun,
+    opts: &VerifyOptions,
+) -> Result<datafusion::prelude::SessionContext> {
+    let ctx = match &opts.engine {
+        crate::engine::Engine::InProcess => session_with_budget(&opts.budget),
+        crate::engine::Engine::Ballista { host, port } => {
+            crate::engine::remote::remote_session(
+                host,
+                *port,
+                opts.cluster_partitions,
+                &opts.budget,
+            )
+            .await?
+        }
+    };
+    register_run(&ctx, legacy).await?;
+    register_run(&ctx, target).await?;
+    let (l_start, t_start) = (legacy.manifest.started_at, target.manifest.started_at);
+    crate::engine::started_at::register(&ctx, l_start, t_start);
+    Ok(ctx)
+}
+
+/// `defs` with their `settle` cutoffs set for the runs `legacy` and `target`: too young
+/// to judge is later than the earlier snapshot's start less the window.
+pub fn settled(
+    mut defs: Vec<crate::spec::EntityDef>,
+    legacy: &LoadedRun,
+    target: &LoadedRun,
+) -> Vec<crate::spec::EntityDef> {
+    let start = legacy.manifest.started_at.min(target.manifest.started_at);
+    for d in &mut defs {
+        if let Some(s) = &mut d.settle {
+            s.cutoff = Some(start - s.within);
+        }
+    }
+    defs
 }
 
 /// Check one invariant: how many rows break it, and the first of them.

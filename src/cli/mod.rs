@@ -9,6 +9,7 @@ mod cluster;
 mod diff;
 mod extract;
 mod progress;
+mod recheck;
 mod sql;
 mod verify;
 
@@ -40,6 +41,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Plan(verify::PlanArgs),
     History(verify::HistoryArgs),
+    Recheck(recheck::RecheckArgs),
     Sql(sql::SqlArgs),
     Diff(Box<diff::DiffArgs>),
     BallistaScheduler(cluster::SchedulerArgs),
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::verify(args),
         Command::Plan(args) => verify::plan(args),
         Command::History(args) => verify::history(args),
+        Command::Recheck(args) => recheck::recheck(args),
         Command::Sql(args) => sql::sql(args),
         Command::Diff(args) => diff::diff(*args),
         Command::BallistaScheduler(args) => cluster::scheduler(args),

@@ -85,7 +85,7 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// The job's options for `spec`: the runs named (or the newest complete ones), the
     /// report files, and `keep` for `run`.
-    fn job_options(
+    pub(super) fn job_options(
         &self,
         spec: &Spec,
         legacy_run: Option<String>,
@@ -164,6 +164,13 @@ pub struct RunArgs {
     /// side and the N newest reports of the spec (never the runs just verified).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+    /// Live systems: after the verify, read its differing keys again (`snapdiff recheck`)
+    /// up to N times; the exit status then counts only the findings that persist.
+    #[arg(long, value_name = "N")]
+    pub recheck_rounds: Option<usize>,
+    /// With --recheck-rounds: between rounds (90s, 10m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::recheck::parse_wait)]
+    pub recheck_wait: std::time::Duration,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -372,7 +379,12 @@ pub(super) fn entity_details(e: &EntityReport) -> Vec<String> {
 }
 
 /// Print what the job found, the report's files and what was pruned; the exit status.
-fn print_job(job: &JobOutcome, opts: &JobOptions, quiet: bool, progress: &TermProgress) -> u8 {
+pub(super) fn print_job(
+    job: &JobOutcome,
+    opts: &JobOptions,
+    quiet: bool,
+    progress: &TermProgress,
+) -> u8 {
     let written = job.report.as_ref().map(|(r, dir)| (r, dir.as_path()));
     let code = finish(job.outcome(), quiet, written, progress);
     if let Some((url, p)) = &job.published {
@@ -416,7 +428,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     )?;
     let progress = TermProgress::new(args.common.quiet);
     let job = job::run(&spec, &opts, &progress)?;
-    Ok(print_job(&job, &opts, args.common.quiet, &progress))
+    let code = print_job(&job, &opts, args.common.quiet, &progress);
+    let Some(rounds) = args.recheck_rounds else {
+        return Ok(code);
+    };
+    // Nothing to recheck when the run found nothing, or could not be done.
+    let Some((report, _)) = &job.report else {
+        return Ok(code);
+    };
+    if code != snapdiff::EXIT_DIFFERENCES {
+        return Ok(code);
+    }
+    let mut recheck = job::RecheckOptions::new(opts.clone());
+    recheck.report = Some(report.id.clone());
+    recheck.rounds = rounds;
+    recheck.wait = args.recheck_wait;
+    progress.println(&format!(
+        "rechecking report {} ({rounds} rounds at most)",
+        report.id
+    ));
+    let rechecked = job::recheck(&spec, &recheck, &progress)?;
+    Ok(print_job(&rechecked, &opts, args.common.quiet, &progress))
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {

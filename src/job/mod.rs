@@ -9,6 +9,7 @@
 //! the verdict).
 
 mod diff;
+pub mod recheck;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,7 @@ use crate::snapshot::{self, Side};
 use crate::spec::Spec;
 
 pub use diff::{diff, DiffOptions, DiffOutcome, Rename, DIFF_ENTITY};
+pub use recheck::{recheck, RecheckOptions};
 
 /// How to run the job, beyond what the spec says.
 #[derive(Debug, Clone)]
@@ -227,7 +229,7 @@ fn verify_and_report(
     let mut outcome = check::verify(spec, &verify, &WarningsOnly(progress))?;
     mask(&mut outcome, masker, pending.as_ref(), progress)?;
     let url = opts.publish.as_ref().or(spec.file.reports.publish.as_ref());
-    let Some(mut pending) = pending else {
+    let Some(pending) = pending else {
         if url.is_some() {
             progress
                 .warn("the report was not published: `--format none` writes no report to publish");
@@ -239,7 +241,21 @@ fn verify_and_report(
             published: None,
         });
     };
-    let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
+    let report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
+    finish(spec, opts, report, pending, masker, progress)
+}
+
+/// Write `report` into `pending` with its delta against the previous report of the
+/// spec and its history page, and publish it where the spec or `opts` says.
+fn finish(
+    spec: &Spec,
+    opts: &JobOptions,
+    mut report: Report,
+    mut pending: PendingReport,
+    masker: &Masker,
+    progress: &dyn Progress,
+) -> Result<JobOutcome> {
+    let url = opts.publish.as_ref().or(spec.file.reports.publish.as_ref());
     // The delta and the history page are information: when they cannot be made, the
     // report still is.
     let earlier = match store::list_reports(&opts.reports_root, &report.spec) {

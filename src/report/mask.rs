@@ -20,7 +20,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use sha2::{Digest, Sha256};
 
-use super::{Outcome, Row};
+use super::{EntityReport, Outcome, Row};
 use crate::error::{Error, Result};
 use crate::normalize::text::{cut, cut_pair, SHOWN_CHARS};
 use crate::spec::{MaskKind, MaskPlan, MASK_KEY_VAR};
@@ -136,12 +136,9 @@ impl Masker {
         }
     }
 
-    /// Every value of the outcome as a report shows it: the sample rows, keys, invalid
-    /// values and the aggregate check's minimum and maximum of each entity, and the rows
-    /// of the invariants (masked by column name: an invariant's columns may come from
-    /// any entity).
-    pub fn outcome(&self, o: &mut Outcome) {
-        for e in &mut o.entities {
+    /// Every value an entity's report shows, masked and cut (see [`Masker::outcome`]).
+    pub fn entity(&self, e: &mut EntityReport) {
+        {
             let name = e.name.clone();
             let kind = |c: &str| self.plan.of(&name, c);
             if let Some(d) = &mut e.diff {
@@ -189,6 +186,16 @@ impl Masker {
                 };
                 self.pair(k, &mut a.legacy, &mut a.target);
             }
+        }
+    }
+
+    /// Every value of the outcome as a report shows it: the sample rows, keys, invalid
+    /// values and the aggregate check's minimum and maximum of each entity, and the rows
+    /// of the invariants (masked by column name: an invariant's columns may come from
+    /// any entity).
+    pub fn outcome(&self, o: &mut Outcome) {
+        for e in &mut o.entities {
+            self.entity(e);
         }
         for i in &mut o.invariants {
             for r in &mut i.rows {

@@ -169,6 +169,35 @@ pub struct Diff {
     pub rounding: Vec<RoundingNote>,
 }
 
+impl Diff {
+    /// Whether these differences go beyond `th` for sides of `legacy_rows` and
+    /// `target_rows` rows. An absolute and a ratio limit of one kind both apply when both
+    /// are set; with neither, the limit is 0.
+    pub fn exceeds(&self, th: &Thresholds, legacy_rows: u64, target_rows: u64) -> bool {
+        let over = |n: u64, base: u64, max: Option<u64>, ratio: Option<f64>| match (max, ratio) {
+            (None, None) => n > 0,
+            (Some(m), None) => n > m,
+            (None, Some(r)) => n as f64 > r * base as f64,
+            (Some(m), Some(r)) => n > m || n as f64 > r * base as f64,
+        };
+        over(
+            self.missing,
+            legacy_rows,
+            th.max_missing,
+            th.max_missing_ratio,
+        ) || over(self.extra, target_rows, th.max_extra, th.max_extra_ratio)
+            || over(
+                self.changed,
+                legacy_rows,
+                th.max_changed,
+                th.max_changed_ratio,
+            )
+            || self.duplicate_keys_legacy + self.duplicate_keys_target
+                > th.max_duplicates.unwrap_or(0)
+            || self.null_keys_legacy + self.null_keys_target > th.max_null_keys.unwrap_or(0)
+    }
+}
+
 /// A number column whose every difference goes away rounded to `places` decimals.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RoundingNote {
@@ -309,6 +338,9 @@ pub struct EntityReport {
     /// With `settle`: the rows left out as too young to judge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsettled: Option<Unsettled>,
+    /// In a recheck's report: what became of the entity's findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<RecheckCounts>,
     /// Why the entity could not be verified (status `error`); the checks before the one
     /// that failed keep their outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -422,6 +454,33 @@ pub struct Unsettled {
     pub target: u64,
 }
 
+/// What a recheck made of an entity's findings: each one read again from the live
+/// sources, round after round.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RecheckCounts {
+    /// The sides agree now: the finding was in flight.
+    pub converged: u64,
+    /// It differed the same way in the last two readings: counted against the thresholds.
+    pub persistent: u64,
+    /// It still changed between the last two readings.
+    pub moving: u64,
+    /// Why the findings were not read again (they then count as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_rechecked: Option<String>,
+}
+
+/// What a recheck's report rechecked, and how.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecheckInfo {
+    /// The id of the report whose findings were read again.
+    pub rechecks: String,
+    pub rounds: usize,
+    pub wait_seconds: f64,
+    /// The snapshot runs of the point reads, relative to the report's folder: each has
+    /// its manifest, as an extraction's.
+    pub runs: Vec<String>,
+}
+
 /// What an invariant found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InvariantReport {
@@ -515,6 +574,9 @@ pub struct Report {
     pub outcome: Outcome,
     /// What changed since the previous report of the same spec (`None` for the first).
     pub delta: Option<delta::Delta>,
+    /// A recheck's report: the report it rechecked, and how (`snapdiff recheck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<RecheckInfo>,
     /// The files written, relative to the report's folder.
     pub files: Vec<String>,
 }
@@ -562,6 +624,7 @@ impl Report {
             spec,
             outcome,
             delta: None,
+            recheck: None,
             files: Vec::new(),
         }
     }
@@ -687,6 +750,15 @@ impl Outcome {
             if let Some(u) = &e.unsettled {
                 parts.push(format!("unsettled {}", u.legacy + u.target));
             }
+            if let Some(r) = &e.recheck {
+                match &r.not_rechecked {
+                    Some(why) => parts.push(format!("not rechecked: {why}")),
+                    None => parts.push(format!(
+                        "converged {}  persistent {}  moving {}",
+                        r.converged, r.persistent, r.moving
+                    )),
+                }
+            }
             if !e.aggregate_differences.is_empty() {
                 parts.push(format!(
                     "aggregate differences {}",
@@ -770,6 +842,7 @@ pub(crate) mod test_support {
             diff_files: Vec::new(),
             invalid: None,
             unsettled: None,
+            recheck: None,
             error: None,
         }
     }

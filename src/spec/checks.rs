@@ -228,6 +228,8 @@ pub struct EntitySection {
     pub mask: BTreeMap<String, MaskKind>,
     /// Rows too young to judge on a live system, left out of the comparison.
     pub settle: Option<SettleSection>,
+    /// How `snapdiff recheck` reads the rows of differing keys again, per side.
+    pub recheck: Option<RecheckSection>,
     #[serde(default)]
     pub thresholds: Thresholds,
 }
@@ -240,6 +242,17 @@ pub struct EntitySection {
 pub struct SettleSection {
     pub column: String,
     pub within: String,
+}
+
+/// `[entity.recheck]`: per side, a query in the source's own SQL that returns the
+/// entity's columns (before normalisation) for the keys `{keys}` stands for (`1, 2` or,
+/// for a key of several columns, `(1, 'a'), (2, 'b')`). A side without one is read
+/// again from its one snapshot table, when the entity's SQL reads one.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecheckSection {
+    pub legacy: Option<String>,
+    pub target: Option<String>,
 }
 
 /// An entity's `settle`, resolved.

@@ -296,6 +296,16 @@ impl Spec {
                         .map_err(|m| err(Some(key), format!("`{key}` does not parse: {m}")))?;
                 }
             }
+            if let Some(r) = &e.recheck {
+                for (key, t) in [("legacy", &r.legacy), ("target", &r.target)] {
+                    if t.as_ref().is_some_and(|t| !t.contains("{keys}")) {
+                        return Err(err(
+                            Some(key),
+                            format!("the recheck {key} query has no {{keys}}: write it where the keys go, `WHERE id IN ({{keys}})`"),
+                        ));
+                    }
+                }
+            }
             if let Some(s) = &e.settle {
                 duration::parse_duration(&s.within)
                     .map_err(|m| err(Some("settle"), format!("settle: {m}")))?;

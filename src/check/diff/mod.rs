@@ -627,21 +627,7 @@ impl EntityRun<'_> {
     pub(crate) fn judge_diff(&mut self, diff: Diff, clock: Instant, diffed: bool) {
         let th = self.thresholds();
         let (lrows, trows) = (self.report.legacy_rows, self.report.target_rows);
-        let exceeds = |n: u64, base: u64, max: Option<u64>, ratio: Option<f64>| match (max, ratio) {
-            (None, None) => n > 0,
-            (Some(m), None) => n > m,
-            (None, Some(r)) => n as f64 > r * base as f64,
-            (Some(m), Some(r)) => n > m || n as f64 > r * base as f64,
-        };
-        let failing = [
-            exceeds(diff.missing, lrows, th.max_missing, th.max_missing_ratio),
-            exceeds(diff.extra, trows, th.max_extra, th.max_extra_ratio),
-            exceeds(diff.changed, lrows, th.max_changed, th.max_changed_ratio),
-            diff.duplicate_keys_legacy + diff.duplicate_keys_target
-                > th.max_duplicates.unwrap_or(0),
-            diff.null_keys_legacy + diff.null_keys_target > th.max_null_keys.unwrap_or(0),
-        ];
-        let status = if failing.iter().any(|f| *f) {
+        let status = if diff.exceeds(&th, lrows, trows) {
             Status::Fail
         } else {
             Status::Pass

@@ -246,6 +246,7 @@ impl<'a> EntityRun<'a> {
             diff_files: Vec::new(),
             invalid: None,
             unsettled: None,
+            recheck: None,
             error: None,
         };
         let src = |sql: &str, filter: &Option<String>| match filter {
