@@ -25,6 +25,9 @@ pub trait Progress: Send + Sync {
     fn side_reused(&self, _side: &str, _run_id: &str) {}
     /// The nightly job extracted `side` into run `run_id`: `tables` tables, `rows` rows.
     fn side_extracted(&self, _side: &str, _run_id: &str, _tables: usize, _rows: u64) {}
+    /// A recheck starts reading `keys` keys of `entity` again, in round `round` of at
+    /// most `rounds`.
+    fn recheck_round(&self, _entity: &str, _round: usize, _rounds: usize, _keys: u64) {}
 }
 
 /// Reports nothing.

@@ -206,4 +206,13 @@ impl Progress for TermProgress {
             if tables == 1 { "table" } else { "tables" },
         ));
     }
+
+    fn recheck_round(&self, entity: &str, round: usize, rounds: usize, keys: u64) {
+        if !self.quiet {
+            self.eprint(&format!(
+                "recheck {entity}: round {round} of at most {rounds}, {} keys",
+                thousands(keys)
+            ));
+        }
+    }
 }

@@ -725,3 +725,19 @@ pub fn rewrite_parquet(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
     }
     w.close().unwrap();
 }
+
+/// Fail unless `report` (a report.json) is valid against docs/report.schema.json.
+pub fn assert_schema_valid(report: &serde_json::Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&read(&schema_path)).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json breaks its schema:\n{}",
+        errors.join("\n")
+    );
+}

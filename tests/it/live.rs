@@ -236,6 +236,7 @@ fn recheck_scenario<'a>(dir: &Path, mut legacy: Exec<'a>, mut target: Exec<'a>, 
     assert_eq!(reports.len(), 2);
     let r: serde_json::Value =
         serde_json::from_str(&read(&reports[1].join("report.json"))).unwrap();
+    assert_schema_valid(&r);
     assert_eq!(r["recheck"]["rechecks"], first_id.as_str());
     assert_eq!(r["recheck"]["rounds"], 2);
     let e = report_entity(&r, "orders");
@@ -320,4 +321,228 @@ fn recheck_tells_in_flight_rows_from_persistent_differences_postgres_to_mariadb(
         }),
         &sources,
     );
+}
+
+/// Legacy SQLite customers keyed by (id, region); the target in PostgreSQL re-keyed
+/// with UUIDs, a map leading back to the legacy ids. The entity is rebuilt with a join,
+/// so the target is read again with an `[entity.recheck]` query.
+#[test]
+fn recheck_reads_a_mapped_composite_key_through_its_template() {
+    let Some(mut pg) = pg_schema("recheck through a template", "it_recheck_map") else {
+        return;
+    };
+    let dir = tempdir();
+    let legacy = rusqlite::Connection::open(dir.path().join("legacy.db")).unwrap();
+    legacy
+        .execute_batch(
+            "CREATE TABLE customers (id INTEGER, region TEXT, email TEXT, PRIMARY KEY (id, region));
+             INSERT INTO customers VALUES (1, 'eu', 'a@x'), (1, 'us', 'b@x'), (2, 'eu', 'c@x'), (3, 'eu', 'd@x');",
+        )
+        .unwrap();
+    pg.batch_execute(
+        "SET search_path = it_recheck_map;
+         CREATE TABLE accounts (id uuid PRIMARY KEY, region text, email text);
+         CREATE TABLE account_map (legacy_id int, account_id uuid);
+         INSERT INTO accounts VALUES
+           ('00000000-0000-0000-0000-000000000001', 'eu', 'a@x'),
+           ('00000000-0000-0000-0000-000000000002', 'us', 'b@x'),
+           ('00000000-0000-0000-0000-000000000003', 'eu', 'OLD'),
+           ('00000000-0000-0000-0000-000000000004', 'eu', 'wrong');
+         INSERT INTO account_map VALUES (1, '00000000-0000-0000-0000-000000000001'),
+           (1, '00000000-0000-0000-0000-000000000002'), (2, '00000000-0000-0000-0000-000000000003'),
+           (3, '00000000-0000-0000-0000-000000000004');",
+    )
+    .unwrap();
+    let spec = dir.path().join("verify.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[sources.legacy]\nurl = \"sqlite://legacy.db\"\n[sources.target]\nurl = \"{PG_URL}\"\n\
+             [[extract]]\nside = \"target\"\ntable = \"it_recheck_map.accounts\"\nname = \"accounts\"\n\
+             [[extract]]\nside = \"target\"\ntable = \"it_recheck_map.account_map\"\nname = \"account_map\"\n\
+             [[entity]]\nname = \"customer\"\nkey = [\"id\", \"region\"]\n\
+             legacy = \"SELECT id, region, email FROM legacy.customers\"\n\
+             target = \"SELECT m.legacy_id AS id, a.region, a.email FROM target.accounts a JOIN target.account_map m ON m.account_id = a.id\"\n\
+             [entity.recheck]\n\
+             target = \"SELECT m.legacy_id AS id, a.region, a.email FROM it_recheck_map.accounts a JOIN it_recheck_map.account_map m ON m.account_id = a.id WHERE (m.legacy_id, a.region) IN ({{keys}})\"\n"
+        ),
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let (code, out, err) = run(&["run", spec, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l
+                .starts_with("customer  FAIL  legacy 4  target 4  missing 0  extra 0  changed 2")),
+        "{out}"
+    );
+    // Customer 2's change reaches the target; customer 3's is wrong for good.
+    pg.batch_execute(
+        "UPDATE it_recheck_map.accounts SET email = 'c@x' WHERE id = '00000000-0000-0000-0000-000000000003'",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["recheck", spec, "--rounds", "1", "--wait", "0s", "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l
+            == "customer  FAIL  legacy 4  target 4  missing 0  extra 0  changed 1  converged 1  persistent 1  moving 0"),
+        "{out}"
+    );
+    let r = serde_json::from_str::<serde_json::Value>(&read(
+        &reports_in(&dir.path().join("reports"))[1].join("report.json"),
+    ))
+    .unwrap();
+    assert_schema_valid(&r);
+    let e = report_entity(&r, "customer");
+    assert_eq!(
+        e["diff"]["changed_rows"][0]["key"],
+        serde_json::json!([["id", "3"], ["region", "eu"]])
+    );
+    // A template that returns other columns than the entity's: said, exit 2.
+    let text = read(Path::new(spec)).replace(
+        "a.region, a.email FROM it_recheck_map",
+        "a.region, a.email AS mail FROM it_recheck_map",
+    );
+    std::fs::write(spec, text).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["recheck", spec, "--rounds", "1", "--wait", "0s", "-q"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("the [entity.recheck] target query returns id, region, mail, but the entity's target SQL returns id, region, email"),
+        "{out}"
+    );
+}
+
+/// Rows that keep changing between rounds are `moving`: a progress hook changes the
+/// target as each round starts.
+#[test]
+fn a_row_that_keeps_changing_between_rounds_is_moving() {
+    use snapdiff::progress::Progress;
+    struct EveryRound(std::sync::Mutex<rusqlite::Connection>);
+    impl Progress for EveryRound {
+        fn table_started(&self, _: &str, _: &str, _: Option<u64>) {}
+        fn rows(&self, _: &str, _: &str, _: u64) {}
+        fn table_restarted(&self, _: &str, _: &str, _: &str) {}
+        fn table_finished(&self, _: &str, _: &str, _: u64, _: f64) {}
+        fn table_skipped(&self, _: &str, _: &str, _: &str) {}
+        fn warn(&self, _: &str) {}
+        fn recheck_round(&self, _: &str, round: usize, _: usize, _: u64) {
+            self.0
+                .lock()
+                .unwrap()
+                .execute(
+                    "UPDATE orders SET amount = ?1 WHERE id = 11",
+                    rusqlite::params![1000 + round as i64],
+                )
+                .unwrap();
+        }
+    }
+    let dir = tempdir();
+    live_orders(dir.path());
+    let p = spec(dir.path(), "");
+    let (code, out, err) = run(&["run", &p, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let spec = snapdiff::spec::Spec::load(Path::new(&p)).unwrap();
+    let mut job = snapdiff::job::JobOptions::new(spec.snapshot_root(), spec.reports_root());
+    job.formats = snapdiff::report::store::Formats::parse("json,diffs").unwrap();
+    let mut opts = snapdiff::job::RecheckOptions::new(job);
+    opts.rounds = 2;
+    opts.wait = std::time::Duration::ZERO;
+    let hook = EveryRound(std::sync::Mutex::new(
+        rusqlite::Connection::open(dir.path().join("target.db")).unwrap(),
+    ));
+    let done = snapdiff::job::recheck(&spec, &opts, &hook).unwrap();
+    let e = &done.outcome().entities[0];
+    // 3 and the in-flight 12, 13 and 14 stay as they were; 11 moved each round.
+    assert_eq!(
+        e.recheck,
+        Some(snapdiff::report::RecheckCounts {
+            converged: 0,
+            persistent: 4,
+            moving: 1,
+            not_rechecked: None
+        })
+    );
+}
+
+#[test]
+fn a_recheck_that_cannot_be_done_says_why_and_leaves_the_report() {
+    let dir = tempdir();
+    live_orders(dir.path());
+    let p = spec(dir.path(), "");
+    // No report yet.
+    let (code, _, err) = run(&["recheck", &p]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("error: no report of spec verify under "),
+        "{err}"
+    );
+    let (code, out, err) = run(&["run", &p, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let first = only_report_dir(&dir.path().join("reports"));
+    let before = read(&first.join("report.json"));
+    // A source that cannot be read during the recheck: the entity is an error, exit 2.
+    std::fs::rename(dir.path().join("target.db"), dir.path().join("gone.db")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["recheck", &p, "--wait", "0s", "-q"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("orders  ERROR  rechecking entity orders: reading the target side again: source sqlite://target.db, file "),
+        "{out}"
+    );
+    assert!(
+        out.contains("the SQLite database file does not exist"),
+        "{out}"
+    );
+    assert_eq!(
+        read(&first.join("report.json")),
+        before,
+        "the report is untouched"
+    );
+    std::fs::rename(dir.path().join("gone.db"), dir.path().join("target.db")).unwrap();
+    // The report's runs pruned away.
+    std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
+    let id = first.file_name().unwrap().to_string_lossy().to_string();
+    let (code, _, err) = run(&["recheck", &p, "--report", &id]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "error: report {id} verified the legacy run {id}, which cannot be read any more"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: a recheck needs the report's runs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_with_recheck_rounds_fails_only_on_what_persists() {
+    let dir = tempdir();
+    live_orders(dir.path());
+    let p = spec(dir.path(), "");
+    // The in-flight rows never reach the target here: they persist with order 3.
+    let (code, out, err) = run(&[
+        "run",
+        &p,
+        "-q",
+        "--recheck-rounds",
+        "1",
+        "--recheck-wait",
+        "0s",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("orders ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "orders  FAIL  legacy 13  target 13  missing 1  extra 1  changed 3",
+            "orders  FAIL  legacy 13  target 13  missing 1  extra 1  changed 3  converged 0  persistent 5  moving 0"
+        ],
+        "{out}"
+    );
+    assert_eq!(reports_in(&dir.path().join("reports")).len(), 2);
 }

@@ -17,22 +17,6 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Validate a report.json against docs/report.schema.json; panics with every error.
-fn assert_schema_valid(report: &Value) {
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
-    let schema = json(&schema_path);
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report.json breaks its schema:\n{}",
-        errors.join("\n")
-    );
-}
-
 /// Every row of a diff file, each as its listed columns.
 fn diff_rows(report: &Path, file: &str, cols: &[&str]) -> Vec<Vec<V>> {
     let batches = read_parquet(&report.join("diffs").join(file));

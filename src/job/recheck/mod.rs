@@ -95,6 +95,7 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
         pending_dir: pending.dir().to_path_buf(),
         work: work.path().to_path_buf(),
         run_ids: Vec::new(),
+        columns: Default::default(),
         progress,
     };
     let defs = spec.entity_defs();
@@ -223,6 +224,8 @@ struct Recheck<'a> {
     work: PathBuf,
     /// The point reads' runs, as `runs/<side>/<id>`.
     run_ids: Vec<String>,
+    /// The columns the entity's SQL returns on each side, which a template must return.
+    columns: [Vec<String>; 2],
     progress: &'a dyn Progress,
 }
 
@@ -260,22 +263,22 @@ impl Recheck<'_> {
         let mut open = self.work.join(format!("{}-open-0.parquet", def.name));
         let total = rt.block_on(state::collect(&ctx, from, &def.key, &open))?;
         let numeric = rt.block_on(state::numeric_keys(&ctx, from, &def.key))?;
+        self.columns = rt.block_on(self.side_columns(def))?;
         let mut counts = RecheckCounts::default();
         let mut last: Option<Round> = None;
+        let mut open_keys = total;
         for round in 1..=self.opts.rounds {
             if round > 1 {
                 std::thread::sleep(self.opts.wait);
             }
-            self.progress.table_started(
-                "recheck",
-                &format!("{} round {round}", def.name),
-                Some(total),
-            );
+            self.progress
+                .recheck_round(&def.name, round, self.opts.rounds, open_keys);
             let next = self.work.join(format!("{}-open-{round}.parquet", def.name));
             let r = self.round(def, plan, &open, &next, round, &numeric, &rt)?;
             counts.converged += r.converged;
             open = next;
             let left = r.same + r.moved;
+            open_keys = left;
             let done = left == 0 || r.moved == 0 || round == self.opts.rounds;
             last = Some(r);
             if done {
@@ -442,10 +445,58 @@ impl Recheck<'_> {
                 }
             })?;
             self.run_ids.push(format!("runs/{side}/{id}"));
-            out.push(choose_run(&root, side, Some(&id))?);
+            let run = choose_run(&root, side, Some(&id))?;
+            if let SideRead::Template(_) = plan[s] {
+                self.check_template(def, side, &run)?;
+            }
+            out.push(run);
         }
         let [l, t]: [LoadedRun; 2] = out.try_into().expect("two sides");
         Ok([l, t])
+    }
+
+    /// The columns the entity's SQL returns on each side, over the rechecked runs.
+    async fn side_columns(&self, def: &EntityDef) -> Result<[Vec<String>; 2]> {
+        let ctx = check::session_over(&self.runs[0], &self.runs[1], &self.opts.job.verify).await?;
+        let mut out: [Vec<String>; 2] = Default::default();
+        for (s, sql) in [&def.legacy_sql, &def.target_sql].into_iter().enumerate() {
+            let q = format!("SELECT * FROM ({sql}\n) AS s LIMIT 0");
+            if let Ok(df) = crate::engine::sql::sql(&ctx, &q).await {
+                out[s] = df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+            }
+        }
+        Ok(out)
+    }
+
+    /// A template's rows must have the columns the entity's SQL has on that side.
+    fn check_template(&self, def: &EntityDef, side: Side, run: &LoadedRun) -> Result<()> {
+        let want = &self.columns[side as usize];
+        let table = reads::template_table(&def.name);
+        let got: Vec<String> = run
+            .manifest
+            .tables
+            .get(&table)
+            .map(|t| t.arrow_schema.iter().map(|f| f.name.clone()).collect())
+            .unwrap_or_default();
+        let (mut w, mut g) = (want.clone(), got.clone());
+        w.sort();
+        g.sort();
+        if want.is_empty() || w == g {
+            return Ok(());
+        }
+        Err(Error::spec(format!(
+            "rechecking {} {}: the [entity.recheck] {side} query returns {}, but the entity's {side} SQL returns {}",
+            def.kind,
+            def.name,
+            got.join(", "),
+            want.join(", ")
+        ))
+        .with_hint("the recheck query returns the entity's columns, before normalisation, by the same names"))
     }
 
     /// Compare the entity over the point reads `runs`, for `batch`'s keys only.

@@ -179,9 +179,13 @@ pub(super) fn request(
     })
 }
 
-/// The keys as an SQL list: `1, 2` or `(1, 'a'), (2, 'b')`.
+/// The keys as an SQL list for `IN (...)`: `1, 2`; a key of several columns as rows,
+/// `(1, 'a'), (2, 'b')` for MySQL and `VALUES (1, 'a'), (2, 'b')` elsewhere (SQLite
+/// takes rows on the right of `IN` only from a subquery).
 pub(super) fn key_list(keys: &[Vec<Option<String>>], numeric: &[bool], kind: SourceKind) -> String {
-    keys.iter()
+    let rows = numeric.len() > 1 && kind != SourceKind::Mysql;
+    let list = keys
+        .iter()
         .map(|k| {
             let vals: Vec<String> = k
                 .iter()
@@ -199,7 +203,12 @@ pub(super) fn key_list(keys: &[Vec<Option<String>>], numeric: &[bool], kind: Sou
             }
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if rows {
+        format!("VALUES {list}")
+    } else {
+        list
+    }
 }
 
 /// `v` as a text literal of the source's SQL.
@@ -248,6 +257,10 @@ mod tests {
         ];
         assert_eq!(
             key_list(&keys, &[true, false], SourceKind::Postgres),
+            "VALUES (1, 'it''s'), (2, NULL)"
+        );
+        assert_eq!(
+            key_list(&keys, &[true, false], SourceKind::Mysql),
             "(1, 'it''s'), (2, NULL)"
         );
         let one = vec![vec![Some("a\\b".into())]];
