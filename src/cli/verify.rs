@@ -560,6 +560,23 @@ fn history_lines(name: &str, root: &Path, reports: &[(PathBuf, Report)]) -> Vec<
     out.push(fmt(&header));
     for (row, (_, r)) in rows.iter().zip(reports) {
         out.push(fmt(row));
+        if let Some(info) = &r.recheck {
+            let sum = |f: fn(&snapdiff::report::RecheckCounts) -> u64| -> u64 {
+                r.outcome
+                    .entities
+                    .iter()
+                    .filter_map(|e| e.recheck.as_ref())
+                    .map(f)
+                    .sum()
+            };
+            out.push(format!(
+                "    recheck of report {}: converged {}, persistent {}, moving {}",
+                info.rechecks,
+                sum(|c| c.converged),
+                sum(|c| c.persistent),
+                sum(|c| c.moving)
+            ));
+        }
         let Some(d) = &r.delta else { continue };
         for g in &d.groups {
             let mut line = format!("    {} {}: +{} -{}", g.name, g.kind, g.new, g.fixed);

@@ -248,9 +248,15 @@ fn recheck_scenario<'a>(dir: &Path, mut legacy: Exec<'a>, mut target: Exec<'a>, 
         e["diff"]["changed_rows"][0]["key"],
         serde_json::json!([["id", "3"]])
     );
+    // A kind with nothing left keeps its (empty) file: the delta matches by key.
     assert_eq!(
         e["diff_files"],
-        serde_json::json!(["orders/changed.parquet"])
+        serde_json::json!([
+            "orders/changed.parquet",
+            "orders/duplicates.parquet",
+            "orders/extra.parquet",
+            "orders/missing.parquet"
+        ])
     );
     // Each round's point reads are runs with manifests, in the report's folder.
     let runs = r["recheck"]["runs"].as_array().unwrap();
@@ -261,6 +267,18 @@ fn recheck_scenario<'a>(dir: &Path, mut legacy: Exec<'a>, mut target: Exec<'a>, 
             .join("manifest.json")
             .is_file());
     }
+    // history shows both, the recheck under its report.
+    let (_, history, _) = run(&["history", spec]);
+    assert!(
+        history.contains(&format!(
+            "    recheck of report {first_id}: converged 4, persistent 1, moving 0\n    orders missing: +0 -1\n      fixed: id=14\n"
+        )),
+        "{history}"
+    );
+    assert!(
+        history.contains("    orders changed: +0 -2\n      fixed: id=11; id=12\n"),
+        "{history}"
+    );
     // The first report is untouched.
     let again: serde_json::Value = serde_json::from_str(&read(&first.join("report.json"))).unwrap();
     assert_eq!(report_entity(&again, "orders")["diff"]["changed"], 3);

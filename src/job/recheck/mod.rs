@@ -294,6 +294,12 @@ impl Recheck<'_> {
         if r.same > 0 {
             self.copy_diffs(&r.kept, &def.name)?;
         }
+        for kind in DiffKind::KEYED {
+            let (was, is) = (from.join(kind.file_name()), to.join(kind.file_name()));
+            if was.is_file() && !is.is_file() {
+                state::empty_like(&was, &is)?;
+            }
+        }
         let mut out = original.clone();
         let mut diff = r.samples;
         state::count_files(&to, &mut diff)?;

@@ -400,3 +400,14 @@ pub(super) fn count_files(dir: &Path, diff: &mut Diff) -> Result<()> {
     diff.duplicate_keys_target = t;
     Ok(())
 }
+
+/// An empty diff file at `to` with the schema of the diff file `from`: a kind of finding
+/// with none left still has its file, so the delta matches the findings that went, by key.
+pub(super) fn empty_like(from: &Path, to: &Path) -> Result<()> {
+    let file = std::fs::File::open(from).map_err(|e| Error::io("open", from, e))?;
+    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::io_other("read Parquet", from, &e))?
+        .schema()
+        .clone();
+    DiffWriter::create(to, schema)?.finish().map(|_| ())
+}
