@@ -564,3 +564,109 @@ fn run_with_recheck_rounds_fails_only_on_what_persists() {
     );
     assert_eq!(reports_in(&dir.path().join("reports")).len(), 2);
 }
+
+/// Text keys (with a quote in one) and UUID keys, read again on both sides: a UUID
+/// column of PostgreSQL against text in SQLite.
+#[test]
+fn recheck_reads_text_and_uuid_keys_again() {
+    let Some(mut pg) = pg_schema("recheck text and uuid keys", "it_recheck_uuid") else {
+        return;
+    };
+    let dir = tempdir();
+    let (u1, u2, u3) = (
+        "00000000-0000-0000-0000-00000000000a",
+        "00000000-0000-0000-0000-00000000000b",
+        "00000000-0000-0000-0000-00000000000c",
+    );
+    pg.batch_execute(&format!(
+        "SET search_path = it_recheck_uuid;
+         CREATE TABLE accounts (id uuid PRIMARY KEY, note text);
+         INSERT INTO accounts VALUES ('{u1}', 'one'), ('{u2}', 'two'), ('{u3}', 'three');
+         CREATE TABLE people (name text PRIMARY KEY, age int);
+         INSERT INTO people VALUES ('o''brien', 40), ('smith', 50);"
+    ))
+    .unwrap();
+    let target = rusqlite::Connection::open(dir.path().join("target.db")).unwrap();
+    target
+        .execute_batch(&format!(
+            "CREATE TABLE accounts (id TEXT PRIMARY KEY, note TEXT);
+             INSERT INTO accounts VALUES ('{u1}', 'one'), ('{u2}', 'two'), ('{u3}', 'THREE');
+             CREATE TABLE people (name TEXT PRIMARY KEY, age INTEGER);
+             INSERT INTO people VALUES ('o''brien', 40), ('smith', 50);"
+        ))
+        .unwrap();
+    // In flight on the legacy side.
+    pg.batch_execute(&format!(
+        "UPDATE it_recheck_uuid.accounts SET note = 'TWO' WHERE id = '{u2}';
+         UPDATE it_recheck_uuid.people SET age = 41 WHERE name = 'o''brien';"
+    ))
+    .unwrap();
+    let spec = dir.path().join("verify.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[sources.legacy]\nurl = \"{PG_URL}\"\n[sources.target]\nurl = \"sqlite://target.db\"\n\
+             [[extract]]\nside = \"legacy\"\ntable = \"it_recheck_uuid.accounts\"\nname = \"accounts\"\n\
+             [[extract]]\nside = \"legacy\"\ntable = \"it_recheck_uuid.people\"\nname = \"people\"\n\
+             [[entity]]\nname = \"accounts\"\nkey = \"id\"\ntable = \"accounts\"\n\
+             [[entity]]\nname = \"people\"\nkey = \"name\"\ntable = \"people\"\n"
+        ),
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let (code, out, err) = run(&["run", spec, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("accounts  FAIL  legacy 3  target 3  missing 0  extra 0  changed 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("people    FAIL  legacy 2  target 2  missing 0  extra 0  changed 1"),
+        "{out}"
+    );
+    target
+        .execute_batch(
+            "UPDATE accounts SET note = 'TWO' WHERE id = '00000000-0000-0000-0000-00000000000b';
+             UPDATE people SET age = 41 WHERE name = 'o''brien';",
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["recheck", spec, "--rounds", "1", "--wait", "0s", "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("accounts  FAIL  legacy 3  target 3  missing 0  extra 0  changed 1  converged 1  persistent 1  moving 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("people    PASS  legacy 2  target 2  missing 0  extra 0  changed 0  converged 1  persistent 0  moving 0"),
+        "{out}"
+    );
+}
+
+/// An entity rebuilt with a join and no `[entity.recheck]` is not read again: said,
+/// with the reason, and its findings stand.
+#[test]
+fn an_entity_that_cannot_be_read_again_is_reported_as_not_rechecked() {
+    let dir = tempdir();
+    live_orders(dir.path());
+    let p = dir.path().join("verify.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "{SQLITE_SOURCES}[[entity]]\nname = \"orders\"\nkey = \"id\"\n\
+             legacy = \"SELECT o.id, o.amount FROM legacy.orders o JOIN legacy.orders p ON p.id = o.id\"\n\
+             target = \"SELECT id, amount FROM target.orders\"\n"
+        ),
+    )
+    .unwrap();
+    let p = p.to_str().unwrap();
+    let (code, out, err) = run(&["run", p, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["recheck", p, "--wait", "0s", "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("orders  FAIL  legacy 13  target 13  missing 1  extra 1  changed 3  not rechecked: the legacy SQL reads 2 snapshot tables, not one"),
+        "{out}"
+    );
+}

@@ -111,7 +111,9 @@ fn derived(def: &EntityDef, side: Side, run: &LoadedRun) -> Result<SideRead, Str
     })
 }
 
-/// The distinct snapshot tables `sql` names as `<side>.<table>`.
+/// The snapshot tables `sql` names as `<side>.<table>`, each time it names one (a table
+/// joined with itself is read twice: narrowed to the keys, its other rows would be
+/// missing from the join).
 fn snapshot_tables(sql: &str, side: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let lower = sql.to_ascii_lowercase();
@@ -132,7 +134,7 @@ fn snapshot_tables(sql: &str, side: &str) -> Vec<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if !name.is_empty() && !out.contains(&name) {
+        if !name.is_empty() {
             out.push(name);
         }
     }
@@ -245,6 +247,13 @@ mod tests {
                 "legacy"
             ),
             ["orders", "customers"]
+        );
+        assert_eq!(
+            snapshot_tables(
+                "SELECT * FROM legacy.t a JOIN legacy.t b ON a.p = b.id",
+                "legacy"
+            ),
+            ["t", "t"]
         );
         assert!(snapshot_tables("SELECT * FROM mylegacy.x", "legacy").is_empty());
     }
