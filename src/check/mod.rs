@@ -25,7 +25,7 @@ use crate::snapshot::Side;
 use crate::spec::Spec;
 
 use crate::engine::templates as sql;
-use crate::engine::{choose_run, register_run, session_with_budget, Budget, LoadedRun};
+use crate::engine::{choose_run, session_with_budget, Budget, LoadedRun};
 
 pub use diff::first_pass::FirstPass;
 
@@ -133,31 +133,20 @@ pub async fn verify_runs(
     })
 }
 
-/// A session where the checks run (this process, or the cluster `opts` names) with the
-/// runs `legacy` and `target` registered as `legacy.*` and `target.*`, and their start
-/// times as `snapshot_started_at(side)`.
+/// A session where the checks run, as `opts` says, over the runs `legacy` and `target`.
 pub async fn session_over(
     legacy: &LoadedRun,
     target: &LoadedRun,
     opts: &VerifyOptions,
 ) -> Result<datafusion::prelude::SessionContext> {
-    let ctx = match &opts.engine {
-        crate::engine::Engine::InProcess => session_with_budget(&opts.budget),
-        crate::engine::Engine::Ballista { host, port } => {
-            crate::engine::remote::remote_session(
-                host,
-                *port,
-                opts.cluster_partitions,
-                &opts.budget,
-            )
-            .await?
-        }
-    };
-    register_run(&ctx, legacy).await?;
-    register_run(&ctx, target).await?;
-    let (l_start, t_start) = (legacy.manifest.started_at, target.manifest.started_at);
-    crate::engine::started_at::register(&ctx, l_start, t_start);
-    Ok(ctx)
+    crate::engine::session::session_over(
+        legacy,
+        target,
+        &opts.engine,
+        &opts.budget,
+        opts.cluster_partitions,
+    )
+    .await
 }
 
 /// `defs` with their `settle` cutoffs set for the runs `legacy` and `target`: too young
@@ -170,7 +159,12 @@ pub fn settled(
     let start = legacy.manifest.started_at.min(target.manifest.started_at);
     for d in &mut defs {
         if let Some(s) = &mut d.settle {
-            s.cutoff = Some(start - s.within);
+            // A window reaching back before the calendar leaves every row out, too young.
+            s.cutoff = Some(
+                start
+                    .checked_sub_signed(s.within)
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            );
         }
     }
     defs

@@ -38,7 +38,7 @@ pub struct RecheckArgs {
     pub common: CommonArgs,
 }
 
-/// How a recheck repeats, shared with `run --recheck-rounds`.
+/// How a recheck repeats.
 #[derive(Debug, Args, Clone)]
 pub struct RoundArgs {
     /// Read the keys again at most N times (fewer when nothing moves any more).

@@ -133,8 +133,30 @@ fn complete(side: Side, info: &snapshot::RunInfo) -> Result<()> {
     .with_hint("finish it with `snapdiff extract --resume RUN`, or choose a complete run"))
 }
 
-/// Register every table of `run` as `<side>.<table>`.
+/// A session where checks run (this process, or the Ballista scheduler `engine` names)
+/// with the runs `legacy` and `target` registered as `legacy.*` and `target.*`.
+pub async fn session_over(
+    legacy: &LoadedRun,
+    target: &LoadedRun,
+    engine: &crate::engine::Engine,
+    budget: &Budget,
+    cluster_partitions: usize,
+) -> Result<SessionContext> {
+    let ctx = match engine {
+        crate::engine::Engine::InProcess => session_with_budget(budget),
+        crate::engine::Engine::Ballista { host, port } => {
+            crate::engine::remote::remote_session(host, *port, cluster_partitions, budget).await?
+        }
+    };
+    register_run(&ctx, legacy).await?;
+    register_run(&ctx, target).await?;
+    Ok(ctx)
+}
+
+/// Register every table of `run` as `<side>.<table>`, and its start as
+/// `snapshot_started_at('<side>')`.
 pub async fn register_run(ctx: &SessionContext, run: &LoadedRun) -> Result<()> {
+    crate::engine::started_at::register(ctx, run.side, run.manifest.started_at);
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::internal("the session has no default catalog"))?;

@@ -2,13 +2,15 @@
 //! timestamp, for entity SQL and filters on live systems
 //! (`updated_at < snapshot_started_at('legacy') - INTERVAL '10 minutes'`).
 //!
-//! A verification registers it with the two runs it reads; the call is a constant, so
-//! DataFusion folds it into the plan before anything is read.
+//! Registering a run in a session (`engine::session::register_run`) sets its side's
+//! start, so it is there in every session over runs (verification, `plan`, `sql`); the
+//! call is a constant, so DataFusion folds it into the plan before anything is read.
 
 use std::any::Any;
 
 use chrono::{DateTime, Utc};
 use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -16,29 +18,43 @@ use datafusion::prelude::SessionContext;
 
 use arrow::datatypes::{DataType, TimeUnit};
 
+use crate::snapshot::Side;
+
 /// The function's name in SQL.
 pub const NAME: &str = "snapshot_started_at";
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct StartedAt {
     signature: Signature,
-    /// Microseconds since 1970 of each side's start: legacy, target.
-    starts: [i64; 2],
+    /// Microseconds since 1970 of each side's start, where a run of it is registered:
+    /// legacy, target.
+    starts: [Option<i64>; 2],
 }
 
 impl StartedAt {
-    pub fn new(legacy: DateTime<Utc>, target: DateTime<Utc>) -> Self {
+    fn new(starts: [Option<i64>; 2]) -> Self {
         StartedAt {
             signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
-            starts: [legacy.timestamp_micros(), target.timestamp_micros()],
+            starts,
         }
     }
 }
 
-/// Register `snapshot_started_at` in `ctx` for runs that started at `legacy` and
-/// `target`.
-pub fn register(ctx: &SessionContext, legacy: DateTime<Utc>, target: DateTime<Utc>) {
-    ctx.register_udf(ScalarUDF::new_from_impl(StartedAt::new(legacy, target)));
+/// Set the start of `side`'s run (`started`) in `ctx`'s `snapshot_started_at`, keeping
+/// the other side's.
+pub fn register(ctx: &SessionContext, side: Side, started: DateTime<Utc>) {
+    let mut starts = ctx
+        .udf(NAME)
+        .ok()
+        .and_then(|f| {
+            f.inner()
+                .as_any()
+                .downcast_ref::<StartedAt>()
+                .map(|s| s.starts)
+        })
+        .unwrap_or_default();
+    starts[side as usize] = Some(started.timestamp_micros());
+    ctx.register_udf(ScalarUDF::new_from_impl(StartedAt::new(starts)));
 }
 
 impl ScalarUDFImpl for StartedAt {
@@ -70,10 +86,13 @@ impl ScalarUDFImpl for StartedAt {
                 )
             }
         };
-        let micros = match side.as_str() {
+        let start = match side.as_str() {
             "legacy" => self.starts[0],
             "target" => self.starts[1],
             other => return exec_err!("{NAME}('{other}'): the side is 'legacy' or 'target'"),
+        };
+        let Some(micros) = start else {
+            return exec_err!("{NAME}('{side}'): no {side} run is read here");
         };
         Ok(ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(
             Some(micros),

@@ -246,8 +246,9 @@ pub struct SettleSection {
 
 /// `[entity.recheck]`: per side, a query in the source's own SQL that returns the
 /// entity's columns (before normalisation) for the keys `{keys}` stands for (`1, 2` or,
-/// for a key of several columns, `(1, 'a'), (2, 'b')`). A side without one is read
-/// again from its one snapshot table, when the entity's SQL reads one.
+/// for a key of several columns, `(1, 'a'), (2, 'b')`; SQLite `VALUES (1, 'a'), ...`).
+/// A side without one is read again from its one snapshot table, when the entity's SQL
+/// reads one.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RecheckSection {

@@ -255,12 +255,14 @@ fn recheck_scenario<'a>(dir: &Path, mut legacy: Exec<'a>, mut target: Exec<'a>, 
             "orders/changed.parquet",
             "orders/duplicates.parquet",
             "orders/extra.parquet",
-            "orders/missing.parquet"
+            "orders/missing.parquet",
+            "orders/null_keys.parquet"
         ])
     );
     // Each round's point reads are runs with manifests, in the report's folder.
     let runs = r["recheck"]["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2, "one round, both sides: {runs:?}");
+    // Round 1 converged four: round 2 looked again (and found nothing more moving).
+    assert_eq!(runs.len(), 4, "two rounds, both sides: {runs:?}");
     for run in runs {
         assert!(reports[1]
             .join(run.as_str().unwrap())
@@ -313,32 +315,37 @@ fn recheck_tells_in_flight_rows_from_persistent_differences_sqlite() {
     );
 }
 
-#[test]
-fn recheck_tells_in_flight_rows_from_persistent_differences_postgres_to_mariadb() {
-    let Some(mut pg) = pg_schema("recheck postgres to mariadb", "it_recheck") else {
-        return;
-    };
-    let Some((mut my, my_url)) = mysql_db("recheck postgres to mariadb", "it_recheck") else {
-        return;
-    };
-    let dir = tempdir();
+/// `orders` in PostgreSQL schema `db` (legacy) and MariaDB database `db` (target),
+/// fresh: each side's SQL runner and the spec's sources; `None` (SKIPPED) without the
+/// servers.
+fn postgres_to_mariadb(test: &str, db: &str) -> Option<(SendExec, SendExec, String)> {
+    let mut pg = pg_schema(test, db)?;
+    let (mut my, my_url) = mysql_db(test, db)?;
     let sources = format!(
         "[sources.legacy]\nurl = \"{PG_URL}\"\n[sources.target]\nurl = \"{my_url}\"\n\
-         [[extract]]\nside = \"legacy\"\ntable = \"it_recheck.orders\"\nname = \"orders\"\n\
+         [[extract]]\nside = \"legacy\"\ntable = \"{db}.orders\"\nname = \"orders\"\n\
          [[extract]]\nside = \"target\"\ntable = \"orders\"\n"
     );
-    recheck_scenario(
-        dir.path(),
-        Box::new(move |sql: &str| {
-            pg.batch_execute(&format!("SET search_path = it_recheck; {sql}"))
-                .unwrap()
-        }),
+    let search_path = format!("SET search_path = {db};");
+    Some((
+        Box::new(move |sql: &str| pg.batch_execute(&format!("{search_path} {sql}")).unwrap()),
         Box::new(move |sql: &str| {
             use mysql::prelude::Queryable;
             my.query_drop(sql).unwrap()
         }),
-        &sources,
-    );
+        sources,
+    ))
+}
+
+#[test]
+fn recheck_tells_in_flight_rows_from_persistent_differences_postgres_to_mariadb() {
+    let Some((legacy, target, sources)) =
+        postgres_to_mariadb("recheck postgres to mariadb", "it_recheck")
+    else {
+        return;
+    };
+    let dir = tempdir();
+    recheck_scenario(dir.path(), legacy, target, &sources);
 }
 
 /// Legacy SQLite customers keyed by (id, region); the target in PostgreSQL re-keyed
@@ -835,29 +842,11 @@ fn a_live_writer_s_rows_in_flight_converge_and_the_injected_ones_persist_sqlite(
 
 #[test]
 fn a_live_writer_s_rows_in_flight_converge_and_the_injected_ones_persist_postgres_to_mariadb() {
-    let Some(mut pg) = pg_schema("live writer postgres to mariadb", "it_live_writer") else {
-        return;
-    };
-    let Some((mut my, my_url)) = mysql_db("live writer postgres to mariadb", "it_live_writer")
+    let Some((legacy, target, sources)) =
+        postgres_to_mariadb("live writer postgres to mariadb", "it_live_writer")
     else {
         return;
     };
     let dir = tempdir();
-    let sources = format!(
-        "[sources.legacy]\nurl = \"{PG_URL}\"\n[sources.target]\nurl = \"{my_url}\"\n\
-         [[extract]]\nside = \"legacy\"\ntable = \"it_live_writer.orders\"\nname = \"orders\"\n\
-         [[extract]]\nside = \"target\"\ntable = \"orders\"\n"
-    );
-    live_writer_scenario(
-        dir.path(),
-        Box::new(move |sql: &str| {
-            pg.batch_execute(&format!("SET search_path = it_live_writer; {sql}"))
-                .unwrap()
-        }),
-        Box::new(move |sql: &str| {
-            use mysql::prelude::Queryable;
-            my.query_drop(sql).unwrap()
-        }),
-        &sources,
-    );
+    live_writer_scenario(dir.path(), legacy, target, &sources);
 }

@@ -78,6 +78,14 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
     }
     let masker = super::masker(spec)?;
     let root = &opts.job.reports_root;
+    if crate::storage::is_object(root) {
+        return Err(Error::spec(format!(
+            "recheck reads the diff files of a report on this machine's disk, and the reports root {} is in object storage",
+            root.display()
+        ))
+        .with_hint("copy the report folder to a local reports root (--reports DIR) and recheck it there"));
+    }
+    let clock = std::time::Instant::now();
     let (reports, _) = store::list_reports(root, &SpecInfo::of(spec))?;
     let (dir, original) = pick(&reports, opts.report.as_deref(), root, spec)?;
     let runs = original_runs(&opts.job.verify.snapshot_root, original)?;
@@ -96,9 +104,15 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
         work: work.path().to_path_buf(),
         run_ids: Vec::new(),
         columns: Default::default(),
+        rounds_run: 0,
         progress,
     };
     let defs = spec.entity_defs();
+    // The spec's extract entries (their casts apply to a table read again).
+    let requests = [
+        spec.extract_request(Side::Legacy)?.tables,
+        spec.extract_request(Side::Target)?.tables,
+    ];
     let mut entities = Vec::new();
     for e in &original.outcome.entities {
         let from = dir.join("diffs").join(&e.name);
@@ -119,6 +133,7 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
                 section,
                 [&job.sources[0], &job.sources[1]],
                 [&job.runs[0], &job.runs[1]],
+                [&requests[0], &requests[1]],
             )
             .map(|p| (d, p)),
         };
@@ -137,9 +152,24 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
             }
         };
         match job.entity(def, &plan, e, &from, &masker) {
-            Ok(r) => entities.push(r),
+            Ok(Some(r)) => entities.push(r),
+            Ok(None) => {
+                // Nothing could be read back from the report's diff files.
+                job.copy_diffs(&from, &e.name)?;
+                let mut out = e.clone();
+                out.recheck = Some(RecheckCounts {
+                    not_rechecked: Some(
+                        "the report has no diff files to read its keys from (it was written without `diffs`, or `mask_diffs` masked them)"
+                            .into(),
+                    ),
+                    ..Default::default()
+                });
+                entities.push(out);
+            }
             Err(err) if err.kind == ErrorKind::Interrupted => return Err(err),
             Err(err) => {
+                // Its findings stand as they were, with their files.
+                job.copy_diffs(&from, &e.name)?;
                 let mut out = e.clone();
                 out.status = Status::Error;
                 out.error = Some(Failure::of(&err));
@@ -153,12 +183,12 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
         row_hash_version: original.outcome.row_hash_version,
         entities,
         invariants: original.outcome.invariants.clone(),
-        seconds: 0.0,
+        seconds: clock.elapsed().as_secs_f64(),
     };
     let mut report = Report::new(pending.id(), SpecInfo::of(spec), outcome);
     report.recheck = Some(RecheckInfo {
         rechecks: original.id.clone(),
-        rounds: opts.rounds,
+        rounds: job.rounds_run.max(1),
         wait_seconds: opts.wait.as_secs_f64(),
         runs: job.run_ids.clone(),
     });
@@ -226,6 +256,8 @@ struct Recheck<'a> {
     run_ids: Vec<String>,
     /// The columns the entity's SQL returns on each side, which a template must return.
     columns: [Vec<String>; 2],
+    /// The most rounds an entity took.
+    rounds_run: usize,
     progress: &'a dyn Progress,
 }
 
@@ -257,11 +289,23 @@ impl Recheck<'_> {
         original: &EntityReport,
         from: &Path,
         masker: &Masker,
-    ) -> Result<EntityReport> {
+    ) -> Result<Option<EntityReport>> {
         let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::Queries)?;
         let ctx = crate::engine::session_with_budget(&self.opts.job.verify.budget);
+        // Masked diff files hold no key the sources know.
+        let masked = DiffKind::KEYED.iter().any(|k| {
+            let p = from.join(k.file_name());
+            p.is_file() && crate::engine::diff_files::is_masked(&p, crate::report::mask::MASKED_KEY)
+        });
         let mut open = self.work.join(format!("{}-open-0.parquet", def.name));
-        let total = rt.block_on(state::collect(&ctx, from, &def.key, &open))?;
+        let total = if masked {
+            0
+        } else {
+            rt.block_on(state::collect(&ctx, from, &def.key, &open))?
+        };
+        if total == 0 {
+            return Ok(None);
+        }
         let numeric = rt.block_on(state::numeric_keys(&ctx, from, &def.key))?;
         self.columns = rt.block_on(self.side_columns(def))?;
         let mut counts = RecheckCounts::default();
@@ -279,7 +323,11 @@ impl Recheck<'_> {
             open = next;
             let left = r.same + r.moved;
             open_keys = left;
-            let done = left == 0 || r.moved == 0 || round == self.opts.rounds;
+            self.rounds_run = self.rounds_run.max(round);
+            // Go on while anything changed: a key that converged this round says others
+            // may still be on their way.
+            let settled = r.moved == 0 && r.converged == 0;
+            let done = left == 0 || settled || round == self.opts.rounds;
             last = Some(r);
             if done {
                 break;
@@ -294,6 +342,15 @@ impl Recheck<'_> {
         if r.same > 0 {
             self.copy_diffs(&r.kept, &def.name)?;
         }
+        // NULL keys and invalid values are not read again: their files stand.
+        std::fs::create_dir_all(&to).map_err(|e| Error::io("create folder", &to, e))?;
+        for kind in [DiffKind::NullKeys, DiffKind::Invalid] {
+            let was = from.join(kind.file_name());
+            if was.is_file() {
+                std::fs::copy(&was, to.join(kind.file_name()))
+                    .map_err(|e| Error::io("copy", &was, e))?;
+            }
+        }
         for kind in DiffKind::KEYED {
             let (was, is) = (from.join(kind.file_name()), to.join(kind.file_name()));
             if was.is_file() && !is.is_file() {
@@ -302,7 +359,8 @@ impl Recheck<'_> {
         }
         let mut out = original.clone();
         let mut diff = r.samples;
-        state::count_files(&to, &mut diff)?;
+        rt.block_on(state::count_files(&ctx, &to, &mut diff))?;
+        masker.diff_files(&def.name, &to)?;
         let d0 = original.diff.as_ref();
         diff.null_keys_legacy = d0.map_or(0, |d| d.null_keys_legacy);
         diff.null_keys_target = d0.map_or(0, |d| d.null_keys_target);
@@ -311,7 +369,7 @@ impl Recheck<'_> {
         let fails = diff.exceeds(&th, original.legacy_rows, original.target_rows);
         let summary = format!(
             "rechecked {} times: persistent: missing {}, extra {}, changed {}, duplicate keys {}; converged {}, moving {}",
-            self.opts.rounds.min(r.round),
+            r.round,
             diff.missing,
             diff.extra,
             diff.changed,
@@ -344,7 +402,7 @@ impl Recheck<'_> {
         out.diff = Some(diff);
         out.recheck = Some(counts);
         masker.entity(&mut out);
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// One round over the keys still open in `open`: read them again in batches, write
@@ -373,6 +431,19 @@ impl Recheck<'_> {
             let runs = self.read_again(def, plan, &batch, numeric, round, b + 1)?;
             let diffs = self.work.join(format!("{}-r{round}-b{}", def.name, b + 1));
             let report = rt.block_on(self.verify(def, plan, &batch, &runs, &diffs))?;
+            // Keys that read back nowhere would all look converged: when not one row of
+            // a batch holding rows found on both sides (changed ones) is found again, the
+            // point reads do not find the source's rows by the keys as shown.
+            let both = batch.iter().any(|f| f.kind == "changed");
+            if both && report.legacy_rows + report.target_rows == 0 {
+                return Err(Error::source(format!(
+                    "rechecking {} {}: the point reads found none of {} keys on either side",
+                    def.kind,
+                    def.name,
+                    batch.len()
+                ))
+                .with_hint("the key's values as the report shows them do not find the source's rows (a key the entity's SQL transforms, or a binary key): give [entity.recheck] queries"));
+            }
             let ctx = crate::engine::session_with_budget(&self.opts.job.verify.budget);
             let now = rt.block_on(state::findings(&ctx, &diffs.join(&def.name), &def.key))?;
             let mut moved: HashSet<Key> = HashSet::new();
@@ -520,6 +591,8 @@ impl Recheck<'_> {
         d.checks = vec![CheckKind::Schema, CheckKind::Diff];
         d.keys_file = Some(keys_file);
         d.sample = None;
+        // The findings are judged as they read now; none is left out as too young.
+        d.settle = None;
         for (s, side) in Side::ALL.into_iter().enumerate() {
             if let SideRead::Template(_) = plan[s] {
                 let sql = format!("SELECT * FROM {side}.{}", reads::template_table(&def.name));

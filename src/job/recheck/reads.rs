@@ -23,6 +23,8 @@ pub(super) enum SideRead {
         table: String,
         query: String,
         columns: Vec<String>,
+        /// The spec's casts of the table, applied as the extraction did.
+        casts: std::collections::BTreeMap<String, crate::extract::CastType>,
     },
     /// The spec's template; its rows become the snapshot table `__recheck_<entity>`.
     Template(String),
@@ -41,6 +43,7 @@ pub(super) fn plan(
     section: Option<&EntitySection>,
     sources: [&Source; 2],
     runs: [&LoadedRun; 2],
+    casts: [&[TableRequest]; 2],
 ) -> Result<[SideRead; 2], String> {
     let template = |side: Side| {
         let r = section.and_then(|s| s.recheck.as_ref())?;
@@ -56,9 +59,18 @@ pub(super) fn plan(
         } else if matches!(sources[s].kind, SourceKind::Files | SourceKind::Blobs) {
             SideRead::Static
         } else {
-            derived(def, side, runs[s]).map_err(|why| {
+            let mut read = derived(def, side, runs[s]).map_err(|why| {
                 format!("{why}: give the {side} side a query in [entity.recheck] ({side} = \"SELECT ... WHERE id IN ({{keys}})\")")
-            })?
+            })?;
+            if let SideRead::Derived {
+                table, casts: c, ..
+            } = &mut read
+            {
+                if let Some(t) = casts[s].iter().find(|t| &t.name == table) {
+                    *c = t.casts.clone();
+                }
+            }
+            read
         };
         out.push(read);
     }
@@ -87,6 +99,16 @@ fn derived(def: &EntityDef, side: Side, run: &LoadedRun) -> Result<SideRead, Str
             "the key column {k} has rules, so its values are not the source's"
         ));
     }
+    if let Some(f) = t
+        .arrow_schema
+        .iter()
+        .find(|f| def.key.contains(&f.name) && f.data_type.to_ascii_lowercase().contains("binary"))
+    {
+        return Err(format!(
+            "the key column {} holds bytes, which the report shows shortened",
+            f.name
+        ));
+    }
     let schema = crate::snapshot::read_schema(&run.dir).ok();
     let mut columns = Vec::new();
     for k in &def.key {
@@ -108,6 +130,7 @@ fn derived(def: &EntityDef, side: Side, run: &LoadedRun) -> Result<SideRead, Str
         table: table.clone(),
         query: t.query.clone(),
         columns,
+        casts: Default::default(),
     })
 }
 
@@ -152,6 +175,7 @@ pub(super) fn request(
     numeric: &[bool],
 ) -> Option<TableRequest> {
     let list = key_list(keys, numeric, source.kind);
+    let mut table_casts = Default::default();
     let (name, sql) = match read {
         SideRead::Static => return None,
         SideRead::Template(t) => (template_table(entity), t.replace("{keys}", &list)),
@@ -159,7 +183,9 @@ pub(super) fn request(
             table,
             query,
             columns,
+            casts,
         } => {
+            table_casts = casts.clone();
             let cols: Vec<String> = columns.iter().map(|c| quote(c, source.kind)).collect();
             let lhs = if cols.len() == 1 {
                 cols[0].clone()
@@ -177,15 +203,15 @@ pub(super) fn request(
         from: TableFrom::Query(sql),
         partition_on: None,
         partitions: Some(1),
-        casts: Default::default(),
+        casts: table_casts,
     })
 }
 
 /// The keys as an SQL list for `IN (...)`: `1, 2`; a key of several columns as rows,
-/// `(1, 'a'), (2, 'b')` for MySQL and `VALUES (1, 'a'), (2, 'b')` elsewhere (SQLite
-/// takes rows on the right of `IN` only from a subquery).
+/// `(1, 'a'), (2, 'b')`, or for SQLite, which takes rows on the right of `IN` only from
+/// a subquery, `VALUES (1, 'a'), (2, 'b')`.
 pub(super) fn key_list(keys: &[Vec<Option<String>>], numeric: &[bool], kind: SourceKind) -> String {
-    let rows = numeric.len() > 1 && kind != SourceKind::Mysql;
+    let rows = numeric.len() > 1 && kind == SourceKind::Sqlite;
     let list = keys
         .iter()
         .map(|k| {
@@ -213,14 +239,16 @@ pub(super) fn key_list(keys: &[Vec<Option<String>>], numeric: &[bool], kind: Sou
     }
 }
 
-/// `v` as a text literal of the source's SQL.
+/// `v` as a text literal of the source's SQL: a backslash is an escape in MySQL's
+/// literals, and in PostgreSQL's `E''` (which reads alike whatever
+/// `standard_conforming_strings` says).
 fn literal(v: &str, kind: SourceKind) -> String {
-    let mut s = v.replace('\'', "''");
-    if kind == SourceKind::Mysql {
-        // MySQL reads a backslash in a literal as an escape.
-        s = s.replace('\\', "\\\\");
+    let quoted = v.replace('\'', "''");
+    match kind {
+        SourceKind::Mysql => format!("'{}'", quoted.replace('\\', "\\\\")),
+        SourceKind::Postgres => format!("E'{}'", quoted.replace('\\', "\\\\")),
+        _ => format!("'{quoted}'"),
     }
-    format!("'{s}'")
 }
 
 /// `name` as an identifier of the source's SQL.
@@ -266,6 +294,10 @@ mod tests {
         ];
         assert_eq!(
             key_list(&keys, &[true, false], SourceKind::Postgres),
+            "(1, E'it''s'), (2, NULL)"
+        );
+        assert_eq!(
+            key_list(&keys, &[true, false], SourceKind::Sqlite),
             "VALUES (1, 'it''s'), (2, NULL)"
         );
         assert_eq!(
@@ -275,5 +307,6 @@ mod tests {
         let one = vec![vec![Some("a\\b".into())]];
         assert_eq!(key_list(&one, &[false], SourceKind::Mysql), "'a\\\\b'");
         assert_eq!(key_list(&one, &[false], SourceKind::Sqlite), "'a\\b'");
+        assert_eq!(key_list(&one, &[false], SourceKind::Postgres), "E'a\\\\b'");
     }
 }

@@ -355,49 +355,64 @@ impl Kept {
 }
 
 /// The counts of `diff` from the diff files in `dir`: rows missing, extra and changed,
-/// duplicated keys per side, and changed rows per column.
-pub(super) fn count_files(dir: &Path, diff: &mut Diff) -> Result<()> {
-    let rows = |kind: DiffKind| -> Result<Vec<RecordBatch>> {
-        let p = dir.join(kind.file_name());
-        if p.is_file() {
-            crate::engine::diff_files::read_all(&p)
-        } else {
-            Ok(Vec::new())
-        }
+/// duplicated keys per side, and changed rows per column (counted by DataFusion, so the
+/// files are never held whole).
+pub(super) async fn count_files(ctx: &SessionContext, dir: &Path, diff: &mut Diff) -> Result<()> {
+    let fail = |e: datafusion::error::DataFusionError| {
+        Error::internal(format!("cannot count the recheck's findings: {e}"))
     };
-    let n = |bs: &[RecordBatch]| bs.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-    diff.missing = n(&rows(DiffKind::Missing)?);
-    diff.extra = n(&rows(DiffKind::Extra)?);
-    let changed = rows(DiffKind::Changed)?;
-    diff.changed = n(&changed);
-    diff.changed_by_column.clear();
-    for b in &changed {
-        let Some(list) = b.column_by_name("__differs") else {
-            continue;
-        };
-        let list = list.as_list::<i32>();
-        for r in 0..b.num_rows() {
-            let cols = list.value(r);
-            for c in cols.as_string::<i32>().iter().flatten() {
-                *diff.changed_by_column.entry(c.to_string()).or_default() += 1;
+    // (group, count) of `sql` over the kind's file, registered as `f`.
+    let counts = |kind: DiffKind, sql: &'static str| async move {
+        let path = dir.join(kind.file_name());
+        if !path.is_file() {
+            return Ok::<Vec<(String, u64)>, Error>(Vec::new());
+        }
+        let df = crate::engine::diff_files::read(ctx, &path).await?;
+        let _ = ctx.deregister_table("f");
+        ctx.register_table("f", df.into_view()).map_err(fail)?;
+        let batches = crate::engine::sql::sql(ctx, sql)
+            .await
+            .map_err(fail)?
+            .collect()
+            .await
+            .map_err(fail)?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let g = arrow::compute::cast(b.column(0), &DataType::Utf8).map_err(|e| {
+                Error::internal(format!("cannot count the recheck's findings: {e}"))
+            })?;
+            let n = arrow::compute::cast(b.column(1), &DataType::UInt64).map_err(|e| {
+                Error::internal(format!("cannot count the recheck's findings: {e}"))
+            })?;
+            for r in 0..b.num_rows() {
+                out.push((
+                    g.as_string::<i32>().value(r).to_string(),
+                    n.as_primitive::<UInt64Type>().value(r),
+                ));
             }
         }
-    }
-    let (mut l, mut t) = (0, 0);
-    for b in rows(DiffKind::Duplicates)? {
-        if let Some(side) = b.column_by_name("__side") {
-            let side = arrow::compute::cast(side, &DataType::Utf8)
-                .map_err(|e| Error::internal(format!("cannot read duplicates: {e}")))?;
-            for v in side.as_string::<i32>().iter().flatten() {
-                match v {
-                    "legacy" => l += 1,
-                    _ => t += 1,
-                }
-            }
-        }
-    }
-    diff.duplicate_keys_legacy = l;
-    diff.duplicate_keys_target = t;
+        Ok(out)
+    };
+    let total = |v: &[(String, u64)]| v.iter().map(|(_, n)| n).sum::<u64>();
+    let all = "SELECT 'all', count(*) FROM f";
+    diff.missing = total(&counts(DiffKind::Missing, all).await?);
+    diff.extra = total(&counts(DiffKind::Extra, all).await?);
+    diff.changed = total(&counts(DiffKind::Changed, all).await?);
+    diff.changed_by_column = counts(
+        DiffKind::Changed,
+        "SELECT c, count(*) FROM (SELECT unnest(__differs) AS c FROM f) AS d GROUP BY c",
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let dups = counts(
+        DiffKind::Duplicates,
+        "SELECT __side, count(*) FROM f GROUP BY __side",
+    )
+    .await?;
+    let side = |s: &str| dups.iter().filter(|(g, _)| g == s).map(|(_, n)| n).sum();
+    diff.duplicate_keys_legacy = side("legacy");
+    diff.duplicate_keys_target = side("target");
     Ok(())
 }
 
