@@ -76,6 +76,11 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
             "--rounds and --batch must be at least 1: a recheck reads the keys again at least once",
         ));
     }
+    if !(opts.job.formats.json && opts.job.formats.diffs) {
+        return Err(Error::spec(
+            "a recheck's result is a report: --format must include json and diffs (history, the delta and the next recheck read them)",
+        ));
+    }
     let masker = super::masker(spec)?;
     let root = &opts.job.reports_root;
     if crate::storage::is_object(root) {
@@ -103,7 +108,6 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
         pending_dir: pending.dir().to_path_buf(),
         work: work.path().to_path_buf(),
         run_ids: Vec::new(),
-        columns: Default::default(),
         rounds_run: 0,
         progress,
     };
@@ -113,12 +117,14 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
         spec.extract_request(Side::Legacy)?.tables,
         spec.extract_request(Side::Target)?.tables,
     ];
-    let mut entities = Vec::new();
+    // Every entity is planned and its findings collected first; then each round reads
+    // the open keys of every entity again, so one `--wait` serves them all.
+    let mut slots: Vec<Slot> = Vec::new();
     for e in &original.outcome.entities {
         let from = dir.join("diffs").join(&e.name);
         if e.error.is_some() || keyed(e) == 0 {
             job.copy_diffs(&from, &e.name)?;
-            entities.push(e.clone());
+            slots.push(Slot::Done(Box::new(e.clone())));
             continue;
         }
         let def = defs.iter().find(|d| d.name == e.name);
@@ -137,45 +143,48 @@ pub fn recheck(spec: &Spec, opts: &RecheckOptions, progress: &dyn Progress) -> R
             )
             .map(|p| (d, p)),
         };
-        let (def, plan) = match planned {
-            Ok(p) => p,
-            Err(why) => {
-                // Its findings stand as they were.
-                let mut out = e.clone();
-                out.recheck = Some(RecheckCounts {
-                    not_rechecked: Some(why),
-                    ..Default::default()
-                });
-                job.copy_diffs(&from, &e.name)?;
-                entities.push(out);
+        let slot = match planned.map(|(d, p)| job.open(d, p, e, &from)) {
+            Err(why) => Slot::Done(Box::new(job.not_rechecked(e, &from, why)?)),
+            Ok(Ok(Some(open))) => Slot::Open(Box::new(open)),
+            Ok(Ok(None)) => Slot::Done(Box::new(job.not_rechecked(
+                e,
+                &from,
+                "the report has no diff files to read its keys from (it was written without `diffs`, or `mask_diffs` masked them)".into(),
+            )?)),
+            Ok(Err(err)) => Slot::Done(Box::new(job.failed(e, &from, err)?)),
+        };
+        slots.push(slot);
+    }
+    for round in 1..=opts.rounds {
+        if !slots.iter().any(|s| matches!(s, Slot::Open(o) if !o.done)) {
+            break;
+        }
+        if round > 1 {
+            std::thread::sleep(opts.wait);
+        }
+        for slot in slots.iter_mut() {
+            let Slot::Open(o) = slot else { continue };
+            if o.done {
                 continue;
             }
-        };
-        match job.entity(def, &plan, e, &from, &masker) {
-            Ok(Some(r)) => entities.push(r),
-            Ok(None) => {
-                // Nothing could be read back from the report's diff files.
-                job.copy_diffs(&from, &e.name)?;
-                let mut out = e.clone();
-                out.recheck = Some(RecheckCounts {
-                    not_rechecked: Some(
-                        "the report has no diff files to read its keys from (it was written without `diffs`, or `mask_diffs` masked them)"
-                            .into(),
-                    ),
-                    ..Default::default()
-                });
-                entities.push(out);
-            }
-            Err(err) if err.kind == ErrorKind::Interrupted => return Err(err),
-            Err(err) => {
-                // Its findings stand as they were, with their files.
-                job.copy_diffs(&from, &e.name)?;
-                let mut out = e.clone();
-                out.status = Status::Error;
-                out.error = Some(Failure::of(&err));
-                entities.push(out);
+            if let Err(err) = job.step(o, round) {
+                let (e, from) = (o.original, o.from.clone());
+                *slot = Slot::Done(Box::new(job.failed(e, &from, err)?));
             }
         }
+    }
+    let mut entities = Vec::new();
+    for slot in slots {
+        entities.push(match slot {
+            Slot::Done(e) => *e,
+            Slot::Open(o) => {
+                let (e, from) = (o.original, o.from.clone());
+                match job.close(*o, &masker) {
+                    Ok(r) => r,
+                    Err(err) => job.failed(e, &from, err)?,
+                }
+            }
+        });
     }
     let outcome = Outcome {
         legacy: original.outcome.legacy.clone(),
@@ -254,8 +263,6 @@ struct Recheck<'a> {
     work: PathBuf,
     /// The point reads' runs, as `runs/<side>/<id>`.
     run_ids: Vec<String>,
-    /// The columns the entity's SQL returns on each side, which a template must return.
-    columns: [Vec<String>; 2],
     /// The most rounds an entity took.
     rounds_run: usize,
     progress: &'a dyn Progress,
@@ -279,17 +286,39 @@ impl Recheck<'_> {
         Ok(())
     }
 
-    /// Recheck one entity's keyed findings (in the rechecked report's diff files
-    /// `from`): rounds of point reads until none is left open, none moved, or the
-    /// rounds are done.
-    fn entity(
-        &mut self,
-        def: &EntityDef,
-        plan: &[SideRead; 2],
-        original: &EntityReport,
+    /// An entity whose findings stand as they were, with the reason.
+    fn not_rechecked(&self, e: &EntityReport, from: &Path, why: String) -> Result<EntityReport> {
+        self.copy_diffs(from, &e.name)?;
+        let mut out = e.clone();
+        out.recheck = Some(RecheckCounts {
+            not_rechecked: Some(why),
+            ..Default::default()
+        });
+        Ok(out)
+    }
+
+    /// An entity whose recheck failed: its findings stand, with their files, and it
+    /// says why (status `error`). An interruption stops the whole recheck.
+    fn failed(&self, e: &EntityReport, from: &Path, err: Error) -> Result<EntityReport> {
+        if err.kind == ErrorKind::Interrupted {
+            return Err(err);
+        }
+        self.copy_diffs(from, &e.name)?;
+        let mut out = e.clone();
+        out.status = Status::Error;
+        out.error = Some(Failure::of(&err));
+        Ok(out)
+    }
+
+    /// Collect one entity's keyed findings (in the rechecked report's diff files
+    /// `from`) as its open keys; `None` when there are none to read back.
+    fn open<'d>(
+        &self,
+        def: &'d EntityDef,
+        plan: [SideRead; 2],
+        original: &'d EntityReport,
         from: &Path,
-        masker: &Masker,
-    ) -> Result<Option<EntityReport>> {
+    ) -> Result<Option<Open<'d>>> {
         let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::Queries)?;
         let ctx = crate::engine::session_with_budget(&self.opts.job.verify.budget);
         // Masked diff files hold no key the sources know.
@@ -297,43 +326,59 @@ impl Recheck<'_> {
             let p = from.join(k.file_name());
             p.is_file() && crate::engine::diff_files::is_masked(&p, crate::report::mask::MASKED_KEY)
         });
-        let mut open = self.work.join(format!("{}-open-0.parquet", def.name));
+        let state = self.work.join(format!("{}-open-0.parquet", def.name));
         let total = if masked {
             0
         } else {
-            rt.block_on(state::collect(&ctx, from, &def.key, &open))?
+            rt.block_on(state::collect(&ctx, from, &def.key, &state))?
         };
         if total == 0 {
             return Ok(None);
         }
-        let numeric = rt.block_on(state::numeric_keys(&ctx, from, &def.key))?;
-        self.columns = rt.block_on(self.side_columns(def))?;
-        let mut counts = RecheckCounts::default();
-        let mut last: Option<Round> = None;
-        let mut open_keys = total;
-        for round in 1..=self.opts.rounds {
-            if round > 1 {
-                std::thread::sleep(self.opts.wait);
-            }
-            self.progress
-                .recheck_round(&def.name, round, self.opts.rounds, open_keys);
-            let next = self.work.join(format!("{}-open-{round}.parquet", def.name));
-            let r = self.round(def, plan, &open, &next, round, &numeric, &rt)?;
-            counts.converged += r.converged;
-            open = next;
-            let left = r.same + r.moved;
-            open_keys = left;
-            self.rounds_run = self.rounds_run.max(round);
-            // Go on while anything changed: a key that converged this round says others
-            // may still be on their way.
-            let settled = r.moved == 0 && r.converged == 0;
-            let done = left == 0 || settled || round == self.opts.rounds;
-            last = Some(r);
-            if done {
-                break;
-            }
-        }
-        let r = last.expect("at least one round");
+        Ok(Some(Open {
+            def,
+            plan,
+            original,
+            from: from.to_path_buf(),
+            state,
+            numeric: rt.block_on(state::numeric_keys(&ctx, from, &def.key))?,
+            columns: rt.block_on(self.side_columns(def))?,
+            counts: RecheckCounts::default(),
+            last: None,
+            left: total,
+            done: false,
+        }))
+    }
+
+    /// Round `round` of an open entity: its open keys read again; done when none is
+    /// left, nothing converged or moved, or the rounds are over.
+    fn step(&mut self, o: &mut Open<'_>, round: usize) -> Result<()> {
+        let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::Queries)?;
+        let def = o.def;
+        self.progress
+            .recheck_round(&def.name, round, self.opts.rounds, o.left);
+        let next = self.work.join(format!("{}-open-{round}.parquet", def.name));
+        let r = self.round(o, &next, round, &rt)?;
+        o.counts.converged += r.converged;
+        o.state = next;
+        o.left = r.same + r.moved;
+        self.rounds_run = self.rounds_run.max(round);
+        // Go on while anything changed: a key that converged this round says others
+        // may still be on their way.
+        let settled = r.moved == 0 && r.converged == 0;
+        o.done = o.left == 0 || settled || round == self.opts.rounds;
+        o.last = Some(r);
+        Ok(())
+    }
+
+    /// The entity's report from its last round: the persistent findings as that round
+    /// read them (counts, samples, diff files), judged against the thresholds.
+    fn close(&self, o: Open<'_>, masker: &Masker) -> Result<EntityReport> {
+        let rt = crate::engine::runtime::runtime(crate::engine::runtime::Flavor::Queries)?;
+        let ctx = crate::engine::session_with_budget(&self.opts.job.verify.budget);
+        let (def, original, from) = (o.def, o.original, &o.from);
+        let r = o.last.expect("a rechecked entity ran a round");
+        let mut counts = o.counts;
         counts.persistent = r.same;
         counts.moving = r.moved;
         // The persistent findings as this round read them: the report's diff files and
@@ -402,22 +447,19 @@ impl Recheck<'_> {
         out.diff = Some(diff);
         out.recheck = Some(counts);
         masker.entity(&mut out);
-        Ok(Some(out))
+        Ok(out)
     }
 
     /// One round over the keys still open in `open`: read them again in batches, write
     /// those that still differ to `next`, and keep the rows of those that did not move.
-    #[allow(clippy::too_many_arguments)]
     fn round(
         &mut self,
-        def: &EntityDef,
-        plan: &[SideRead; 2],
-        open: &Path,
+        o: &Open<'_>,
         next: &Path,
         round: usize,
-        numeric: &[bool],
         rt: &tokio::runtime::Runtime,
     ) -> Result<Round> {
+        let (def, plan, open, numeric) = (o.def, &o.plan, &o.state, &o.numeric);
         let kept = self.work.join(format!("{}-kept-{round}", def.name));
         let mut r = Round {
             round,
@@ -428,7 +470,7 @@ impl Recheck<'_> {
         let mut kept_files = state::Kept::new(&kept);
         for (b, batch) in state::batches(open, self.opts.batch)?.enumerate() {
             let batch = batch?;
-            let runs = self.read_again(def, plan, &batch, numeric, round, b + 1)?;
+            let runs = self.read_again(o, &batch, numeric, round, b + 1)?;
             let diffs = self.work.join(format!("{}-r{round}-b{}", def.name, b + 1));
             let report = rt.block_on(self.verify(def, plan, &batch, &runs, &diffs))?;
             // Keys that read back nowhere would all look converged: when not one row of
@@ -481,13 +523,13 @@ impl Recheck<'_> {
     /// report's `runs/` (a static side keeps its original run).
     fn read_again(
         &mut self,
-        def: &EntityDef,
-        plan: &[SideRead; 2],
+        o: &Open<'_>,
         batch: &[Finding],
         numeric: &[bool],
         round: usize,
         b: usize,
     ) -> Result<[LoadedRun; 2]> {
+        let (def, plan) = (o.def, &o.plan);
         let keys: Vec<Key> = batch.iter().map(|f| f.key.clone()).collect();
         let root = self.pending_dir.join("runs");
         let mut out = Vec::new();
@@ -524,7 +566,7 @@ impl Recheck<'_> {
             self.run_ids.push(format!("runs/{side}/{id}"));
             let run = choose_run(&root, side, Some(&id))?;
             if let SideRead::Template(_) = plan[s] {
-                self.check_template(def, side, &run)?;
+                check_template(def, &o.columns[s], side, &run)?;
             }
             out.push(run);
         }
@@ -548,32 +590,6 @@ impl Recheck<'_> {
             }
         }
         Ok(out)
-    }
-
-    /// A template's rows must have the columns the entity's SQL has on that side.
-    fn check_template(&self, def: &EntityDef, side: Side, run: &LoadedRun) -> Result<()> {
-        let want = &self.columns[side as usize];
-        let table = reads::template_table(&def.name);
-        let got: Vec<String> = run
-            .manifest
-            .tables
-            .get(&table)
-            .map(|t| t.arrow_schema.iter().map(|f| f.name.clone()).collect())
-            .unwrap_or_default();
-        let (mut w, mut g) = (want.clone(), got.clone());
-        w.sort();
-        g.sort();
-        if want.is_empty() || w == g {
-            return Ok(());
-        }
-        Err(Error::spec(format!(
-            "rechecking {} {}: the [entity.recheck] {side} query returns {}, but the entity's {side} SQL returns {}",
-            def.kind,
-            def.name,
-            got.join(", "),
-            want.join(", ")
-        ))
-        .with_hint("the recheck query returns the entity's columns, before normalisation, by the same names"))
     }
 
     /// Compare the entity over the point reads `runs`, for `batch`'s keys only.
@@ -621,6 +637,58 @@ impl Recheck<'_> {
         }
         Ok(r)
     }
+}
+
+/// A template's rows must have the columns the entity's SQL has on that side.
+fn check_template(def: &EntityDef, want: &[String], side: Side, run: &LoadedRun) -> Result<()> {
+    let table = reads::template_table(&def.name);
+    let got: Vec<String> = run
+        .manifest
+        .tables
+        .get(&table)
+        .map(|t| t.arrow_schema.iter().map(|f| f.name.clone()).collect())
+        .unwrap_or_default();
+    let (mut w, mut g) = (want.to_vec(), got.clone());
+    w.sort();
+    g.sort();
+    if want.is_empty() || w == g {
+        return Ok(());
+    }
+    Err(Error::spec(format!(
+        "rechecking {} {}: the [entity.recheck] {side} query returns {}, but the entity's {side} SQL returns {}",
+        def.kind,
+        def.name,
+        got.join(", "),
+        want.join(", ")
+    ))
+    .with_hint("the recheck query returns the entity's columns, before normalisation, by the same names"))
+}
+
+/// An entity of the recheck: done (its report), or open (being read again).
+enum Slot<'d> {
+    Done(Box<EntityReport>),
+    Open(Box<Open<'d>>),
+}
+
+/// An entity being read again: its open keys and what the rounds found.
+struct Open<'d> {
+    def: &'d EntityDef,
+    plan: [SideRead; 2],
+    /// Its report in the rechecked report.
+    original: &'d EntityReport,
+    /// Its diff files there.
+    from: PathBuf,
+    /// The keys still open: a state file.
+    state: PathBuf,
+    /// Which key columns are numbers (bare in SQL).
+    numeric: Vec<bool>,
+    /// The columns the entity's SQL returns on each side, which a template must return.
+    columns: [Vec<String>; 2],
+    counts: RecheckCounts,
+    last: Option<Round>,
+    /// Keys still open.
+    left: u64,
+    done: bool,
 }
 
 /// What one round found.
