@@ -263,24 +263,24 @@ fn options(args: &DiffArgs) -> anyhow::Result<DiffOptions> {
 pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     let opts = options(&args)?;
     let done = job::diff(&opts, &NoProgress)?;
-    println!("diff {}  against {}", done.legacy, done.target);
+    out!("diff {}  against {}", done.legacy, done.target);
     for (line, e) in done
         .outcome
         .summary_lines()
         .iter()
         .zip(&done.outcome.entities)
     {
-        println!("{line}");
+        out!("{line}");
         if let Some(hint) = e.error.as_ref().and_then(Failure::hint_line) {
-            println!("{hint}");
+            out!("{hint}");
         }
     }
     if let Some((report, dir)) = &done.report {
         for f in report.files.iter().filter(|f| !f.starts_with("diffs/")) {
-            println!("report: {}", dir.join(f).display());
+            out!("report: {}", dir.join(f).display());
         }
         if opts.formats.diffs {
-            println!("diffs:  {}", dir.join("diffs").display());
+            out!("diffs:  {}", dir.join("diffs").display());
         }
     } else if !args.quiet {
         for e in done
@@ -290,7 +290,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
             .filter(|e| e.status.failed_or_errored())
         {
             for line in super::verify::entity_details(e) {
-                println!("{line}");
+                out!("{line}");
             }
         }
     }

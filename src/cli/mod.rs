@@ -5,6 +5,15 @@
 //! done, or an entity in it could not be verified (the report is written and says
 //! which). Errors go to standard error, with their hint, and never contain a password.
 
+/// `println!` for the command line's output: once standard output is closed
+/// (`snapdiff run spec | head -3`), further lines are dropped instead of panicking, and
+/// the work goes on to its report and exit status.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(&format!($($arg)*))
+    };
+}
+
 mod cluster;
 mod diff;
 mod extract;
@@ -14,6 +23,7 @@ mod sql;
 mod verify;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 
@@ -149,5 +159,22 @@ fn first_pass() -> anyhow::Result<Option<snapdiff::check::FirstPass>> {
                 .map_err(|e| e.with_hint("SNAPDIFF_FIRST_PASS: give stream, table or narrow"))?,
         )),
         _ => Ok(None),
+    }
+}
+
+/// Set once a line could not be written because standard output was closed.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Write `line` to standard output, or nothing once it is closed ([`out!`]).
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = writeln!(o, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
     }
 }

@@ -37,8 +37,8 @@ impl TermProgress {
     pub fn println(&self, line: &str) {
         let line = scrub(line);
         match &self.multi {
-            Some(m) => m.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(m) => m.suspend(|| out!("{line}")),
+            None => out!("{line}"),
         }
     }
 

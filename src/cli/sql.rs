@@ -67,13 +67,11 @@ pub struct SqlArgs {
 pub fn sql(args: SqlArgs) -> anyhow::Result<u8> {
     if args.list_queries {
         for q in query::library() {
-            println!("{}  ({})", q.name, q.params.join(", "));
-            println!("    {}", q.description);
+            out!("{}  ({})", q.name, q.params.join(", "));
+            out!("    {}", q.description);
         }
-        println!("\nParameters named legacy_X / target_X default to X (for keys or tables that differ between the sides).");
-        println!(
-            "Table, column and key names are taken exactly as written (InvoiceId) and quoted."
-        );
+        out!("\nParameters named legacy_X / target_X default to X (for keys or tables that differ between the sides).");
+        out!("Table, column and key names are taken exactly as written (InvoiceId) and quoted.");
         return Ok(EXIT_OK);
     }
     let spec_path = args.spec.clone().expect("clap requires a spec");
@@ -146,7 +144,7 @@ fn repl(rt: &tokio::runtime::Runtime, session: &SqlSession, limit: usize) -> any
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!(
+    out!(
         "snapdiff sql: legacy {}, target {}{}. End statements with `;`; \\d lists tables, \\q quits.",
         session.legacy.as_ref().map_or("(none)", |r| r.run_id.as_str()),
         session.target.as_ref().map_or("(none)", |r| r.run_id.as_str()),
@@ -182,14 +180,14 @@ fn repl(rt: &tokio::runtime::Runtime, session: &SqlSession, limit: usize) -> any
                 (Some("\\q"), _) => break,
                 (Some("\\timing"), _) => {
                     timing = !timing;
-                    println!("timing is {}", if timing { "on" } else { "off" });
+                    out!("timing is {}", if timing { "on" } else { "off" });
                 }
                 (Some("\\d"), None) => print_result(rt, session, &list_tables_sql(session), limit, false),
                 (Some("\\d"), Some(table)) => describe(rt, session, table),
-                (Some("\\?"), _) | (Some("\\h"), _) => println!(
+                (Some("\\?"), _) | (Some("\\h"), _) => out!(
                     "\\d            tables with row counts\n\\d TABLE      columns and types\n\\timing       toggle timings\n\\q            quit"
                 ),
-                _ => println!("unknown command {trimmed}: \\? lists the commands"),
+                _ => out!("unknown command {trimmed}: \\? lists the commands"),
             }
             continue;
         }
@@ -227,7 +225,7 @@ fn print_result(
 ) {
     let clock = Instant::now();
     match rt.block_on(run_one(session, text, Format::Table, None, limit)) {
-        Ok(_) if timing => println!("time: {:.3} s", clock.elapsed().as_secs_f64()),
+        Ok(_) if timing => out!("time: {:.3} s", clock.elapsed().as_secs_f64()),
         Ok(_) => {}
         Err(e) => eprintln!("{}", snapdiff::secrets::scrub(&format!("error: {e}"))),
     }
@@ -258,9 +256,9 @@ fn list_tables_sql(session: &SqlSession) -> String {
 fn describe(rt: &tokio::runtime::Runtime, session: &SqlSession, table: &str) {
     match rt.block_on(session.ctx.table(table)) {
         Ok(df) => {
-            println!("{table}");
+            out!("{table}");
             for f in df.schema().fields() {
-                println!(
+                out!(
                     "  {:<24} {}{}",
                     f.name(),
                     f.data_type(),

@@ -459,7 +459,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         eprintln!("warning: skipped a report that cannot be read: {u}");
     }
     if reports.is_empty() {
-        println!(
+        out!(
             "no reports of spec {} under {} yet: `snapdiff run` or `snapdiff verify` writes them",
             spec.name(),
             root.display()
@@ -468,7 +468,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     }
     let shown = &reports[reports.len().saturating_sub(args.limit)..];
     for line in history_lines(&spec.name(), &root, shown) {
-        println!("{}", snapdiff::secrets::scrub(&line));
+        out!("{}", snapdiff::secrets::scrub(&line));
     }
     if let Some(file) = &args.html {
         let listed: Vec<&Report> = shown.iter().map(|(_, r)| r).collect();
@@ -483,7 +483,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             url::Url::from_file_path(page).ok().map(String::from)
         });
         snapdiff::storage::write_atomic(file, snapdiff::secrets::scrub(&html).as_bytes())?;
-        println!("history page: {}", file.display());
+        out!("history page: {}", file.display());
     }
     Ok(EXIT_OK)
 }
@@ -682,7 +682,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     }
     let code = plan_against_runs(&spec, &args, &mut out)?;
     for line in out {
-        println!("{}", snapdiff::secrets::scrub(&line));
+        out!("{}", snapdiff::secrets::scrub(&line));
     }
     Ok(code)
 }

@@ -216,3 +216,24 @@ fn progress_is_a_bar_on_a_terminal_lines_off_it_and_silent_when_quiet() {
         "the summary stays: {stdout_q}"
     );
 }
+
+/// `snapdiff run spec | head -1`: a closed standard output drops the lines, never the
+/// run: the report is written and the exit status is the verification's.
+#[test]
+fn a_closed_standard_output_does_not_stop_the_run() {
+    let dir = tempdir();
+    let school = crate::school::school_copy(dir.path());
+    let mut child = cmd(&["run", school.join("verify.toml").to_str().unwrap(), "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let report = only_report_dir(&school.join("reports"));
+    assert!(report.join("report.json").is_file());
+}
