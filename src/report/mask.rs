@@ -136,28 +136,33 @@ impl Masker {
         }
     }
 
+    /// The sample rows of a diff of entity `entity`, masked and cut.
+    pub fn diff(&self, entity: &str, d: &mut super::Diff) {
+        let rows = d
+            .missing_rows
+            .iter_mut()
+            .chain(d.extra_rows.iter_mut())
+            .chain(d.duplicates.iter_mut().map(|k| &mut k.key))
+            .chain(d.null_key_rows.iter_mut().map(|(_, r)| r));
+        for r in rows {
+            self.row(entity, r);
+        }
+        for c in &mut d.changed_rows {
+            self.row(entity, &mut c.key);
+            for cell in &mut c.cells {
+                let k = self.plan.of(entity, &cell.column);
+                self.pair(k, &mut cell.legacy, &mut cell.target);
+            }
+        }
+    }
+
     /// Every value an entity's report shows, masked and cut (see [`Masker::outcome`]).
     pub fn entity(&self, e: &mut EntityReport) {
         {
             let name = e.name.clone();
             let kind = |c: &str| self.plan.of(&name, c);
             if let Some(d) = &mut e.diff {
-                let rows = d
-                    .missing_rows
-                    .iter_mut()
-                    .chain(d.extra_rows.iter_mut())
-                    .chain(d.duplicates.iter_mut().map(|k| &mut k.key))
-                    .chain(d.null_key_rows.iter_mut().map(|(_, r)| r));
-                for r in rows {
-                    self.row(&name, r);
-                }
-                for c in &mut d.changed_rows {
-                    self.row(&name, &mut c.key);
-                    for cell in &mut c.cells {
-                        let k = kind(&cell.column);
-                        self.pair(k, &mut cell.legacy, &mut cell.target);
-                    }
-                }
+                self.diff(&name, d);
             }
             if let Some(inv) = &mut e.invalid {
                 for i in &mut inv.rows {

@@ -850,3 +850,61 @@ fn a_live_writer_s_rows_in_flight_converge_and_the_injected_ones_persist_postgre
     let dir = tempdir();
     live_writer_scenario(dir.path(), legacy, target, &sources);
 }
+
+/// A recheck's samples are read again from the sources and masked once, like the
+/// report it rechecks.
+#[test]
+fn a_recheck_masks_what_it_reads_again_once() {
+    let dir = tempdir();
+    live_orders(dir.path());
+    // A value no rule can read: an invalid finding, carried over from the report.
+    rusqlite::Connection::open(dir.path().join("legacy.db"))
+        .unwrap()
+        .execute_batch("UPDATE orders SET updated_at = 'not a date' WHERE id = 5")
+        .unwrap();
+    let p = spec(
+        dir.path(),
+        "[entity.normalize]\nupdated_at = { parse = \"%Y-%m-%d %H:%M:%S\" }\n\
+         [entity.mask]\namount = \"redact\"\nupdated_at = \"redact\"\n",
+    );
+    let (code, out, err) = run(&["run", &p, "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = run(&["recheck", &p, "--rounds", "1", "--wait", "0s", "-q"]);
+    assert_eq!(code, 1, "{out}{err}");
+    for report in reports_in(&dir.path().join("reports")) {
+        let r: serde_json::Value =
+            serde_json::from_str(&read(&report.join("report.json"))).unwrap();
+        let rows = report_entity(&r, "orders")["diff"]["changed_rows"].clone();
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == serde_json::json!([["id", "3"]]))
+            .unwrap()
+            .clone();
+        let amount = row["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["column"] == "amount")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (amount["legacy"].as_str(), amount["target"].as_str()),
+            (
+                Some("[redacted: 2 characters]"),
+                Some("[redacted: 2 characters]")
+            ),
+            "{}",
+            report.display()
+        );
+        let invalid = &report_entity(&r, "orders")["invalid"]["rows"][0];
+        assert_eq!(
+            invalid["value"],
+            "[redacted: 10 characters]",
+            "{}",
+            report.display()
+        );
+    }
+}
